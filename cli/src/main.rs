@@ -1,0 +1,103 @@
+//! `cube-auth`: local mode and administration.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use cube_auth::apps::{self, AppsCommand};
+use cube_auth::target::{DEFAULT_DATA_DIR, Target};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cube-auth",
+    version,
+    about = "ConnectyCube-compatible auth and users backend"
+)]
+struct Cli {
+    /// Local data directory. Without it, `TABLE_NAME` (and `DYNAMODB_ENDPOINT`, AWS
+    /// credentials) in the environment select a real DynamoDB table.
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve every endpoint on one port over embedded engines (local mode).
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:8787")]
+        addr: String,
+    },
+    /// Manage applications.
+    #[command(subcommand)]
+    Apps(AppsCommand),
+    /// Manage the DynamoDB table.
+    #[command(subcommand)]
+    Tables(TablesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TablesCommand {
+    /// Create the table (and its TTL) exactly as template.yaml declares it; safe to re-run.
+    Create,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: starting the async runtime: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve { addr } => {
+            init_logging();
+            let dir = cli
+                .data_dir
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+            cube_auth::serve::run(&addr, &dir).await
+        }
+        Command::Apps(command) => {
+            let target = Target::select(cli.data_dir).await?;
+            let result = apps::run(&target, command).await;
+            target.close().await;
+            println!("{}", result?);
+            Ok(())
+        }
+        Command::Tables(TablesCommand::Create) => {
+            let target = Target::select(cli.data_dir).await?;
+            let result = target.ensure_table().await;
+            let table = target.deps().store.table().to_string();
+            target.close().await;
+            result?;
+            println!("table {table} is ready");
+            Ok(())
+        }
+    }
+}
+
+/// Human-readable logs for local mode (`RUST_LOG` sets the level; `info` by default).
+fn init_logging() {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .compact()
+        .try_init();
+}

@@ -1,0 +1,34 @@
+//! One router for every function's handler: what `cube-auth serve` mounts and what the flow
+//! tests call. It dispatches on the same route table the functions check themselves against.
+
+use shared::{ApiRequest, ApiResponse, Deps};
+
+/// Serves one request with the handler of the function that owns its route.
+pub async fn dispatch(deps: &Deps, req: ApiRequest) -> ApiResponse {
+    if req.method() == "OPTIONS" {
+        return ApiResponse::preflight();
+    }
+    let route = match shared::routes::resolve(req.method(), req.segments()) {
+        Ok(route) => route,
+        Err(error) => return req.respond(Err(error)),
+    };
+    match route.function {
+        create_session::FUNCTION => create_session::handle(deps, req).await,
+        get_session::FUNCTION => get_session::handle(deps, req).await,
+        destroy_session::FUNCTION => destroy_session::handle(deps, req).await,
+        login::FUNCTION => login::handle(deps, req).await,
+        logout::FUNCTION => logout::handle(deps, req).await,
+        signup::FUNCTION => signup::handle(deps, req).await,
+        _ => req.respond(Err(shared::ApiError::NoRoute)),
+    }
+}
+
+/// The functions this router can dispatch to (checked against the route table in tests).
+pub const FUNCTIONS: &[&str] = &[
+    create_session::FUNCTION,
+    get_session::FUNCTION,
+    destroy_session::FUNCTION,
+    login::FUNCTION,
+    logout::FUNCTION,
+    signup::FUNCTION,
+];

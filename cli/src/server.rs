@@ -1,0 +1,120 @@
+//! The local HTTP server: hyper on a loopback port, each request converted to an
+//! [`ApiRequest`] and answered by the router, exactly as API Gateway + Lambda would.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use shared::http::MAX_BODY_BYTES;
+use shared::{ApiError, ApiRequest, ApiResponse, Deps};
+use tokio::net::TcpListener;
+
+use crate::router::dispatch;
+
+/// Accepts connections until `shutdown` resolves, then lets in-flight requests finish (at
+/// most five seconds).
+pub async fn serve(
+    listener: TcpListener,
+    deps: Deps,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(pair) => pair,
+                    Err(error) => {
+                        tracing::warn!(%error, "accept failed");
+                        continue;
+                    }
+                };
+                let deps = deps.clone();
+                let service = hyper::service::service_fn(move |req| {
+                    let deps = deps.clone();
+                    async move { Ok::<_, Infallible>(answer(&deps, req, peer).await) }
+                });
+                let connection = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service);
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    let _ = connection.await;
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
+    Ok(())
+}
+
+async fn answer(deps: &Deps, req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
+    let (parts, body) = req.into_parts();
+    let headers: Vec<(String, String)> = parts
+        .headers
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_string(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let path = parts.uri.path();
+    let query = parts.uri.query().unwrap_or("");
+    let request_id = shared::crypto::random::random_upper_hex::<8>();
+    let body = Limited::new(body, MAX_BODY_BYTES)
+        .collect()
+        .await
+        .map(|b| b.to_bytes());
+    let response = match body {
+        Ok(body) => {
+            let req = ApiRequest::new(
+                parts.method.as_str(),
+                path,
+                query,
+                headers,
+                body.to_vec(),
+                Some(peer.ip().to_string()),
+                request_id,
+            );
+            dispatch(deps, req).await
+        }
+        Err(_) => {
+            let req = ApiRequest::new(
+                parts.method.as_str(),
+                path,
+                query,
+                headers,
+                Vec::new(),
+                Some(peer.ip().to_string()),
+                request_id,
+            );
+            req.respond(Err(ApiError::PayloadTooLarge))
+        }
+    };
+    to_hyper(response)
+}
+
+fn to_hyper(response: ApiResponse) -> Response<Full<Bytes>> {
+    let mut builder = Response::builder().status(response.status);
+    for (name, value) in &response.headers {
+        builder = builder.header(name, value);
+    }
+    builder
+        .body(Full::new(Bytes::from(response.body)))
+        .unwrap_or_else(|_| {
+            let mut fallback = Response::new(Full::new(Bytes::from_static(
+                br#"{"errors":{"base":["Internal error"]}}"#,
+            )));
+            *fallback.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
+            fallback
+        })
+}

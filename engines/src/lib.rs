@@ -1,0 +1,75 @@
+//! Embedded engines that speak the real wire protocols on loopback ports, so that local mode
+//! and tests run the production code paths (`aws-sdk-dynamodb` over HTTP) unchanged.
+
+use std::path::Path;
+
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// dynoxide serving the DynamoDB JSON protocol on `127.0.0.1:<random port>`.
+pub struct EmbeddedDynamo {
+    endpoint: String,
+    db: dynoxide::Database,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), String>>>,
+}
+
+impl EmbeddedDynamo {
+    /// An in-memory database (tests).
+    pub async fn in_memory() -> anyhow::Result<Self> {
+        Self::serve(dynoxide::Database::memory().map_err(|e| anyhow::anyhow!("dynoxide: {e}"))?)
+            .await
+    }
+
+    /// A database persisted in one SQLite file (local mode).
+    pub async fn in_file(path: &Path) -> anyhow::Result<Self> {
+        let path = path
+            .to_str()
+            .ok_or_else(|| anyhow::anyhow!("data path is not UTF-8: {}", path.display()))?;
+        Self::serve(
+            dynoxide::Database::new(path)
+                .map_err(|e| anyhow::anyhow!("dynoxide: opening {path}: {e}"))?,
+        )
+        .await
+    }
+
+    async fn serve(db: dynoxide::Database) -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let endpoint = format!("http://{}", listener.local_addr()?);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(dynoxide::server::serve_with_shutdown(
+            listener,
+            db.clone(),
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        Ok(EmbeddedDynamo {
+            endpoint,
+            db,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    /// `http://127.0.0.1:<port>`, for `DYNAMODB_ENDPOINT`.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// Deletes items whose TTL has passed (dynoxide only does so when asked; reads must not
+    /// rely on it, exactly as with DynamoDB's lazy TTL).
+    pub fn sweep_expired(&self) -> usize {
+        self.db.sweep_ttl().unwrap_or(0)
+    }
+
+    /// Stops serving and waits for in-flight requests to finish.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! `POST /session`: create an application, user or guest session (contract §3.2).
+
+use shared::{ApiRequest, ApiResponse, Deps};
+
+pub const FUNCTION: &str = "create-session";
+
+pub async fn handle(deps: &Deps, mut req: ApiRequest) -> ApiResponse {
+    let result = match shared::routes::route_for(&req, FUNCTION) {
+        Ok(_) => shared::service::sessions::create_session(deps, &mut req).await,
+        Err(error) => Err(error),
+    };
+    req.respond(result)
+}

@@ -1,0 +1,13 @@
+//! `DELETE /session`: end the caller's session (contract §3.5).
+
+use shared::{ApiRequest, ApiResponse, Deps};
+
+pub const FUNCTION: &str = "destroy-session";
+
+pub async fn handle(deps: &Deps, mut req: ApiRequest) -> ApiResponse {
+    let result = match shared::routes::route_for(&req, FUNCTION) {
+        Ok(_) => shared::service::sessions::destroy_session(deps, &mut req).await,
+        Err(error) => Err(error),
+    };
+    req.respond(result)
+}

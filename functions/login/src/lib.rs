@@ -1,0 +1,13 @@
+//! `POST /login`: log a user in on an application session (contract §3.7).
+
+use shared::{ApiRequest, ApiResponse, Deps};
+
+pub const FUNCTION: &str = "login";
+
+pub async fn handle(deps: &Deps, mut req: ApiRequest) -> ApiResponse {
+    let result = match shared::routes::route_for(&req, FUNCTION) {
+        Ok(_) => shared::service::sessions::login(deps, &mut req).await,
+        Err(error) => Err(error),
+    };
+    req.respond(result)
+}

@@ -1,0 +1,13 @@
+//! `POST /users`: sign up with `CB-AuthKey` or any session (contract §6.2).
+
+use shared::{ApiRequest, ApiResponse, Deps};
+
+pub const FUNCTION: &str = "signup";
+
+pub async fn handle(deps: &Deps, mut req: ApiRequest) -> ApiResponse {
+    let result = match shared::routes::route_for(&req, FUNCTION) {
+        Ok(_) => shared::service::signup::signup(deps, &mut req).await,
+        Err(error) => Err(error),
+    };
+    req.respond(result)
+}

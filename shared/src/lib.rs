@@ -1,0 +1,28 @@
+//! cube-auth's domain crate: everything the Lambda functions and the local server share.
+//!
+//! - [`http`]: our request/response types and API Gateway conversion (the only HTTP glue);
+//! - [`params`]: JSON, form and Rails-style bracket parameters as one tree;
+//! - [`error`]: [`ApiError`](error::ApiError) and ConnectyCube's JSON error shapes;
+//! - [`domain`]: applications, users, sessions and their rules;
+//! - [`crypto`]: tokens, argon2id passwords, the legacy HMAC signature;
+//! - [`store`]: DynamoDB, the one storage implementation;
+//! - [`service`]: the use cases each endpoint calls;
+//! - [`runtime`], [`deps`], [`config`], [`aws`]: wiring built once per cold start.
+
+pub mod aws;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod deps;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod params;
+pub mod routes;
+pub mod runtime;
+pub mod service;
+pub mod store;
+
+pub use deps::Deps;
+pub use error::ApiError;
+pub use http::{ApiRequest, ApiResponse, Reply};

@@ -1,0 +1,93 @@
+//! Who is calling: the session behind `CB-Token`, or the application behind `CB-AuthKey`.
+
+use crate::crypto::random::token_hash;
+use crate::deps::Deps;
+use crate::domain::session::Session;
+use crate::error::ApiError;
+use crate::http::ApiRequest;
+
+/// The authenticated session of a request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub session: Session,
+    /// The token as the client sent it (we only store its hash).
+    pub token: String,
+}
+
+impl Caller {
+    /// The session's user, or the 403 ConnectyCube gives when an app session is used where
+    /// a user is required.
+    pub fn user_id(&self) -> Result<i64, ApiError> {
+        self.session
+            .user_id
+            .ok_or_else(ApiError::forbidden_need_user)
+    }
+
+    pub fn app_id(&self) -> i64 {
+        self.session.app_id
+    }
+}
+
+/// The live session behind `CB-Token`, its activity recorded (at most once a minute), and
+/// its expiry set on the response. Missing, unknown, destroyed and expired tokens all give
+/// the one 401 the SDKs recognise.
+pub async fn authenticate(deps: &Deps, req: &mut ApiRequest) -> Result<Caller, ApiError> {
+    let caller = lookup(deps, req).await?;
+    let now = deps.clock.now();
+    let session = if caller
+        .session
+        .needs_refresh(now, deps.config.session_refresh_secs)
+    {
+        match deps.store.refresh_session(&caller.session, now).await {
+            Ok(Some(refreshed)) => refreshed,
+            // Another request recorded the activity a moment ago.
+            Ok(None) => caller.session,
+            Err(error) => {
+                // Recording activity is best effort: the session is valid, so serve the request.
+                tracing::warn!(request_id = req.request_id(), error = %error, "session refresh failed");
+                caller.session
+            }
+        }
+    } else {
+        caller.session
+    };
+    req.set_session_expiry(session.expires_at());
+    Ok(Caller {
+        session,
+        token: caller.token,
+    })
+}
+
+/// Like [`authenticate`] but records no activity (for destroying the session).
+pub async fn lookup(deps: &Deps, req: &ApiRequest) -> Result<Caller, ApiError> {
+    let token = req.token().ok_or(ApiError::SessionMissing)?.to_string();
+    let now = deps.clock.now();
+    let session = deps
+        .store
+        .get_session(&token_hash(&token))
+        .await?
+        .filter(|s| s.is_live(now))
+        .ok_or(ApiError::SessionMissing)?;
+    Ok(Caller { session, token })
+}
+
+/// The application a request acts for: from its session when it has a token, else from
+/// `CB-AuthKey` (signup without a session). Returns the caller when there is a session.
+pub async fn app_of_request(
+    deps: &Deps,
+    req: &mut ApiRequest,
+) -> Result<(i64, Option<Caller>), ApiError> {
+    if req.token().is_some() {
+        let caller = authenticate(deps, req).await?;
+        return Ok((caller.app_id(), Some(caller)));
+    }
+    let Some(auth_key) = req.auth_key() else {
+        return Err(ApiError::SessionMissing);
+    };
+    let app_id = deps
+        .store
+        .app_id_for_auth_key(auth_key)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    Ok((app_id, None))
+}

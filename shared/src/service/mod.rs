@@ -1,0 +1,8 @@
+//! Use cases: what each endpoint does, on top of the domain and the store. Handlers in the
+//! function crates only parse the route and call these.
+
+pub mod auth;
+pub mod credentials;
+pub mod sessions;
+pub mod signup;
+pub mod users;

@@ -1,0 +1,375 @@
+//! Sessions: create (app, user, guest), read, destroy, and log a user in or out of an
+//! application session (contract §3).
+
+use serde_json::{Value, json};
+
+use crate::clock::Timestamp;
+use crate::crypto::password;
+use crate::crypto::random::{new_session_token, random_upper_hex};
+use crate::crypto::signature;
+use crate::deps::Deps;
+use crate::domain::app::{App, GUEST_LIFETIME_SECS};
+use crate::domain::session::{Session, SessionKind};
+use crate::domain::user::{UniqueField, User};
+use crate::domain::user_input::{Change, UserInput, check_new_password};
+use crate::error::{ApiError, FieldErrors};
+use crate::http::{ApiRequest, Reply};
+use crate::params::Field;
+use crate::service::auth::{authenticate, lookup};
+use crate::service::credentials::{PasswordLogin, verify_password};
+use crate::service::users::{conflict_to_api, new_user};
+use crate::store::ids::SESSIONS;
+use crate::store::{Claim, StoreError, Tx};
+
+/// How far a signed request's `timestamp` may be from our clock (contract §3.3).
+pub const SIGNATURE_WINDOW_SECS: i64 = 3600;
+
+/// What a `POST /session` asks for besides the application.
+enum Intent {
+    App,
+    Password(PasswordLogin),
+    Guest { full_name: Option<String> },
+}
+
+impl Intent {
+    fn parse(params: Field<'_>) -> Result<Intent, ApiError> {
+        if let Some(provider) = params.get("provider").non_blank() {
+            return Err(unsupported_provider(&provider));
+        }
+        let user = params.get("user");
+        if user.get("guest").truthy() {
+            let full_name = user
+                .get("full_name")
+                .non_blank()
+                .map(|n| n.trim().to_string());
+            return Ok(Intent::Guest { full_name });
+        }
+        match PasswordLogin::parse(user)? {
+            Some(login) => Ok(Intent::Password(login)),
+            None => Ok(Intent::App),
+        }
+    }
+
+    fn lookup(&self) -> Option<(UniqueField, &str)> {
+        match self {
+            Intent::Password(login) => Some((login.field, login.value.as_str())),
+            _ => None,
+        }
+    }
+}
+
+fn unsupported_provider(provider: &str) -> ApiError {
+    ApiError::Unprocessable(format!(
+        "provider not supported: {}",
+        provider.chars().take(40).collect::<String>()
+    ))
+}
+
+/// A verified legacy signature's replay-protection inputs.
+struct Signed {
+    timestamp: i64,
+    nonce: String,
+}
+
+/// `POST /session`: an application session, a user session by login or email and password,
+/// or a guest session. Any `CB-Token` sent along is ignored (the JS SDK sends its old one).
+pub async fn create_session(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, ApiError> {
+    let params = req.params()?;
+    let fields = Field::of(&params);
+    let now = deps.clock.now();
+
+    let app_id = fields.get("application_id").integer().ok().flatten();
+    let auth_key = fields.get("auth_key").non_blank();
+    let (Some(app_id), Some(auth_key)) = (app_id, auth_key) else {
+        return Err(ApiError::Unprocessable(
+            "application_id and auth_key are required".into(),
+        ));
+    };
+    let intent = Intent::parse(fields)?;
+
+    let (app, user_id) = deps
+        .store
+        .app_and_user_id(app_id, intent.lookup(), now)
+        .await?;
+    let app = app
+        .filter(|app| auth_key_matches(app, &auth_key))
+        .ok_or(ApiError::Unauthorized)?;
+    let signed = check_signature(&app, &params, now)?;
+
+    let mut tx = Tx::new();
+    if let Some(signed) = &signed {
+        let expires = signed.timestamp.max(now) + SIGNATURE_WINDOW_SECS + 60;
+        deps.store.tx_claim_nonce(
+            &mut tx,
+            app.id,
+            signed.timestamp,
+            &signed.nonce,
+            expires,
+            now,
+        );
+    }
+    let (user, kind) = match intent {
+        Intent::App => (None, SessionKind::App),
+        Intent::Guest { full_name } => {
+            let guest = new_guest(deps, &app, full_name, now).await?;
+            deps.store.tx_insert_user(&mut tx, &guest, now);
+            (Some(guest), SessionKind::Guest)
+        }
+        Intent::Password(login) => {
+            let existing = match user_id {
+                Some(id) => deps.store.get_user(id, now).await?,
+                None => None,
+            };
+            let known = existing.is_some();
+            match verify_password(existing, &login.password).await {
+                Some(mut user) => {
+                    deps.store.tx_touch_user(&mut tx, user.id, now);
+                    user.last_request_at = Some(now);
+                    (Some(user), SessionKind::User)
+                }
+                None if known => return Err(ApiError::Unauthorized),
+                None if app.settings.allow_session_without_user => {
+                    let user = auto_created_user(deps, &app, &login, now).await?;
+                    deps.store.tx_insert_user(&mut tx, &user, now);
+                    (Some(user), SessionKind::User)
+                }
+                None => return Err(ApiError::NotFound("User not found".into())),
+            }
+        }
+    };
+
+    let (token, session) = new_session(
+        deps,
+        &app,
+        user.as_ref().map(|u| u.id),
+        kind,
+        signed.as_ref(),
+        now,
+    )
+    .await?;
+    deps.store.tx_insert_session(&mut tx, &session);
+    deps.store
+        .commit(tx)
+        .await
+        .map_err(|e| session_write_error(e))?;
+    req.set_session_expiry(session.expires_at());
+    Ok(Reply::created(
+        json!({ "session": session.to_json(&token, user.as_ref()) }),
+    ))
+}
+
+fn session_write_error(error: StoreError) -> ApiError {
+    if error.is_conflict_on(Claim::Nonce) {
+        return ApiError::Unprocessable("Nonce has already been used".into());
+    }
+    if error.is_conflict_on(Claim::UserExists) {
+        // The user was deleted between the password check and the write.
+        return ApiError::Unauthorized;
+    }
+    conflict_to_api(error)
+}
+
+/// Compares auth keys through their SHA-256 digests: constant time, fixed length.
+fn auth_key_matches(app: &App, given: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    use subtle::ConstantTimeEq;
+    let expected = Sha256::digest(app.auth_key.as_bytes());
+    let given = Sha256::digest(given.trim().as_bytes());
+    expected.ct_eq(&given).into()
+}
+
+/// Verifies a legacy signature when present (or required): HMAC, then the timestamp
+/// window. The nonce is claimed in the session's own transaction.
+fn check_signature(app: &App, params: &Value, now: Timestamp) -> Result<Option<Signed>, ApiError> {
+    let fields = Field::of(params);
+    let Some(sig) = fields.get("signature").non_blank() else {
+        if app.settings.require_signature {
+            return Err(ApiError::Unprocessable("Signature is required".into()));
+        }
+        return Ok(None);
+    };
+    let map = params.as_object().expect("params are an object");
+    if !signature::verify(&app.auth_secret, map, &sig) {
+        return Err(ApiError::Unprocessable("Unexpected signature".into()));
+    }
+    let timestamp = fields.get("timestamp").integer().ok().flatten();
+    let timestamp = timestamp.filter(|ts| (now - ts).abs() <= SIGNATURE_WINDOW_SECS);
+    let timestamp =
+        timestamp.ok_or_else(|| ApiError::Unprocessable("Timestamp is out of range".into()))?;
+    let nonce = fields
+        .get("nonce")
+        .non_blank()
+        .ok_or_else(|| ApiError::Unprocessable("Nonce is required".into()))?;
+    if nonce.len() > 64 {
+        return Err(ApiError::Unprocessable("Nonce is invalid".into()));
+    }
+    Ok(Some(Signed { timestamp, nonce }))
+}
+
+async fn new_session(
+    deps: &Deps,
+    app: &App,
+    user_id: Option<i64>,
+    kind: SessionKind,
+    signed: Option<&Signed>,
+    now: Timestamp,
+) -> Result<(String, Session), ApiError> {
+    let (token, token_hash) = new_session_token();
+    let hard_expires_at = match kind {
+        SessionKind::Guest => now + GUEST_LIFETIME_SECS,
+        _ => now + app.settings.session_max_lifetime_secs,
+    };
+    let session = Session {
+        token_hash,
+        id: deps.store.next_id(SESSIONS).await?,
+        app_id: app.id,
+        user_id,
+        kind,
+        created_at: now,
+        updated_at: now,
+        last_active: now,
+        idle_ttl: app.settings.session_ttl_secs,
+        hard_expires_at,
+        ts: signed.map_or(now, |s| s.timestamp),
+        nonce: signed.map(|s| s.nonce.clone()),
+    };
+    Ok((token, session))
+}
+
+/// A temporary guest user: generated login, `phone` "", gone after a day (contract §3.2).
+async fn new_guest(
+    deps: &Deps,
+    app: &App,
+    full_name: Option<String>,
+    now: Timestamp,
+) -> Result<User, ApiError> {
+    let mut errors = FieldErrors::default();
+    if full_name
+        .as_ref()
+        .is_some_and(|n| n.chars().count() > crate::domain::user_input::NAME_MAX)
+    {
+        errors.add("full_name", "is too long (maximum is 255 characters)");
+    }
+    errors.into_result()?;
+    let input = UserInput {
+        login: Change::Set(format!("guest_login_{}", random_upper_hex::<16>())),
+        full_name: full_name.map_or(Change::Keep, Change::Set),
+        phone: Change::Set(String::new()),
+        ..UserInput::default()
+    };
+    let mut guest = new_user(deps, app.id, &input, None, now).await?;
+    guest.is_guest = true;
+    guest.last_request_at = Some(now);
+    guest.expires_at = Some(now + GUEST_LIFETIME_SECS);
+    Ok(guest)
+}
+
+/// "Session creation without an existing user entity": the unknown login or email becomes a
+/// new user with this password, under the signup password policy.
+async fn auto_created_user(
+    deps: &Deps,
+    app: &App,
+    login: &PasswordLogin,
+    now: Timestamp,
+) -> Result<User, ApiError> {
+    let mut user_fields = serde_json::Map::new();
+    user_fields.insert(login.field.name().into(), json!(login.value));
+    let body = Value::Object(user_fields);
+    let input = UserInput::parse(Field::of(&body)).map_err(ApiError::Validation)?;
+    let mut errors = FieldErrors::default();
+    check_new_password(login.password.expose(), &mut errors);
+    errors.into_result()?;
+    let hash = password::hash(login.password.clone()).await;
+    let mut user = new_user(deps, app.id, &input, Some(hash), now).await?;
+    user.last_request_at = Some(now);
+    Ok(user)
+}
+
+/// `GET /session`: the caller's session, with its user.
+pub async fn get_session(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, ApiError> {
+    let caller = authenticate(deps, req).await?;
+    let user = match caller.session.user_id {
+        Some(id) => Some(
+            deps.store
+                .get_user(id, deps.clock.now())
+                .await?
+                .ok_or(ApiError::SessionMissing)?,
+        ),
+        None => None,
+    };
+    Ok(Reply::ok(
+        json!({ "session": caller.session.to_json(&caller.token, user.as_ref()) }),
+    ))
+}
+
+/// `DELETE /session`: ends the caller's session. 200 with an empty body (read as text).
+pub async fn destroy_session(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, ApiError> {
+    let caller = lookup(deps, req).await?;
+    deps.store.delete_session(&caller.session).await?;
+    Ok(Reply::empty())
+}
+
+/// `POST /login`: binds a user to the caller's (application) session; the token stays the
+/// same. Replies `{"user":{…}}`.
+pub async fn login(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, ApiError> {
+    let caller = authenticate(deps, req).await?;
+    let params = req.params()?;
+    let fields = Field::of(&params);
+    if let Some(provider) = fields.get("provider").non_blank() {
+        return Err(unsupported_provider(&provider));
+    }
+    // SDKs send the credentials unwrapped; accept a `user` wrapper as well.
+    let credentials = if fields.get("user").is_object() {
+        fields.get("user")
+    } else {
+        fields
+    };
+    let login = PasswordLogin::parse(credentials)?.ok_or_else(|| {
+        ApiError::Unprocessable("login or email and password are required".into())
+    })?;
+    let now = deps.clock.now();
+    let user_id = deps
+        .store
+        .find_user_id(caller.app_id(), login.field, &login.value, now)
+        .await?;
+    let existing = match user_id {
+        Some(id) => deps.store.get_user(id, now).await?,
+        None => None,
+    };
+    let mut user = verify_password(existing, &login.password)
+        .await
+        .ok_or(ApiError::Unauthorized)?;
+    let session = deps
+        .store
+        .bind_session_user(&caller.session, user.id, SessionKind::User, now)
+        .await
+        .map_err(|e| {
+            if e.is_conflict_on(Claim::SessionLive) {
+                ApiError::SessionMissing
+            } else {
+                e.into()
+            }
+        })?;
+    req.set_session_expiry(session.expires_at());
+    user.last_request_at = Some(now);
+    Ok(Reply::ok(json!({ "user": user.to_json() })))
+}
+
+/// `DELETE /login`: detaches the user, leaving an application session. 200, empty body.
+pub async fn logout(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, ApiError> {
+    let caller = authenticate(deps, req).await?;
+    let now = deps.clock.now();
+    let session = deps
+        .store
+        .unbind_session_user(&caller.session, now)
+        .await
+        .map_err(|e| {
+            if e.is_conflict_on(Claim::SessionLive) {
+                ApiError::SessionMissing
+            } else {
+                e.into()
+            }
+        })?;
+    req.set_session_expiry(session.expires_at());
+    Ok(Reply::empty())
+}

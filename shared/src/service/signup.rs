@@ -1,0 +1,43 @@
+//! `POST /users`: sign up (contract §6.2).
+
+use serde_json::json;
+
+use crate::crypto::password;
+use crate::deps::Deps;
+use crate::domain::user_input::UserInput;
+use crate::error::{ApiError, FieldErrors};
+use crate::http::{ApiRequest, Reply};
+use crate::params::Field;
+use crate::service::auth::app_of_request;
+use crate::service::users::{conflict_to_api, new_user};
+use crate::store::Tx;
+
+/// Creates a user in the caller's application, found through `CB-Token` (any session) or
+/// `CB-AuthKey` (no session). The session, if any, is not upgraded: clients log in next.
+/// Login and email uniqueness hold through marker items written in the user's transaction.
+pub async fn signup(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, ApiError> {
+    let (app_id, _caller) = app_of_request(deps, req).await?;
+    let params = req.params()?;
+    let user_fields = Field::of(&params).get("user");
+    if !user_fields.is_object() {
+        return Err(ApiError::field("user", "can't be blank"));
+    }
+    let input = UserInput::parse(user_fields).map_err(ApiError::Validation)?;
+    let mut errors = FieldErrors::default();
+    if input.login.is_keep_or_clear() && input.email.is_keep_or_clear() {
+        errors.add("base", "login or email is required");
+    }
+    if input.password.is_none() {
+        errors.add("password", "can't be blank");
+    }
+    errors.into_result()?;
+    let password = input.password.clone().expect("checked above");
+
+    let now = deps.clock.now();
+    let hash = password::hash(password).await;
+    let user = new_user(deps, app_id, &input, Some(hash), now).await?;
+    let mut tx = Tx::new();
+    deps.store.tx_insert_user(&mut tx, &user, now);
+    deps.store.commit(tx).await.map_err(conflict_to_api)?;
+    Ok(Reply::created(json!({ "user": user.to_json() })))
+}

@@ -1,0 +1,132 @@
+//! Applications and the globally unique auth-key index.
+
+use crate::clock::Timestamp;
+use crate::domain::app::{App, AppSettings};
+use crate::store::ids::APPS;
+use crate::store::item::{Item, ItemBuilder, ItemExt, key};
+use crate::store::{Claim, Store, StoreError, Tx, keys};
+
+fn app_item(app: &App, now: Timestamp) -> Item {
+    let (pk, sk) = keys::app(app.id);
+    let s = &app.settings;
+    ItemBuilder::key(pk, sk)
+        .n("id", app.id)
+        .s("name", &app.name)
+        .s("auth_key", &app.auth_key)
+        .s("auth_secret", &app.auth_secret)
+        .bool("allow_session_without_user", s.allow_session_without_user)
+        .bool("require_signature", s.require_signature)
+        .n("session_ttl", s.session_ttl_secs)
+        .n("session_max_lifetime", s.session_max_lifetime_secs)
+        .n("created_at", app.created_at)
+        .n("updated_at", now)
+        .build()
+}
+
+fn app_from_item(item: &Item) -> Result<App, StoreError> {
+    let corrupt = || StoreError::Corrupt("application item".into());
+    let defaults = AppSettings::default();
+    Ok(App {
+        id: item.int("id").ok_or_else(corrupt)?,
+        name: item.str("name").unwrap_or_default(),
+        auth_key: item.str("auth_key").ok_or_else(corrupt)?,
+        auth_secret: item.str("auth_secret").ok_or_else(corrupt)?,
+        settings: AppSettings {
+            allow_session_without_user: item.flag("allow_session_without_user"),
+            require_signature: item.flag("require_signature"),
+            session_ttl_secs: item.int("session_ttl").unwrap_or(defaults.session_ttl_secs),
+            session_max_lifetime_secs: item
+                .int("session_max_lifetime")
+                .unwrap_or(defaults.session_max_lifetime_secs),
+        },
+        created_at: item.int("created_at").unwrap_or_default(),
+    })
+}
+
+/// Reads an app from any item that is one (used by batched reads).
+pub(crate) fn parse_app(item: &Item) -> Result<App, StoreError> {
+    app_from_item(item)
+}
+
+pub(crate) fn app_key(id: i64) -> Item {
+    let (pk, sk) = keys::app(id);
+    key(pk, sk)
+}
+
+impl Store {
+    /// Creates an application with a fresh id and fresh random credentials.
+    pub async fn create_app(
+        &self,
+        name: &str,
+        settings: AppSettings,
+        now: Timestamp,
+    ) -> Result<App, StoreError> {
+        loop {
+            let id = self.next_id(APPS).await?;
+            let app = App::new(id, name.to_string(), settings.clone(), now);
+            match self.insert_app(&app, now).await {
+                // The id was taken by an app inserted with an explicit id, or (astronomically
+                // unlikely) the random auth key collided: draw both again.
+                Err(StoreError::Conflict(_)) => continue,
+                other => return other.map(|()| app),
+            }
+        }
+    }
+
+    /// Saves a new application with the given credentials; the id and the auth key must
+    /// both be unused.
+    pub async fn insert_app(&self, app: &App, now: Timestamp) -> Result<(), StoreError> {
+        let (pk, sk) = keys::auth_key(&app.auth_key);
+        let mut tx = Tx::new();
+        tx.put_new(self.table(), app_item(app, now), Claim::NewItem);
+        tx.put_new(
+            self.table(),
+            ItemBuilder::key(pk, sk).n("app_id", app.id).build(),
+            Claim::NewItem,
+        );
+        self.commit(tx).await
+    }
+
+    pub async fn get_app(&self, id: i64) -> Result<Option<App>, StoreError> {
+        self.get(app_key(id))
+            .await?
+            .map(|item| app_from_item(&item))
+            .transpose()
+    }
+
+    /// The application that owns `auth_key`, for signup with only `CB-AuthKey`.
+    pub async fn app_id_for_auth_key(&self, auth_key: &str) -> Result<Option<i64>, StoreError> {
+        let (pk, sk) = keys::auth_key(auth_key);
+        Ok(self
+            .get(key(pk, sk))
+            .await?
+            .and_then(|item| item.int("app_id")))
+    }
+
+    /// Saves changed settings (or name) of an existing application.
+    pub async fn update_app(&self, app: &App, now: Timestamp) -> Result<(), StoreError> {
+        let mut tx = Tx::new();
+        tx.put_conditional(
+            self.table(),
+            app_item(app, now),
+            crate::store::Expr::new("attribute_exists(pk)"),
+            Claim::Unchanged,
+        );
+        self.commit(tx).await
+    }
+
+    /// Every application, by id (administrative use; ids are dense because apps never
+    /// reserve id blocks).
+    pub async fn list_apps(&self) -> Result<Vec<App>, StoreError> {
+        let last = self.counter_value(APPS).await?;
+        let keys: Vec<Item> = (1..=last).map(app_key).collect();
+        let mut apps = self
+            .batch_get(keys)
+            .await?
+            .iter()
+            .map(app_from_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        apps.sort_by_key(|a| a.id);
+        Ok(apps)
+    }
+}

@@ -1,0 +1,64 @@
+//! The single-table key layout. Every item has a string partition key `pk` and sort key `sk`.
+//!
+//! | item                | pk                                   | sk                |
+//! |---------------------|--------------------------------------|-------------------|
+//! | application         | `APP#<id>`                           | `#APP`            |
+//! | auth key → app      | `AUTHKEY#<auth_key>`                 | `#AUTHKEY`        |
+//! | user                | `USER#<id>`                          | `#USER`           |
+//! | user's session link | `USER#<id>`                          | `SESSION#<hash>`  |
+//! | session             | `SESSION#<sha256(token)>`            | `#SESSION`        |
+//! | unique marker       | `UNIQUE#<app>#<field>#<normalised>`  | `#UNIQUE`         |
+//! | signature nonce     | `NONCE#<app>#<timestamp>#<nonce>`    | `#NONCE`          |
+//! | id counter          | `COUNTER#<name>`                     | `#COUNTER`        |
+//!
+//! A user's sessions live in the user's own partition as link items, so revoking every
+//! session of a user is one strongly consistent `Query` plus one transaction.
+
+use crate::domain::user::UniqueField;
+
+pub fn app(id: i64) -> (String, String) {
+    (format!("APP#{id}"), "#APP".into())
+}
+
+pub fn auth_key(key: &str) -> (String, String) {
+    (format!("AUTHKEY#{key}"), "#AUTHKEY".into())
+}
+
+pub fn user(id: i64) -> (String, String) {
+    (user_pk(id), "#USER".into())
+}
+
+pub fn user_pk(id: i64) -> String {
+    format!("USER#{id}")
+}
+
+pub const SESSION_LINK_PREFIX: &str = "SESSION#";
+
+pub fn session_link(user_id: i64, token_hash: &str) -> (String, String) {
+    (
+        user_pk(user_id),
+        format!("{SESSION_LINK_PREFIX}{token_hash}"),
+    )
+}
+
+pub fn session(token_hash: &str) -> (String, String) {
+    (format!("SESSION#{token_hash}"), "#SESSION".into())
+}
+
+pub fn unique(app_id: i64, field: UniqueField, normalised: &str) -> (String, String) {
+    (
+        format!("UNIQUE#{app_id}#{}#{normalised}", field.name()),
+        "#UNIQUE".into(),
+    )
+}
+
+pub fn nonce(app_id: i64, timestamp: i64, nonce: &str) -> (String, String) {
+    (
+        format!("NONCE#{app_id}#{timestamp}#{nonce}"),
+        "#NONCE".into(),
+    )
+}
+
+pub fn counter(name: &str) -> (String, String) {
+    (format!("COUNTER#{name}"), "#COUNTER".into())
+}

@@ -1,0 +1,223 @@
+//! Sessions, their link items in the user's partition, and signature nonces.
+
+use crate::clock::Timestamp;
+use crate::domain::session::{Session, SessionKind};
+use crate::store::item::{Item, ItemBuilder, ItemExt, key, n, s};
+use crate::store::users::user_key;
+use crate::store::{Claim, Expr, Store, StoreError, Tx, keys};
+
+fn session_item(session: &Session) -> Item {
+    let (pk, sk) = keys::session(&session.token_hash);
+    ItemBuilder::key(pk, sk)
+        .n("id", session.id)
+        .n("app_id", session.app_id)
+        .opt_n("user_id", session.user_id)
+        .s("kind", session.kind.as_str())
+        .n("created_at", session.created_at)
+        .n("updated_at", session.updated_at)
+        .n("last_active", session.last_active)
+        .n("idle_ttl", session.idle_ttl)
+        .n("hard_expires_at", session.hard_expires_at)
+        .n("ts", session.ts)
+        .opt_s("nonce", session.nonce.as_deref())
+        .n("expires_at", session.expires_at())
+        .build()
+}
+
+fn session_from_item(token_hash: &str, item: &Item) -> Result<Session, StoreError> {
+    let corrupt = || StoreError::Corrupt("session item".into());
+    Ok(Session {
+        token_hash: token_hash.to_string(),
+        id: item.int("id").ok_or_else(corrupt)?,
+        app_id: item.int("app_id").ok_or_else(corrupt)?,
+        user_id: item.int("user_id"),
+        kind: item
+            .str("kind")
+            .and_then(|k| SessionKind::parse(&k))
+            .ok_or_else(corrupt)?,
+        created_at: item.int("created_at").unwrap_or_default(),
+        updated_at: item.int("updated_at").unwrap_or_default(),
+        last_active: item.int("last_active").ok_or_else(corrupt)?,
+        idle_ttl: item.int("idle_ttl").ok_or_else(corrupt)?,
+        hard_expires_at: item.int("hard_expires_at").ok_or_else(corrupt)?,
+        ts: item.int("ts").unwrap_or_default(),
+        nonce: item.str("nonce"),
+    })
+}
+
+fn session_key(token_hash: &str) -> Item {
+    let (pk, sk) = keys::session(token_hash);
+    key(pk, sk)
+}
+
+fn link_item(session: &Session, user_id: i64) -> Item {
+    let (pk, sk) = keys::session_link(user_id, &session.token_hash);
+    // The link lives as long as the session possibly could; TTL collects it afterwards.
+    ItemBuilder::key(pk, sk)
+        .n("session_id", session.id)
+        .n("expires_at", session.hard_expires_at)
+        .build()
+}
+
+fn link_key(user_id: i64, token_hash: &str) -> Item {
+    let (pk, sk) = keys::session_link(user_id, token_hash);
+    key(pk, sk)
+}
+
+/// The condition "this session still exists and has not expired".
+fn live_session(now: Timestamp) -> Expr {
+    Expr::new("attribute_exists(pk) AND expires_at > :now_live").value(":now_live", n(now))
+}
+
+impl Store {
+    /// The session stored under `token_hash`, expired or not (callers apply the clock).
+    pub async fn get_session(&self, token_hash: &str) -> Result<Option<Session>, StoreError> {
+        let item = self.get(session_key(token_hash)).await?;
+        item.map(|item| session_from_item(token_hash, &item))
+            .transpose()
+    }
+
+    /// Adds a new session (and its link in the user's partition) to `tx`.
+    pub fn tx_insert_session(&self, tx: &mut Tx, session: &Session) {
+        tx.put_new(self.table(), session_item(session), Claim::NewItem);
+        if let Some(user_id) = session.user_id {
+            tx.put(self.table(), link_item(session, user_id));
+        }
+    }
+
+    /// Claims a signature nonce for `(app, timestamp, nonce)` until `expires_at`. A replay
+    /// fails the transaction with `Claim::Nonce`.
+    pub fn tx_claim_nonce(
+        &self,
+        tx: &mut Tx,
+        app_id: i64,
+        timestamp: i64,
+        nonce: &str,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) {
+        let (pk, sk) = keys::nonce(app_id, timestamp, nonce);
+        let item = ItemBuilder::key(pk, sk).n("expires_at", expires_at).build();
+        tx.put_new_or_expired(self.table(), item, now, Claim::Nonce);
+    }
+
+    /// Records a user's activity, if the user still exists.
+    pub fn tx_touch_user(&self, tx: &mut Tx, user_id: i64, now: Timestamp) {
+        tx.update(
+            self.table(),
+            user_key(user_id),
+            Expr::new("SET last_request_at = :at").value(":at", n(now)),
+            Some((Expr::new("attribute_exists(pk)"), Claim::UserExists)),
+        );
+    }
+
+    /// Records activity on a session (and its user) at `now`. Only the first of several
+    /// concurrent refreshes writes; an expired session is never brought back.
+    /// Returns the refreshed session, or `None` when another request refreshed it first.
+    pub async fn refresh_session(
+        &self,
+        session: &Session,
+        now: Timestamp,
+    ) -> Result<Option<Session>, StoreError> {
+        let refreshed = session.refreshed(now);
+        let mut tx = Tx::new();
+        tx.update(
+            self.table(),
+            session_key(&session.token_hash),
+            Expr::new("SET last_active = :now, updated_at = :now, expires_at = :exp")
+                .value(":now", n(now))
+                .value(":exp", n(refreshed.expires_at())),
+            Some((
+                Expr::new("attribute_exists(pk) AND last_active = :prev AND expires_at > :now")
+                    .value(":prev", n(session.last_active)),
+                Claim::Unchanged,
+            )),
+        );
+        if let Some(user_id) = session.user_id {
+            self.tx_touch_user(&mut tx, user_id, now);
+        }
+        match self.commit(tx).await {
+            Ok(()) => Ok(Some(refreshed)),
+            Err(StoreError::Conflict(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Deletes a session and its link.
+    pub async fn delete_session(&self, session: &Session) -> Result<(), StoreError> {
+        let mut tx = Tx::new();
+        tx.delete(self.table(), session_key(&session.token_hash));
+        if let Some(user_id) = session.user_id {
+            tx.delete(self.table(), link_key(user_id, &session.token_hash));
+        }
+        self.commit(tx).await
+    }
+
+    /// Binds `user_id` to a live session (`POST /login`), replacing any previous user, and
+    /// records the activity. Fails with `Claim::SessionLive` if the session ended meanwhile.
+    pub async fn bind_session_user(
+        &self,
+        session: &Session,
+        user_id: i64,
+        kind: SessionKind,
+        now: Timestamp,
+    ) -> Result<Session, StoreError> {
+        let bound = Session {
+            user_id: Some(user_id),
+            kind,
+            updated_at: now,
+            last_active: now,
+            ..session.clone()
+        };
+        let mut tx = Tx::new();
+        tx.update(
+            self.table(),
+            session_key(&session.token_hash),
+            Expr::new("SET user_id = :uid, kind = :kind, updated_at = :now, last_active = :now, expires_at = :exp")
+                .value(":uid", n(user_id))
+                .value(":kind", s(kind.as_str()))
+                .value(":now", n(now))
+                .value(":exp", n(bound.expires_at())),
+            Some((live_session(now), Claim::SessionLive)),
+        );
+        if let Some(previous) = session.user_id
+            && previous != user_id
+        {
+            tx.delete(self.table(), link_key(previous, &session.token_hash));
+        }
+        tx.put(self.table(), link_item(&bound, user_id));
+        self.tx_touch_user(&mut tx, user_id, now);
+        self.commit(tx).await?;
+        Ok(bound)
+    }
+
+    /// Detaches the user from a session (`DELETE /login`), leaving an application session.
+    pub async fn unbind_session_user(
+        &self,
+        session: &Session,
+        now: Timestamp,
+    ) -> Result<Session, StoreError> {
+        let Some(user_id) = session.user_id else {
+            return Ok(session.clone());
+        };
+        let unbound = Session {
+            user_id: None,
+            kind: SessionKind::App,
+            updated_at: now,
+            ..session.clone()
+        };
+        let mut tx = Tx::new();
+        tx.update(
+            self.table(),
+            session_key(&session.token_hash),
+            Expr::new("SET kind = :kind, updated_at = :now, expires_at = :exp REMOVE user_id")
+                .value(":kind", s(SessionKind::App.as_str()))
+                .value(":now", n(now))
+                .value(":exp", n(unbound.expires_at())),
+            Some((live_session(now), Claim::SessionLive)),
+        );
+        tx.delete(self.table(), link_key(user_id, &session.token_hash));
+        self.commit(tx).await?;
+        Ok(unbound)
+    }
+}

@@ -1,0 +1,133 @@
+//! Test support shared by the function crates, the integration tests and the harness.
+//!
+//! An [`Env`] is a fresh, isolated DynamoDB table with the production `Store` on top, on
+//! either engine: embedded dynoxide (fast tier) or AWS DynamoDB Local (reference tier, found
+//! through `DYNAMODB_LOCAL_ENDPOINT`). The same test body runs on both via [`on_both_engines!`].
+
+pub mod fixtures;
+pub mod request;
+
+use engines::EmbeddedDynamo;
+use shared::Deps;
+use shared::clock::Clock;
+use shared::config::Config;
+use shared::domain::app::{App, AppSettings};
+use shared::store::{Store, schema};
+
+pub use request::{Req, delete, get, post, put};
+
+/// Which DynamoDB engine a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineKind {
+    Dynoxide,
+    DynamoDbLocal,
+}
+
+pub struct Env {
+    pub deps: Deps,
+    pub kind: EngineKind,
+    pub endpoint: String,
+    _embedded: Option<EmbeddedDynamo>,
+}
+
+impl Env {
+    /// A fresh table on an in-memory dynoxide served on a loopback port.
+    pub async fn dynoxide() -> Env {
+        let engine = EmbeddedDynamo::in_memory().await.expect("start dynoxide");
+        let endpoint = engine.endpoint().to_string();
+        Env::on_endpoint(EngineKind::Dynoxide, endpoint, Some(engine)).await
+    }
+
+    /// A fresh table on DynamoDB Local, or `None` (with a note) when it is not running.
+    /// `make test` sets `REQUIRE_DYNAMODB_LOCAL=1`, which turns its absence into a failure.
+    pub async fn dynamodb_local() -> Option<Env> {
+        match std::env::var("DYNAMODB_LOCAL_ENDPOINT")
+            .ok()
+            .filter(|e| !e.is_empty())
+        {
+            Some(endpoint) => {
+                Some(Env::on_endpoint(EngineKind::DynamoDbLocal, endpoint, None).await)
+            }
+            None if std::env::var("REQUIRE_DYNAMODB_LOCAL").as_deref() == Ok("1") => {
+                panic!("REQUIRE_DYNAMODB_LOCAL=1 but DYNAMODB_LOCAL_ENDPOINT is not set")
+            }
+            None => {
+                eprintln!(
+                    "note: DYNAMODB_LOCAL_ENDPOINT unset; skipping the DynamoDB Local run of this test"
+                );
+                None
+            }
+        }
+    }
+
+    async fn on_endpoint(
+        kind: EngineKind,
+        endpoint: String,
+        embedded: Option<EmbeddedDynamo>,
+    ) -> Env {
+        let table = format!(
+            "test-{}",
+            shared::crypto::random::random_upper_hex::<8>().to_lowercase()
+        );
+        let sdk = shared::aws::sdk_config_local();
+        let client = shared::aws::dynamodb_client(&sdk, Some(&endpoint));
+        schema::ensure_table(&client, &table)
+            .await
+            .expect("create test table");
+        let config = Config::for_table(&table, Some(endpoint.clone()));
+        let store = Store::new(client, &table, config.id_block_size);
+        Env {
+            deps: Deps::new(store, Clock::system(), config),
+            kind,
+            endpoint,
+            _embedded: embedded,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.deps.store
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.deps.clock
+    }
+
+    pub fn table(&self) -> &str {
+        &self.deps.config.table_name
+    }
+
+    /// A new application with `settings`.
+    pub async fn app(&self, settings: AppSettings) -> App {
+        self.store()
+            .create_app("test", settings, self.clock().now())
+            .await
+            .expect("create app")
+    }
+}
+
+/// Runs each listed `async fn name(env: &testkit::Env)` once on dynoxide and once on
+/// DynamoDB Local, as `dynoxide::name` and `dynamodb_local::name`.
+#[macro_export]
+macro_rules! on_both_engines {
+    ($($name:ident),* $(,)?) => {
+        mod dynoxide {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let env = $crate::Env::dynoxide().await;
+                    super::$name(&env).await;
+                }
+            )*
+        }
+        mod dynamodb_local {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(env) = $crate::Env::dynamodb_local().await {
+                        super::$name(&env).await;
+                    }
+                }
+            )*
+        }
+    };
+}
