@@ -93,3 +93,79 @@ pub async fn seed(deps: &Deps) {
         .await
         .expect("seed fixture user and sessions");
 }
+
+/// One fixture and what it must produce (`events/expectations.json`).
+#[derive(Debug, Clone)]
+pub struct Expectation {
+    pub event: String,
+    pub status: u16,
+    pub contains: Vec<String>,
+}
+
+/// The fixtures of `function`, in the order they must run.
+pub fn expectations(function: &str) -> Vec<Expectation> {
+    let path = events_dir().join("expectations.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let all: serde_json::Value = serde_json::from_str(&text).expect("expectations.json is JSON");
+    let cases = all[function]
+        .as_array()
+        .unwrap_or_else(|| panic!("no expectations for {function}"));
+    cases
+        .iter()
+        .map(|case| Expectation {
+            event: case["event"].as_str().expect("event").to_string(),
+            status: case["status"].as_u64().expect("status") as u16,
+            contains: case["contains"]
+                .as_array()
+                .map(|c| {
+                    c.iter()
+                        .filter_map(|s| s.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// Asserts that a response meets an expectation, naming the fixture on failure.
+pub fn assert_meets(expectation: &Expectation, status: u16, body: &str) {
+    assert_eq!(
+        status, expectation.status,
+        "{}: status (body {body})",
+        expectation.event
+    );
+    for needle in &expectation.contains {
+        assert!(
+            body.contains(needle.as_str()),
+            "{}: body lacks {needle}: {body}",
+            expectation.event
+        );
+    }
+}
+
+/// Runs every fixture of `function` through `handle` against a freshly seeded dynoxide:
+/// the per-function handler test.
+pub async fn check_handler<F, Fut>(function: &str, handle: F)
+where
+    F: Fn(Deps, ApiRequest) -> Fut,
+    Fut: std::future::Future<Output = shared::ApiResponse>,
+{
+    let env = crate::Env::dynoxide().await;
+    seed(&env.deps).await;
+    for expectation in expectations(function) {
+        let response = handle(env.deps.clone(), event(&expectation.event)).await;
+        assert_meets(
+            &expectation,
+            response.status,
+            &String::from_utf8_lossy(&response.body),
+        );
+    }
+}
+
+/// The raw API Gateway event of `events/<name>.json`.
+pub fn event_json(name: &str) -> serde_json::Value {
+    let path = events_dir().join(format!("{name}.json"));
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("read event"))
+        .expect("event is JSON")
+}

@@ -6,6 +6,7 @@
 
 pub mod fixtures;
 pub mod request;
+pub mod runtime_api;
 
 use engines::EmbeddedDynamo;
 use shared::Deps;

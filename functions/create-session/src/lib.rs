@@ -11,3 +11,17 @@ pub async fn handle(deps: &Deps, mut req: ApiRequest) -> ApiResponse {
     };
     req.respond(result)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn fixtures_in_events_produce_their_expected_responses() {
+        testkit::fixtures::check_handler(
+            FUNCTION,
+            |deps, req| async move { handle(&deps, req).await },
+        )
+        .await;
+    }
+}
