@@ -260,7 +260,7 @@ fn path_segments(raw_path: &str) -> Vec<String> {
     let mut segments: Vec<String> = raw_path
         .split('/')
         .filter(|s| !s.is_empty())
-        .map(|s| percent_decode(s))
+        .map(percent_decode)
         .collect();
     if let Some(last) = segments.last_mut()
         && let Some(stripped) = last.strip_suffix(".json")

@@ -173,6 +173,10 @@ fn empty_container(next_segment: &str) -> Value {
     }
 }
 
+/// A parameter that is present but is not an integer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotAnInteger;
+
 /// A read-only view of one place in the parameter tree, which may be absent.
 #[derive(Debug, Clone, Copy)]
 pub struct Field<'a>(Option<&'a Value>);
@@ -217,13 +221,13 @@ impl<'a> Field<'a> {
 
     /// An integer sent as a JSON number or a decimal string. `Err` when present but not an
     /// integer, so callers can answer 422 instead of silently ignoring the value.
-    pub fn integer(self) -> Result<Option<i64>, ()> {
+    pub fn integer(self) -> Result<Option<i64>, NotAnInteger> {
         match self.0 {
             None | Some(Value::Null) => Ok(None),
-            Some(Value::Number(n)) => n.as_i64().map(Some).ok_or(()),
+            Some(Value::Number(n)) => n.as_i64().map(Some).ok_or(NotAnInteger),
             Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-            Some(Value::String(s)) => s.trim().parse::<i64>().map(Some).map_err(|_| ()),
-            Some(_) => Err(()),
+            Some(Value::String(s)) => s.trim().parse::<i64>().map(Some).map_err(|_| NotAnInteger),
+            Some(_) => Err(NotAnInteger),
         }
     }
 
@@ -362,7 +366,7 @@ mod tests {
         let f = Field::of(&v);
         assert_eq!(f.get("a").integer(), Ok(Some(1)));
         assert_eq!(f.get("b").integer(), Ok(Some(2)));
-        assert_eq!(f.get("c").integer(), Err(()));
+        assert_eq!(f.get("c").integer(), Err(NotAnInteger));
         assert_eq!(f.get("b").text().as_deref(), Some("2"));
         assert_eq!(f.get("d").text().as_deref(), Some("true"));
         assert_eq!(

@@ -216,7 +216,7 @@ fn text(
 fn integer(user: Field<'_>, key: &str, errors: &mut FieldErrors, min: Option<i64>) -> Change<i64> {
     let field = user.get(key);
     match field.integer() {
-        Err(()) => {
+        Err(_) => {
             errors.add(key, "must be an integer");
             Change::Keep
         }

@@ -148,10 +148,7 @@ pub async fn create_session(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, 
     )
     .await?;
     deps.store.tx_insert_session(&mut tx, &session);
-    deps.store
-        .commit(tx)
-        .await
-        .map_err(|e| session_write_error(e))?;
+    deps.store.commit(tx).await.map_err(session_write_error)?;
     req.set_session_expiry(session.expires_at());
     Ok(Reply::created(
         json!({ "session": session.to_json(&token, user.as_ref()) }),

@@ -1,0 +1,23 @@
+# cube-auth: `make test` runs every test tier from a clean clone (installing what it needs);
+# `make serve` runs local mode.
+.PHONY: test serve build lint fmt clean
+
+test:
+	bash scripts/test.sh
+
+serve:
+	cargo run --release --bin cube-auth -- serve
+
+build:
+	cargo build --workspace
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	cargo fmt --all
+
+clean:
+	cargo clean
+	rm -rf .tools

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what `make test` needs and the machine lacks: a JDK (DynamoDB Local), Node.js and
+# npm (SDK suite), Python venv support (AWS SAM CLI), then the SAM CLI itself into .tools/.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+
+missing=()
+command -v javac >/dev/null || missing+=(openjdk-17-jdk-headless)
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
+python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing with apt: ${missing[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+venv="$root/.tools/venv"
+if [ ! -x "$venv/bin/sam" ]; then
+  echo "installing AWS SAM CLI into .tools/venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r "$root/scripts/requirements-tools.txt"
+fi
+
+if [ ! -d "$root/tests/sdk/node_modules/connectycube" ]; then
+  (cd "$root/tests/sdk" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi

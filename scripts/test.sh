@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# `make test`: every test tier from a clean clone, with a count per tier.
+#   1. unit and handler tests          (cargo, shared + function crates)
+#   2. flow and storage tests          (cargo, on dynoxide and on AWS DynamoDB Local)
+#   3. template and contract checks    (cargo)
+#   4. runtime-API harness             (each built function binary fed its fixtures)
+#   5. SDK suite                       (official connectycube@6.1.2 against cube-auth serve)
+#   6. sam validate --lint
+#   7. cargo fmt --check and cargo clippy -D warnings
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_EC2_METADATA_DISABLED=true
+export SAM_CLI_TELEMETRY=0 CARGO_TERM_COLOR=never
+
+logs=$(mktemp -d)
+state="$root/.tools/dynamodb-local.state"
+summary=()
+failed=0
+total_pass=0
+total_fail=0
+
+cleanup() {
+  scripts/dynamodb-local/run.sh stop "$state" 2>/dev/null || true
+  rm -rf "$logs"
+}
+trap cleanup EXIT
+
+record() { # name passed failed
+  summary+=("$(printf '%-34s %5s passed, %s failed' "$1" "$2" "$3")")
+  total_pass=$((total_pass + $2))
+  total_fail=$((total_fail + $3))
+  [ "$3" -eq 0 ] || failed=1
+}
+
+cargo_tier() { # name, cargo test args...
+  local name=$1 log="$logs/$(echo "$1" | tr ' /' '__').log"
+  shift
+  echo "== $name"
+  cargo test "$@" 2>&1 | tee "$log" | grep -E '^test result|FAILED|panicked' || true
+  local status=${PIPESTATUS[0]}
+  local pass fail
+  pass=$(awk '/^test result/ { for (i = 1; i < NF; i++) if ($(i + 1) ~ /^passed/) n += $i } END { print n + 0 }' "$log")
+  fail=$(awk '/^test result/ { for (i = 1; i < NF; i++) if ($(i + 1) ~ /^failed/) n += $i } END { print n + 0 }' "$log")
+  pass=${pass:-0}
+  fail=${fail:-0}
+  if [ "$status" -ne 0 ] && [ "$fail" -eq 0 ]; then fail=1; tail -40 "$log"; fi
+  record "$name" "$pass" "$fail"
+}
+
+echo "== tools"
+scripts/ensure-tools.sh || { echo "tool installation failed"; exit 1; }
+
+echo "== build (one debug build of every crate, binary and test)"
+cargo build --workspace --bins --quiet && cargo test --workspace --no-run --quiet || { echo "build failed"; exit 1; }
+
+echo "== DynamoDB Local"
+endpoint=$(scripts/dynamodb-local/run.sh start "$state") || { echo "DynamoDB Local did not start"; exit 1; }
+echo "listening on $endpoint"
+export DYNAMODB_LOCAL_ENDPOINT=$endpoint REQUIRE_DYNAMODB_LOCAL=1
+
+cargo_tier "unit and handler tests" --workspace --lib --bins
+cargo_tier "flows and storage (both engines)" -p api-tests --test flows --test storage
+cargo_tier "template and contract checks" -p api-tests --test template
+cargo_tier "runtime-API harness" -p api-tests --test harness
+scripts/dynamodb-local/run.sh stop "$state"
+
+echo "== SDK suite (connectycube@6.1.2 against cube-auth serve)"
+tests/sdk/run.sh target/debug/cube-auth 2>&1 | tee "$logs/sdk.log" | grep -E '^(✔|✖)' || true
+sdk_status=${PIPESTATUS[0]}
+sdk_pass=$(sed -nE 's/^ℹ pass ([0-9]+)$/\1/p' "$logs/sdk.log" | tail -n 1)
+sdk_fail=$(sed -nE 's/^ℹ fail ([0-9]+)$/\1/p' "$logs/sdk.log" | tail -n 1)
+sdk_pass=${sdk_pass:-0}
+sdk_fail=${sdk_fail:-0}
+if [ "$sdk_status" -ne 0 ] && [ "$sdk_fail" -eq 0 ]; then sdk_fail=1; tail -40 "$logs/sdk.log"; fi
+record "SDK suite" "$sdk_pass" "$sdk_fail"
+
+echo "== sam validate --lint"
+if .tools/venv/bin/sam validate --lint 2>&1 | tail -5; then record "sam validate --lint" 1 0; else record "sam validate --lint" 0 1; fi
+
+echo "== cargo fmt --check, cargo clippy"
+if cargo fmt --all -- --check >/dev/null; then record "cargo fmt --check" 1 0; else cargo fmt --all -- --check | head -20; record "cargo fmt --check" 0 1; fi
+if cargo clippy --workspace --all-targets --quiet -- -D warnings 2>"$logs/clippy.log"; then
+  record "cargo clippy -D warnings" 1 0
+else
+  head -60 "$logs/clippy.log"
+  record "cargo clippy -D warnings" 0 1
+fi
+
+echo
+echo "== summary"
+printf '%s\n' "${summary[@]}"
+echo "total: $total_pass passed, $total_fail failed"
+exit "$failed"

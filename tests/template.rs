@@ -1,0 +1,234 @@
+//! `template.yaml` must declare exactly what the code serves: every route of the route table
+//! (with and without `.json`) on the function that owns it, one function per crate, and the
+//! table exactly as `cube-auth tables create` builds it.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use shared::routes::ROUTES;
+use shared::store::schema;
+use yaml_rust2::{Yaml, YamlLoader};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn template() -> Yaml {
+    let text = std::fs::read_to_string(root().join("template.yaml")).expect("read template.yaml");
+    YamlLoader::load_from_str(&text)
+        .expect("template.yaml parses")
+        .remove(0)
+}
+
+fn resources(template: &Yaml) -> Vec<(String, Yaml)> {
+    template["Resources"]
+        .as_hash()
+        .expect("Resources")
+        .iter()
+        .map(|(k, v)| (k.as_str().unwrap().to_string(), v.clone()))
+        .collect()
+}
+
+/// (function crate, method, path) for every HttpApi event in the template.
+fn template_routes(template: &Yaml) -> BTreeSet<(String, String, String)> {
+    let mut routes = BTreeSet::new();
+    for (_, resource) in resources(template) {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let code_uri = resource["Properties"]["CodeUri"].as_str().expect("CodeUri");
+        let function = code_uri
+            .strip_prefix("functions/")
+            .expect("CodeUri is functions/<name>")
+            .to_string();
+        for (_, event) in resource["Properties"]["Events"].as_hash().expect("Events") {
+            assert_eq!(event["Type"].as_str(), Some("HttpApi"));
+            let props = &event["Properties"];
+            routes.insert((
+                function.clone(),
+                props["Method"].as_str().unwrap().to_string(),
+                props["Path"].as_str().unwrap().to_string(),
+            ));
+        }
+    }
+    routes
+}
+
+/// The routes API Gateway needs for the route table: a literal last segment needs its
+/// `.json` twin as a separate route; `{param}` already matches `5.json`.
+fn expected_routes() -> BTreeSet<(String, String, String)> {
+    let mut routes = BTreeSet::new();
+    for route in ROUTES {
+        routes.insert((
+            route.function.to_string(),
+            route.method.to_string(),
+            route.path.to_string(),
+        ));
+        if !route.path.ends_with('}') {
+            routes.insert((
+                route.function.to_string(),
+                route.method.to_string(),
+                format!("{}.json", route.path),
+            ));
+        }
+    }
+    routes
+}
+
+#[test]
+fn every_route_is_in_the_template_on_its_function_and_nothing_else_is() {
+    let declared = template_routes(&template());
+    let expected = expected_routes();
+    let missing: Vec<_> = expected.difference(&declared).collect();
+    let extra: Vec<_> = declared.difference(&expected).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "missing from template: {missing:?}\nnot in the route table: {extra:?}"
+    );
+}
+
+#[test]
+fn every_function_crate_is_deployed_and_routed() {
+    let crates: BTreeSet<String> = std::fs::read_dir(root().join("functions"))
+        .expect("functions/")
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let deployed: BTreeSet<String> = template_routes(&template())
+        .into_iter()
+        .map(|(f, _, _)| f)
+        .collect();
+    let routed: BTreeSet<String> = ROUTES.iter().map(|r| r.function.to_string()).collect();
+    let dispatched: BTreeSet<String> = cube_auth::router::FUNCTIONS
+        .iter()
+        .map(|f| f.to_string())
+        .collect();
+    assert_eq!(crates, deployed, "function crates vs template functions");
+    assert_eq!(crates, routed, "function crates vs route table");
+    assert_eq!(crates, dispatched, "function crates vs local router");
+}
+
+#[test]
+fn every_function_may_touch_only_the_table() {
+    for (name, resource) in resources(&template()) {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let statements = resource["Properties"]["Policies"][0]["Statement"]
+            .as_vec()
+            .unwrap_or_else(|| panic!("{name}: no policy"));
+        for statement in statements {
+            for action in statement["Action"].as_vec().unwrap() {
+                let action = action.as_str().unwrap();
+                assert!(
+                    action.starts_with("dynamodb:") && !action.contains('*'),
+                    "{name}: {action}"
+                );
+                assert_ne!(action, "dynamodb:Scan", "{name}: no Scan on a request path");
+            }
+        }
+    }
+}
+
+/// An index as declared: name, key schema (attribute, key type), projection type.
+type IndexDecl = (String, Vec<(String, String)>, String);
+
+#[test]
+fn the_table_matches_the_schema_the_cli_creates() {
+    let template = template();
+    let table = &template["Resources"]["Table"]["Properties"];
+    assert_eq!(table["BillingMode"].as_str(), Some("PAY_PER_REQUEST"));
+    assert_eq!(
+        table["TimeToLiveSpecification"]["AttributeName"].as_str(),
+        Some(schema::TTL_ATTRIBUTE)
+    );
+    assert_eq!(
+        table["TimeToLiveSpecification"]["Enabled"].as_bool(),
+        Some(true)
+    );
+    let definitions: BTreeSet<(String, String)> = table["AttributeDefinitions"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["AttributeName"].as_str().unwrap().into(),
+                d["AttributeType"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let expected: BTreeSet<(String, String)> = schema::attribute_definitions()
+        .into_iter()
+        .map(|(n, k)| (n.to_string(), k.as_str().to_string()))
+        .collect();
+    assert_eq!(definitions, expected);
+    let key = |schema: &Yaml| -> Vec<(String, String)> {
+        schema
+            .as_vec()
+            .unwrap()
+            .iter()
+            .map(|k| {
+                (
+                    k["AttributeName"].as_str().unwrap().into(),
+                    k["KeyType"].as_str().unwrap().into(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        key(&table["KeySchema"]),
+        vec![
+            ("pk".to_string(), "HASH".to_string()),
+            ("sk".to_string(), "RANGE".to_string())
+        ]
+    );
+    let declared: Vec<IndexDecl> = table["GlobalSecondaryIndexes"]
+        .as_vec()
+        .map(|v| v.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .map(|i| {
+            (
+                i["IndexName"].as_str().unwrap().into(),
+                key(&i["KeySchema"]),
+                i["Projection"]["ProjectionType"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let expected: Vec<IndexDecl> = schema::indexes()
+        .into_iter()
+        .map(|i| {
+            let mut key = vec![(i.hash_key.0.to_string(), "HASH".to_string())];
+            if let Some(range) = i.range_key {
+                key.push((range.0.to_string(), "RANGE".to_string()));
+            }
+            (i.name.to_string(), key, "ALL".to_string())
+        })
+        .collect();
+    assert_eq!(declared, expected);
+}
+
+#[test]
+fn every_fixture_is_exercised() {
+    let expectations: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("events/expectations.json")).unwrap(),
+    )
+    .unwrap();
+    let used: BTreeSet<String> = expectations
+        .as_object()
+        .unwrap()
+        .values()
+        .filter_map(|v| v.as_array())
+        .flatten()
+        .map(|case| case["event"].as_str().unwrap().to_string())
+        .collect();
+    let files: BTreeSet<String> = std::fs::read_dir(root().join("events"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "expectations.json")
+        .map(|n| n.trim_end_matches(".json").to_string())
+        .collect();
+    assert_eq!(
+        files, used,
+        "fixtures in events/ vs fixtures with expectations"
+    );
+}
