@@ -4,6 +4,7 @@
 #   2. flow and storage tests          (cargo, on dynoxide and on AWS DynamoDB Local)
 #   3. template and contract checks    (cargo)
 #   4. runtime-API harness             (each built function binary fed its fixtures)
+#      CLI and local mode              (apps on a real table and a data dir; restart; Ctrl-C)
 #   5. SDK suite                       (official connectycube@6.1.2 against cube-auth serve)
 #   6. sam validate --lint
 #   7. cargo fmt --check and cargo clippy -D warnings
@@ -63,6 +64,7 @@ cargo_tier "unit and handler tests" --workspace --lib --bins
 cargo_tier "flows and storage (both engines)" -p api-tests --test flows --test storage
 cargo_tier "template and contract checks" -p api-tests --test template
 cargo_tier "runtime-API harness" -p api-tests --test harness
+cargo_tier "CLI and local mode" -p api-tests --test cli
 scripts/dynamodb-local/run.sh stop "$state"
 
 echo "== SDK suite (connectycube@6.1.2 against cube-auth serve)"

@@ -232,3 +232,26 @@ fn every_fixture_is_exercised() {
         "fixtures in events/ vs fixtures with expectations"
     );
 }
+
+/// No request path may Scan: user search and everything else start from keys and indexes.
+/// Only test code (which counts items to prove there are no orphans) scans.
+#[test]
+fn no_scan_in_any_request_path() {
+    let mut offenders = Vec::new();
+    let mut dirs = vec![root().join("shared/src"), root().join("cli/src")];
+    dirs.extend(std::fs::read_dir(root().join("functions")).unwrap().map(|e| e.unwrap().path().join("src")));
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                if text.contains(".scan()") || text.contains("ScanInput") {
+                    offenders.push(path.display().to_string());
+                }
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "Scan used in: {offenders:?}");
+}
