@@ -239,7 +239,11 @@ fn every_fixture_is_exercised() {
 fn no_scan_in_any_request_path() {
     let mut offenders = Vec::new();
     let mut dirs = vec![root().join("shared/src"), root().join("cli/src")];
-    dirs.extend(std::fs::read_dir(root().join("functions")).unwrap().map(|e| e.unwrap().path().join("src")));
+    dirs.extend(
+        std::fs::read_dir(root().join("functions"))
+            .unwrap()
+            .map(|e| e.unwrap().path().join("src")),
+    );
     while let Some(dir) = dirs.pop() {
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();

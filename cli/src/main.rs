@@ -91,10 +91,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Human-readable logs for local mode (`RUST_LOG` sets the level; `info` by default).
+/// Human-readable logs for local mode (`RUST_LOG` sets the level; `info` by default, with the
+/// embedded engine's own request log kept to errors).
 fn init_logging() {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,dynoxide=error".into());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
