@@ -13,11 +13,7 @@ use tokio::process::Command;
 
 fn cube_auth() -> PathBuf {
     let bin = binary_dir().join("cube-auth");
-    assert!(
-        bin.exists(),
-        "{} missing: cargo build --workspace --bins",
-        bin.display()
-    );
+    assert!(bin.exists(), "{} missing: cargo build --workspace --bins", bin.display());
     bin
 }
 
@@ -33,58 +29,25 @@ async fn run(args: &[&str], env: &[(&str, &str)]) -> String {
         .output()
         .await
         .expect("run cube-auth");
-    assert!(
-        out.status.success(),
-        "cube-auth {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "cube-auth {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).expect("utf-8 output")
 }
 
 async fn manage_apps(extra: &[&str], env: &[(&str, &str)]) {
-    let with = |args: &[&str]| -> Vec<String> {
-        args.iter().chain(extra).map(|s| s.to_string()).collect()
-    };
+    let with = |args: &[&str]| -> Vec<String> { args.iter().chain(extra).map(|s| s.to_string()).collect() };
     let args = with(&["tables", "create"]);
-    assert!(
-        run(&args.iter().map(String::as_str).collect::<Vec<_>>(), env)
-            .await
-            .contains("is ready")
-    );
+    assert!(run(&args.iter().map(String::as_str).collect::<Vec<_>>(), env).await.contains("is ready"));
 
-    let args = with(&[
-        "apps",
-        "create",
-        "--name",
-        "cli-test",
-        "--session-ttl",
-        "900",
-        "--require-signature",
-        "--json",
-    ]);
+    let args = with(&["apps", "create", "--name", "cli-test", "--session-ttl", "900", "--require-signature", "--json"]);
     let created: Value =
-        serde_json::from_str(&run(&args.iter().map(String::as_str).collect::<Vec<_>>(), env).await)
-            .unwrap();
-    let keys: Vec<&str> = created
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
+        serde_json::from_str(&run(&args.iter().map(String::as_str).collect::<Vec<_>>(), env).await).unwrap();
+    let keys: Vec<&str> = created.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(keys, ["application_id", "auth_key", "auth_secret"]);
     let id = created["application_id"].as_i64().unwrap().to_string();
 
-    let args = with(&[
-        "apps",
-        "update",
-        &id,
-        "--require-signature=false",
-        "--allow-session-without-user",
-        "--json",
-    ]);
+    let args = with(&["apps", "update", &id, "--require-signature=false", "--allow-session-without-user", "--json"]);
     let updated: Value =
-        serde_json::from_str(&run(&args.iter().map(String::as_str).collect::<Vec<_>>(), env).await)
-            .unwrap();
+        serde_json::from_str(&run(&args.iter().map(String::as_str).collect::<Vec<_>>(), env).await).unwrap();
     assert_eq!(
         updated["settings"],
         json!({"allow_session_without_user": true, "require_signature": false,
@@ -93,44 +56,25 @@ async fn manage_apps(extra: &[&str], env: &[(&str, &str)]) {
 
     let args = with(&["apps", "show", &id, "--json"]);
     let shown: Value =
-        serde_json::from_str(&run(&args.iter().map(String::as_str).collect::<Vec<_>>(), env).await)
-            .unwrap();
+        serde_json::from_str(&run(&args.iter().map(String::as_str).collect::<Vec<_>>(), env).await).unwrap();
     assert_eq!(shown["auth_key"], created["auth_key"]);
     assert_eq!(shown["settings"]["allow_session_without_user"], true);
 
     let args = with(&["apps", "list", "--json"]);
     let listed: Value =
-        serde_json::from_str(&run(&args.iter().map(String::as_str).collect::<Vec<_>>(), env).await)
-            .unwrap();
-    assert!(
-        listed
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|a| a["application_id"] == created["application_id"])
-    );
+        serde_json::from_str(&run(&args.iter().map(String::as_str).collect::<Vec<_>>(), env).await).unwrap();
+    assert!(listed.as_array().unwrap().iter().any(|a| a["application_id"] == created["application_id"]));
 }
 
 #[tokio::test]
 async fn apps_are_managed_on_a_real_dynamodb_table_from_the_environment() {
     let Some(endpoint) = std::env::var("DYNAMODB_LOCAL_ENDPOINT").ok() else {
-        assert_ne!(
-            std::env::var("REQUIRE_DYNAMODB_LOCAL").as_deref(),
-            Ok("1"),
-            "DYNAMODB_LOCAL_ENDPOINT is required"
-        );
+        assert_ne!(std::env::var("REQUIRE_DYNAMODB_LOCAL").as_deref(), Ok("1"), "DYNAMODB_LOCAL_ENDPOINT is required");
         eprintln!("note: DYNAMODB_LOCAL_ENDPOINT unset; skipping");
         return;
     };
-    let table = format!(
-        "cli-{}",
-        shared::crypto::random::random_upper_hex::<6>().to_lowercase()
-    );
-    manage_apps(
-        &[],
-        &[("TABLE_NAME", &table), ("DYNAMODB_ENDPOINT", &endpoint)],
-    )
-    .await;
+    let table = format!("cli-{}", shared::crypto::random::random_upper_hex::<6>().to_lowercase());
+    manage_apps(&[], &[("TABLE_NAME", &table), ("DYNAMODB_ENDPOINT", &endpoint)]).await;
 }
 
 #[tokio::test]
@@ -141,10 +85,7 @@ async fn apps_are_managed_on_a_local_data_dir() {
 }
 
 fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "cube-auth-{tag}-{}",
-        shared::crypto::random::random_upper_hex::<6>()
-    ));
+    let dir = std::env::temp_dir().join(format!("cube-auth-{tag}-{}", shared::crypto::random::random_upper_hex::<6>()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -159,13 +100,7 @@ impl Server {
     async fn start(dir: &Path) -> Server {
         let serve_file = dir.join("serve.json");
         let child = Command::new(cube_auth())
-            .args([
-                "serve",
-                "--addr",
-                "127.0.0.1:0",
-                "--data-dir",
-                dir.to_str().unwrap(),
-            ])
+            .args(["serve", "--addr", "127.0.0.1:0", "--data-dir", dir.to_str().unwrap()])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -178,10 +113,7 @@ impl Server {
                 && let Ok(info) = serde_json::from_str::<Value>(&text)
                 && info["pid"].as_u64() == child.id().map(u64::from)
             {
-                return Server {
-                    addr: info["addr"].as_str().unwrap().to_string(),
-                    child,
-                };
+                return Server { addr: info["addr"].as_str().unwrap().to_string(), child };
             }
             assert!(Instant::now() < deadline, "serve did not start");
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -189,16 +121,8 @@ impl Server {
     }
 
     /// One HTTP/1.1 request; returns (status, JSON body).
-    async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let mut stream = tokio::net::TcpStream::connect(&self.addr)
-            .await
-            .expect("connect");
+    async fn call(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<Value>) -> (u16, Value) {
+        let mut stream = tokio::net::TcpStream::connect(&self.addr).await.expect("connect");
         let body = body.map(|b| b.to_string()).unwrap_or_default();
         let mut request = format!(
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
@@ -217,25 +141,16 @@ impl Server {
         let mut response = String::new();
         stream.read_to_string(&mut response).await.unwrap();
         let status = response.split_whitespace().nth(1).unwrap().parse().unwrap();
-        let body = response
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b)
-            .unwrap_or("");
+        let body = response.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
         (status, serde_json::from_str(body).unwrap_or(Value::Null))
     }
 
     /// Ctrl-C: SIGINT to the pid, then the exit status.
     async fn interrupt(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().expect("running").to_string();
-        let sent = std::process::Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .expect("kill -INT");
+        let sent = std::process::Command::new("kill").args(["-INT", &pid]).status().expect("kill -INT");
         assert!(sent.success());
-        tokio::time::timeout(Duration::from_secs(15), self.child.wait())
-            .await
-            .expect("stops within 15 s")
-            .unwrap()
+        tokio::time::timeout(Duration::from_secs(15), self.child.wait()).await.expect("stops within 15 s").unwrap()
     }
 }
 
@@ -243,8 +158,7 @@ impl Server {
 async fn local_mode_keeps_data_across_a_restart_and_stops_cleanly_on_ctrl_c() {
     let dir = temp_dir("serve");
     let first = Server::start(&dir).await;
-    let dev: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("dev-app.json")).unwrap()).unwrap();
+    let dev: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("dev-app.json")).unwrap()).unwrap();
     let auth_key = dev["auth_key"].as_str().unwrap();
     let (status, _) = first
         .call(
@@ -257,20 +171,14 @@ async fn local_mode_keeps_data_across_a_restart_and_stops_cleanly_on_ctrl_c() {
     assert_eq!(status, 201);
     let status = first.interrupt().await;
     assert!(status.success(), "serve exits 0 on Ctrl-C, got {status:?}");
-    assert!(
-        !dir.join("serve.json").exists(),
-        "serve.json is removed on a clean stop"
-    );
+    assert!(!dir.join("serve.json").exists(), "serve.json is removed on a clean stop");
 
     let second = Server::start(&dir).await;
-    let again: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("dev-app.json")).unwrap()).unwrap();
+    let again: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("dev-app.json")).unwrap()).unwrap();
     assert_eq!(again, dev, "the development app is kept");
     let credentials = json!({"application_id": dev["application_id"], "auth_key": auth_key,
         "user": {"login": "persisted", "password": "persist-me-please"}});
-    let (status, body) = second
-        .call("POST", "/session.json", &[], Some(credentials))
-        .await;
+    let (status, body) = second.call("POST", "/session.json", &[], Some(credentials)).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["session"]["user"]["login"], "persisted");
     assert!(second.interrupt().await.success());

@@ -16,33 +16,16 @@ async fn every_function_binary_serves_its_fixtures_through_the_runtime_api() {
         seed(&env.deps).await;
         let cases = expectations(function);
         let api = RuntimeApi::start(cases.iter().map(|c| event_json(&c.event)).collect()).await;
-        let mut child = spawn_function(
-            &binary_dir().join(function),
-            &api,
-            &env.endpoint,
-            env.table(),
-        );
+        let mut child = spawn_function(&binary_dir().join(function), &api, &env.endpoint, env.table());
         let outcomes = api.outcomes(cases.len(), Duration::from_secs(60)).await;
         child.kill().await.expect("stop the function process");
         assert_eq!(outcomes.len(), cases.len(), "{function}: {outcomes:?}");
         for (case, (_, outcome)) in cases.iter().zip(outcomes) {
-            let Outcome::Response(value) = outcome else {
-                panic!("{function}/{}: {outcome:?}", case.event)
-            };
-            let response: HttpApiResponse =
-                serde_json::from_value(value).expect("an HTTP API response");
-            assert_eq!(
-                response
-                    .headers
-                    .get("Access-Control-Allow-Origin")
-                    .map(String::as_str),
-                Some("*")
-            );
+            let Outcome::Response(value) = outcome else { panic!("{function}/{}: {outcome:?}", case.event) };
+            let response: HttpApiResponse = serde_json::from_value(value).expect("an HTTP API response");
+            assert_eq!(response.headers.get("Access-Control-Allow-Origin").map(String::as_str), Some("*"));
             assert_meets(case, response.status_code, &response.body);
         }
-        println!(
-            "{function}: {} fixtures answered by the binary",
-            cases.len()
-        );
+        println!("{function}: {} fixtures answered by the binary", cases.len());
     }
 }

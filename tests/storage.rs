@@ -38,8 +38,7 @@ fn with_prefix<'a>(items: &'a [Item], prefix: &str) -> Vec<&'a Item> {
     items
         .iter()
         .filter(|i| {
-            i.str("pk").is_some_and(|pk| pk.starts_with(prefix))
-                && i.str("sk").is_some_and(|sk| sk.starts_with('#'))
+            i.str("pk").is_some_and(|pk| pk.starts_with(prefix)) && i.str("sk").is_some_and(|sk| sk.starts_with('#'))
         })
         .collect()
 }
@@ -61,13 +60,8 @@ async fn race_signups(env: &Env, field: &str) {
                 user["email"] = json!("Racer@Example.com");
             }
         }
-        let req = post("/users.json")
-            .header("CB-AuthKey", &app.auth_key)
-            .json(json!({ "user": user }))
-            .build();
-        tasks.push(tokio::spawn(async move {
-            cube_auth::router::dispatch(&deps, req).await
-        }));
+        let req = post("/users.json").header("CB-AuthKey", &app.auth_key).json(json!({ "user": user })).build();
+        tasks.push(tokio::spawn(async move { cube_auth::router::dispatch(&deps, req).await }));
     }
     let mut created = Vec::new();
     let mut taken = 0;
@@ -79,17 +73,10 @@ async fn race_signups(env: &Env, field: &str) {
                 assert_eq!(resp.json()["errors"][field][0], "has already been taken");
                 taken += 1;
             }
-            other => panic!(
-                "unexpected {other}: {}",
-                String::from_utf8_lossy(&resp.body)
-            ),
+            other => panic!("unexpected {other}: {}", String::from_utf8_lossy(&resp.body)),
         }
     }
-    assert_eq!(
-        (created.len(), taken),
-        (1, 49),
-        "exactly one signup wins the {field}"
-    );
+    assert_eq!((created.len(), taken), (1, 49), "exactly one signup wins the {field}");
 
     // No orphans: one user item, and every marker points at a user that exists.
     let items = all_items(env).await;
@@ -115,14 +102,8 @@ async fn ids_stay_unique_across_instances_that_reserve_blocks(env: &Env) {
     let mine = Store::new(env.store().client().clone(), env.table(), 4);
     let mut tasks = Vec::new();
     for i in 0..40 {
-        let store = if i % 2 == 0 {
-            other.clone()
-        } else {
-            mine.clone()
-        };
-        tasks.push(tokio::spawn(async move {
-            store.next_id("users").await.unwrap()
-        }));
+        let store = if i % 2 == 0 { other.clone() } else { mine.clone() };
+        tasks.push(tokio::spawn(async move { store.next_id("users").await.unwrap() }));
     }
     let mut ids = HashSet::new();
     for task in tasks {
@@ -136,16 +117,11 @@ async fn an_expired_guests_login_marker_does_not_block_a_new_user(env: &Env) {
     let resp = cube_auth::router::dispatch(
         &env.deps,
         post("/session")
-            .json(
-                json!({"application_id": app.id, "auth_key": app.auth_key, "user": {"guest": "1"}}),
-            )
+            .json(json!({"application_id": app.id, "auth_key": app.auth_key, "user": {"guest": "1"}}))
             .build(),
     )
     .await;
-    let login = resp.json()["session"]["user"]["login"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let login = resp.json()["session"]["user"]["login"].as_str().unwrap().to_string();
     let taken = cube_auth::router::dispatch(
         &env.deps,
         post("/users")
@@ -169,35 +145,15 @@ async fn an_expired_guests_login_marker_does_not_block_a_new_user(env: &Env) {
 
 async fn apps_are_found_by_auth_key_and_listed_by_id(env: &Env) {
     let a = env.app(AppSettings::default()).await;
-    let b = env
-        .app(AppSettings {
-            require_signature: true,
-            ..AppSettings::default()
-        })
-        .await;
-    assert_eq!(
-        env.store().app_id_for_auth_key(&b.auth_key).await.unwrap(),
-        Some(b.id)
-    );
+    let b = env.app(AppSettings { require_signature: true, ..AppSettings::default() }).await;
+    assert_eq!(env.store().app_id_for_auth_key(&b.auth_key).await.unwrap(), Some(b.id));
     assert_eq!(env.store().app_id_for_auth_key("nope").await.unwrap(), None);
     let listed = env.store().list_apps().await.unwrap();
     assert_eq!(listed, vec![a.clone(), b.clone()]);
     let mut changed = b.clone();
     changed.settings.session_ttl_secs = 2;
-    env.store()
-        .update_app(&changed, env.clock().now())
-        .await
-        .unwrap();
-    assert_eq!(
-        env.store()
-            .get_app(b.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .settings
-            .session_ttl_secs,
-        2
-    );
+    env.store().update_app(&changed, env.clock().now()).await.unwrap();
+    assert_eq!(env.store().get_app(b.id).await.unwrap().unwrap().settings.session_ttl_secs, 2);
 }
 
 on_both_engines!(

@@ -15,9 +15,7 @@ fn root() -> PathBuf {
 
 fn template() -> Yaml {
     let text = std::fs::read_to_string(root().join("template.yaml")).expect("read template.yaml");
-    YamlLoader::load_from_str(&text)
-        .expect("template.yaml parses")
-        .remove(0)
+    YamlLoader::load_from_str(&text).expect("template.yaml parses").remove(0)
 }
 
 fn resources(template: &Yaml) -> Vec<(String, Yaml)> {
@@ -37,10 +35,7 @@ fn template_routes(template: &Yaml) -> BTreeSet<(String, String, String)> {
             continue;
         }
         let code_uri = resource["Properties"]["CodeUri"].as_str().expect("CodeUri");
-        let function = code_uri
-            .strip_prefix("functions/")
-            .expect("CodeUri is functions/<name>")
-            .to_string();
+        let function = code_uri.strip_prefix("functions/").expect("CodeUri is functions/<name>").to_string();
         for (_, event) in resource["Properties"]["Events"].as_hash().expect("Events") {
             assert_eq!(event["Type"].as_str(), Some("HttpApi"));
             let props = &event["Properties"];
@@ -59,17 +54,9 @@ fn template_routes(template: &Yaml) -> BTreeSet<(String, String, String)> {
 fn expected_routes() -> BTreeSet<(String, String, String)> {
     let mut routes = BTreeSet::new();
     for route in ROUTES {
-        routes.insert((
-            route.function.to_string(),
-            route.method.to_string(),
-            route.path.to_string(),
-        ));
+        routes.insert((route.function.to_string(), route.method.to_string(), route.path.to_string()));
         if !route.path.ends_with('}') {
-            routes.insert((
-                route.function.to_string(),
-                route.method.to_string(),
-                format!("{}.json", route.path),
-            ));
+            routes.insert((route.function.to_string(), route.method.to_string(), format!("{}.json", route.path)));
         }
     }
     routes
@@ -93,15 +80,9 @@ fn every_function_crate_is_deployed_and_routed() {
         .expect("functions/")
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    let deployed: BTreeSet<String> = template_routes(&template())
-        .into_iter()
-        .map(|(f, _, _)| f)
-        .collect();
+    let deployed: BTreeSet<String> = template_routes(&template()).into_iter().map(|(f, _, _)| f).collect();
     let routed: BTreeSet<String> = ROUTES.iter().map(|r| r.function.to_string()).collect();
-    let dispatched: BTreeSet<String> = cube_auth::router::FUNCTIONS
-        .iter()
-        .map(|f| f.to_string())
-        .collect();
+    let dispatched: BTreeSet<String> = cube_auth::router::FUNCTIONS.iter().map(|f| f.to_string()).collect();
     assert_eq!(crates, deployed, "function crates vs template functions");
     assert_eq!(crates, routed, "function crates vs route table");
     assert_eq!(crates, dispatched, "function crates vs local router");
@@ -113,16 +94,12 @@ fn every_function_may_touch_only_the_table() {
         if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
             continue;
         }
-        let statements = resource["Properties"]["Policies"][0]["Statement"]
-            .as_vec()
-            .unwrap_or_else(|| panic!("{name}: no policy"));
+        let statements =
+            resource["Properties"]["Policies"][0]["Statement"].as_vec().unwrap_or_else(|| panic!("{name}: no policy"));
         for statement in statements {
             for action in statement["Action"].as_vec().unwrap() {
                 let action = action.as_str().unwrap();
-                assert!(
-                    action.starts_with("dynamodb:") && !action.contains('*'),
-                    "{name}: {action}"
-                );
+                assert!(action.starts_with("dynamodb:") && !action.contains('*'), "{name}: {action}");
                 assert_ne!(action, "dynamodb:Scan", "{name}: no Scan on a request path");
             }
         }
@@ -137,49 +114,28 @@ fn the_table_matches_the_schema_the_cli_creates() {
     let template = template();
     let table = &template["Resources"]["Table"]["Properties"];
     assert_eq!(table["BillingMode"].as_str(), Some("PAY_PER_REQUEST"));
-    assert_eq!(
-        table["TimeToLiveSpecification"]["AttributeName"].as_str(),
-        Some(schema::TTL_ATTRIBUTE)
-    );
-    assert_eq!(
-        table["TimeToLiveSpecification"]["Enabled"].as_bool(),
-        Some(true)
-    );
+    assert_eq!(table["TimeToLiveSpecification"]["AttributeName"].as_str(), Some(schema::TTL_ATTRIBUTE));
+    assert_eq!(table["TimeToLiveSpecification"]["Enabled"].as_bool(), Some(true));
     let definitions: BTreeSet<(String, String)> = table["AttributeDefinitions"]
         .as_vec()
         .unwrap()
         .iter()
-        .map(|d| {
-            (
-                d["AttributeName"].as_str().unwrap().into(),
-                d["AttributeType"].as_str().unwrap().into(),
-            )
-        })
+        .map(|d| (d["AttributeName"].as_str().unwrap().into(), d["AttributeType"].as_str().unwrap().into()))
         .collect();
-    let expected: BTreeSet<(String, String)> = schema::attribute_definitions()
-        .into_iter()
-        .map(|(n, k)| (n.to_string(), k.as_str().to_string()))
-        .collect();
+    let expected: BTreeSet<(String, String)> =
+        schema::attribute_definitions().into_iter().map(|(n, k)| (n.to_string(), k.as_str().to_string())).collect();
     assert_eq!(definitions, expected);
     let key = |schema: &Yaml| -> Vec<(String, String)> {
         schema
             .as_vec()
             .unwrap()
             .iter()
-            .map(|k| {
-                (
-                    k["AttributeName"].as_str().unwrap().into(),
-                    k["KeyType"].as_str().unwrap().into(),
-                )
-            })
+            .map(|k| (k["AttributeName"].as_str().unwrap().into(), k["KeyType"].as_str().unwrap().into()))
             .collect()
     };
     assert_eq!(
         key(&table["KeySchema"]),
-        vec![
-            ("pk".to_string(), "HASH".to_string()),
-            ("sk".to_string(), "RANGE".to_string())
-        ]
+        vec![("pk".to_string(), "HASH".to_string()), ("sk".to_string(), "RANGE".to_string())]
     );
     let declared: Vec<IndexDecl> = table["GlobalSecondaryIndexes"]
         .as_vec()
@@ -201,7 +157,7 @@ fn the_table_matches_the_schema_the_cli_creates() {
             if let Some(range) = i.range_key {
                 key.push((range.0.to_string(), "RANGE".to_string()));
             }
-            (i.name.to_string(), key, "ALL".to_string())
+            (i.name.to_string(), key, schema::INDEX_PROJECTION.to_string())
         })
         .collect();
     assert_eq!(declared, expected);
@@ -209,10 +165,8 @@ fn the_table_matches_the_schema_the_cli_creates() {
 
 #[test]
 fn every_fixture_is_exercised() {
-    let expectations: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(root().join("events/expectations.json")).unwrap(),
-    )
-    .unwrap();
+    let expectations: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join("events/expectations.json")).unwrap()).unwrap();
     let used: BTreeSet<String> = expectations
         .as_object()
         .unwrap()
@@ -227,10 +181,7 @@ fn every_fixture_is_exercised() {
         .filter(|n| n != "expectations.json")
         .map(|n| n.trim_end_matches(".json").to_string())
         .collect();
-    assert_eq!(
-        files, used,
-        "fixtures in events/ vs fixtures with expectations"
-    );
+    assert_eq!(files, used, "fixtures in events/ vs fixtures with expectations");
 }
 
 /// No request path may Scan: user search and everything else start from keys and indexes.
@@ -239,11 +190,7 @@ fn every_fixture_is_exercised() {
 fn no_scan_in_any_request_path() {
     let mut offenders = Vec::new();
     let mut dirs = vec![root().join("shared/src"), root().join("cli/src")];
-    dirs.extend(
-        std::fs::read_dir(root().join("functions"))
-            .unwrap()
-            .map(|e| e.unwrap().path().join("src")),
-    );
+    dirs.extend(std::fs::read_dir(root().join("functions")).unwrap().map(|e| e.unwrap().path().join("src")));
     while let Some(dir) = dirs.pop() {
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();

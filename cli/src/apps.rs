@@ -58,6 +58,10 @@ pub struct SettingsArgs {
     /// Absolute session lifetime in seconds (default 2592000, 30 days).
     #[arg(long, value_name = "SECS")]
     pub session_max_lifetime: Option<i64>,
+    /// Allow the deprecated V1 listing `GET /users` (reads the whole application). Off by
+    /// default.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub users_v1_listing: Option<bool>,
 }
 
 impl SettingsArgs {
@@ -74,6 +78,9 @@ impl SettingsArgs {
         if let Some(v) = self.session_max_lifetime {
             settings.session_max_lifetime_secs = v;
         }
+        if let Some(v) = self.users_v1_listing {
+            settings.users_v1_listing = v;
+        }
     }
 }
 
@@ -83,20 +90,12 @@ pub async fn run(target: &Target, command: AppsCommand) -> anyhow::Result<String
     let store = &deps.store;
     let now = deps.clock.now();
     match command {
-        AppsCommand::Create {
-            name,
-            settings: args,
-            json,
-        } => {
+        AppsCommand::Create { name, settings: args, json } => {
             let mut settings = AppSettings::default();
             args.apply(&mut settings);
             settings.validate().map_err(anyhow::Error::msg)?;
             let app = store.create_app(&name, settings, now).await?;
-            Ok(if json {
-                credentials(&app).to_string()
-            } else {
-                describe(&app)
-            })
+            Ok(if json { credentials(&app).to_string() } else { describe(&app) })
         }
         AppsCommand::List { json } => {
             let apps = store.list_apps().await?;
@@ -112,37 +111,18 @@ pub async fn run(target: &Target, command: AppsCommand) -> anyhow::Result<String
             })
         }
         AppsCommand::Show { id, json } => {
-            let app = store
-                .get_app(id)
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("no application {id}"))?;
-            Ok(if json {
-                app_json(&app).to_string()
-            } else {
-                describe(&app)
-            })
+            let app = store.get_app(id).await?.ok_or_else(|| anyhow::anyhow!("no application {id}"))?;
+            Ok(if json { app_json(&app).to_string() } else { describe(&app) })
         }
-        AppsCommand::Update {
-            id,
-            name,
-            settings: args,
-            json,
-        } => {
-            let mut app = store
-                .get_app(id)
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("no application {id}"))?;
+        AppsCommand::Update { id, name, settings: args, json } => {
+            let mut app = store.get_app(id).await?.ok_or_else(|| anyhow::anyhow!("no application {id}"))?;
             if let Some(name) = name {
                 app.name = name;
             }
             args.apply(&mut app.settings);
             app.settings.validate().map_err(anyhow::Error::msg)?;
             store.update_app(&app, now).await?;
-            Ok(if json {
-                app_json(&app).to_string()
-            } else {
-                describe(&app)
-            })
+            Ok(if json { app_json(&app).to_string() } else { describe(&app) })
         }
     }
 }
@@ -164,6 +144,7 @@ fn app_json(app: &App) -> Value {
             "require_signature": s.require_signature,
             "session_ttl": s.session_ttl_secs,
             "session_max_lifetime": s.session_max_lifetime_secs,
+            "users_v1_listing": s.users_v1_listing,
         }
     })
 }
@@ -171,7 +152,7 @@ fn app_json(app: &App) -> Value {
 fn describe(app: &App) -> String {
     let s = &app.settings;
     format!(
-        "application {id} ({name})\n  auth_key     {key}\n  auth_secret  {secret}\n  allow session without user  {auto}\n  require signature           {sig}\n  session ttl                 {ttl} s\n  session max lifetime        {max} s",
+        "application {id} ({name})\n  auth_key     {key}\n  auth_secret  {secret}\n  allow session without user  {auto}\n  require signature           {sig}\n  session ttl                 {ttl} s\n  session max lifetime        {max} s\n  users V1 listing            {v1}",
         id = app.id,
         name = app.name,
         key = app.auth_key,
@@ -180,5 +161,6 @@ fn describe(app: &App) -> String {
         sig = s.require_signature,
         ttl = s.session_ttl_secs,
         max = s.session_max_lifetime_secs,
+        v1 = s.users_v1_listing,
     )
 }

@@ -38,58 +38,31 @@ impl DataDir {
     /// that server's engine instead.
     pub async fn open(dir: &Path) -> anyhow::Result<DataDir> {
         fs::create_dir_all(dir).with_context(|| format!("creating data dir {}", dir.display()))?;
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(dir.join(LOCK_FILE))?;
+        let lock = OpenOptions::new().create(true).truncate(false).write(true).open(dir.join(LOCK_FILE))?;
         match lock.try_lock() {
             Ok(()) => {
                 let _ = fs::remove_file(dir.join(SERVE_FILE));
                 let engine = EmbeddedDynamo::in_file(&dir.join(DB_FILE)).await?;
                 let deps = connect(engine.endpoint()).await?;
-                Ok(DataDir {
-                    dir: dir.to_path_buf(),
-                    deps,
-                    engine: Some(engine),
-                    _lock: Some(lock),
-                })
+                Ok(DataDir { dir: dir.to_path_buf(), deps, engine: Some(engine), _lock: Some(lock) })
             }
             Err(_) => {
                 let running = fs::read_to_string(dir.join(SERVE_FILE)).with_context(|| {
-                    format!(
-                        "{} is locked by another cube-auth process that is not serving",
-                        dir.display()
-                    )
+                    format!("{} is locked by another cube-auth process that is not serving", dir.display())
                 })?;
                 let running: serde_json::Value = serde_json::from_str(&running)?;
-                let endpoint = running["dynamodb_endpoint"]
-                    .as_str()
-                    .context("serve.json has no dynamodb_endpoint")?;
+                let endpoint = running["dynamodb_endpoint"].as_str().context("serve.json has no dynamodb_endpoint")?;
                 let deps = connect(endpoint).await?;
-                Ok(DataDir {
-                    dir: dir.to_path_buf(),
-                    deps,
-                    engine: None,
-                    _lock: None,
-                })
+                Ok(DataDir { dir: dir.to_path_buf(), deps, engine: None, _lock: None })
             }
         }
     }
 
     /// Announces a running server (pid, address, engine endpoint) to other commands.
     pub fn write_serve_file(&self, addr: &str) -> anyhow::Result<()> {
-        let endpoint = self
-            .engine
-            .as_ref()
-            .map(|e| e.endpoint().to_string())
-            .unwrap_or_default();
-        let info =
-            json!({ "pid": std::process::id(), "addr": addr, "dynamodb_endpoint": endpoint });
-        write_private(
-            &self.dir.join(SERVE_FILE),
-            &serde_json::to_string_pretty(&info)?,
-        )
+        let endpoint = self.engine.as_ref().map(|e| e.endpoint().to_string()).unwrap_or_default();
+        let info = json!({ "pid": std::process::id(), "addr": addr, "dynamodb_endpoint": endpoint });
+        write_private(&self.dir.join(SERVE_FILE), &serde_json::to_string_pretty(&info)?)
     }
 
     pub fn remove_serve_file(&self) {
@@ -107,11 +80,7 @@ impl DataDir {
         {
             return Ok((app, false));
         }
-        let app = self
-            .deps
-            .store
-            .create_app("development", AppSettings::default(), self.deps.clock.now())
-            .await?;
+        let app = self.deps.store.create_app("development", AppSettings::default(), self.deps.clock.now()).await?;
         let credentials = json!({
             "application_id": app.id,
             "auth_key": app.auth_key,

@@ -7,11 +7,7 @@ use cube_auth::apps::{self, AppsCommand};
 use cube_auth::target::{DEFAULT_DATA_DIR, Target};
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "cube-auth",
-    version,
-    about = "ConnectyCube-compatible auth and users backend"
-)]
+#[command(name = "cube-auth", version, about = "ConnectyCube-compatible auth and users backend")]
 struct Cli {
     /// Local data directory. Without it, `TABLE_NAME` (and `DYNAMODB_ENDPOINT`, AWS
     /// credentials) in the environment select a real DynamoDB table.
@@ -44,10 +40,7 @@ enum TablesCommand {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: starting the async runtime: {error}");
@@ -67,9 +60,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { addr } => {
             init_logging();
-            let dir = cli
-                .data_dir
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+            let dir = cli.data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
             cube_auth::serve::run(&addr, &dir).await
         }
         Command::Apps(command) => {
@@ -94,11 +85,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 /// Human-readable logs for local mode (`RUST_LOG` sets the level; `info` by default, with the
 /// embedded engine's own request log kept to errors).
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| "info,dynoxide=error".into());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .compact()
-        .try_init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,dynoxide=error".into());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).compact().try_init();
 }

@@ -19,6 +19,10 @@ pub async fn dispatch(deps: &Deps, req: ApiRequest) -> ApiResponse {
         login::FUNCTION => login::handle(deps, req).await,
         logout::FUNCTION => logout::handle(deps, req).await,
         signup::FUNCTION => signup::handle(deps, req).await,
+        update_user::FUNCTION => update_user::handle(deps, req).await,
+        delete_user::FUNCTION => delete_user::handle(deps, req).await,
+        list_users_v2::FUNCTION => list_users_v2::handle(deps, req).await,
+        users_v1::FUNCTION => users_v1::handle(deps, req).await,
         _ => req.respond(Err(shared::ApiError::NoRoute)),
     }
 }
@@ -31,4 +35,8 @@ pub const FUNCTIONS: &[&str] = &[
     login::FUNCTION,
     logout::FUNCTION,
     signup::FUNCTION,
+    update_user::FUNCTION,
+    delete_user::FUNCTION,
+    list_users_v2::FUNCTION,
+    users_v1::FUNCTION,
 ];

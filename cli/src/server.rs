@@ -19,11 +19,7 @@ use crate::router::dispatch;
 
 /// Accepts connections until `shutdown` resolves, then lets in-flight requests finish (at
 /// most five seconds).
-pub async fn serve(
-    listener: TcpListener,
-    deps: Deps,
-    shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
+pub async fn serve(listener: TcpListener, deps: Deps, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -60,20 +56,12 @@ async fn answer(deps: &Deps, req: Request<Incoming>, peer: SocketAddr) -> Respon
     let headers: Vec<(String, String)> = parts
         .headers
         .iter()
-        .map(|(name, value)| {
-            (
-                name.as_str().to_string(),
-                String::from_utf8_lossy(value.as_bytes()).into_owned(),
-            )
-        })
+        .map(|(name, value)| (name.as_str().to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
         .collect();
     let path = parts.uri.path();
     let query = parts.uri.query().unwrap_or("");
     let request_id = shared::crypto::random::random_upper_hex::<8>();
-    let body = Limited::new(body, MAX_BODY_BYTES)
-        .collect()
-        .await
-        .map(|b| b.to_bytes());
+    let body = Limited::new(body, MAX_BODY_BYTES).collect().await.map(|b| b.to_bytes());
     let response = match body {
         Ok(body) => {
             let req = ApiRequest::new(
@@ -108,13 +96,9 @@ fn to_hyper(response: ApiResponse) -> Response<Full<Bytes>> {
     for (name, value) in &response.headers {
         builder = builder.header(name, value);
     }
-    builder
-        .body(Full::new(Bytes::from(response.body)))
-        .unwrap_or_else(|_| {
-            let mut fallback = Response::new(Full::new(Bytes::from_static(
-                br#"{"errors":{"base":["Internal error"]}}"#,
-            )));
-            *fallback.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
-            fallback
-        })
+    builder.body(Full::new(Bytes::from(response.body))).unwrap_or_else(|_| {
+        let mut fallback = Response::new(Full::new(Bytes::from_static(br#"{"errors":{"base":["Internal error"]}}"#)));
+        *fallback.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
+        fallback
+    })
 }

@@ -32,9 +32,7 @@ impl Target {
             let store = Store::new(client, &config.table_name, config.id_block_size);
             return Ok(Target::Remote(Deps::new(store, Clock::system(), config)));
         }
-        Ok(Target::Local(
-            DataDir::open(&PathBuf::from(DEFAULT_DATA_DIR)).await?,
-        ))
+        Ok(Target::Local(DataDir::open(&PathBuf::from(DEFAULT_DATA_DIR)).await?))
     }
 
     pub fn deps(&self) -> &Deps {

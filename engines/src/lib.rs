@@ -17,39 +17,23 @@ pub struct EmbeddedDynamo {
 impl EmbeddedDynamo {
     /// An in-memory database (tests).
     pub async fn in_memory() -> anyhow::Result<Self> {
-        Self::serve(dynoxide::Database::memory().map_err(|e| anyhow::anyhow!("dynoxide: {e}"))?)
-            .await
+        Self::serve(dynoxide::Database::memory().map_err(|e| anyhow::anyhow!("dynoxide: {e}"))?).await
     }
 
     /// A database persisted in one SQLite file (local mode).
     pub async fn in_file(path: &Path) -> anyhow::Result<Self> {
-        let path = path
-            .to_str()
-            .ok_or_else(|| anyhow::anyhow!("data path is not UTF-8: {}", path.display()))?;
-        Self::serve(
-            dynoxide::Database::new(path)
-                .map_err(|e| anyhow::anyhow!("dynoxide: opening {path}: {e}"))?,
-        )
-        .await
+        let path = path.to_str().ok_or_else(|| anyhow::anyhow!("data path is not UTF-8: {}", path.display()))?;
+        Self::serve(dynoxide::Database::new(path).map_err(|e| anyhow::anyhow!("dynoxide: opening {path}: {e}"))?).await
     }
 
     async fn serve(db: dynoxide::Database) -> anyhow::Result<Self> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let endpoint = format!("http://{}", listener.local_addr()?);
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(dynoxide::server::serve_with_shutdown(
-            listener,
-            db.clone(),
-            async {
-                let _ = stopped.await;
-            },
-        ));
-        Ok(EmbeddedDynamo {
-            endpoint,
-            db,
-            stop: Some(stop),
-            task: Some(task),
-        })
+        let task = tokio::spawn(dynoxide::server::serve_with_shutdown(listener, db.clone(), async {
+            let _ = stopped.await;
+        }));
+        Ok(EmbeddedDynamo { endpoint, db, stop: Some(stop), task: Some(task) })
     }
 
     /// `http://127.0.0.1:<port>`, for `DYNAMODB_ENDPOINT`.

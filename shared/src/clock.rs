@@ -22,9 +22,7 @@ impl Clock {
     }
 
     pub fn now(&self) -> Timestamp {
-        let secs = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
+        let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
         secs + self.offset_secs.load(Ordering::Relaxed)
     }
 

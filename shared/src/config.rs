@@ -38,12 +38,7 @@ impl Config {
 
     /// Settings for a given table with every default (local mode, tests).
     pub fn for_table(table_name: &str, dynamodb_endpoint: Option<String>) -> Config {
-        Config {
-            table_name: table_name.to_string(),
-            dynamodb_endpoint,
-            session_refresh_secs: 60,
-            id_block_size: 16,
-        }
+        Config { table_name: table_name.to_string(), dynamodb_endpoint, session_refresh_secs: 60, id_block_size: 16 }
     }
 }
 
@@ -51,10 +46,6 @@ fn number(name: &'static str, default: i64) -> Result<i64, ConfigError> {
     match env::var(name) {
         Err(_) => Ok(default),
         Ok(v) if v.is_empty() => Ok(default),
-        Ok(v) => v
-            .parse()
-            .ok()
-            .filter(|n: &i64| *n > 0)
-            .ok_or(ConfigError::Invalid(name, "a positive integer")),
+        Ok(v) => v.parse().ok().filter(|n: &i64| *n > 0).ok_or(ConfigError::Invalid(name, "a positive integer")),
     }
 }

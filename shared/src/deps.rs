@@ -13,11 +13,7 @@ pub struct Deps {
 
 impl Deps {
     pub fn new(store: Store, clock: Clock, config: Config) -> Self {
-        Deps {
-            store,
-            clock,
-            config,
-        }
+        Deps { store, clock, config }
     }
 
     /// Everything from the environment, for a Lambda function's `main`.

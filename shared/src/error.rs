@@ -64,9 +64,7 @@ impl ApiError {
             ApiError::Forbidden(_) | ApiError::ForbiddenBase(_) => 403,
             ApiError::NotFound(_) | ApiError::NoRoute => 404,
             ApiError::MethodNotAllowed => 405,
-            ApiError::Validation(_)
-            | ApiError::Unprocessable(_)
-            | ApiError::UnprocessableFlat(_) => 422,
+            ApiError::Validation(_) | ApiError::Unprocessable(_) | ApiError::UnprocessableFlat(_) => 422,
             ApiError::BadRequest(_) => 400,
             ApiError::PayloadTooLarge => 413,
             ApiError::TooManyRequests { .. } => 429,
@@ -79,12 +77,8 @@ impl ApiError {
         match self {
             ApiError::SessionMissing => base(SESSION_MISSING),
             ApiError::Unauthorized => flat("Unauthorized"),
-            ApiError::Forbidden(msg)
-            | ApiError::NotFound(msg)
-            | ApiError::UnprocessableFlat(msg) => flat(msg),
-            ApiError::ForbiddenBase(msg)
-            | ApiError::Unprocessable(msg)
-            | ApiError::BadRequest(msg) => base(msg),
+            ApiError::Forbidden(msg) | ApiError::NotFound(msg) | ApiError::UnprocessableFlat(msg) => flat(msg),
+            ApiError::ForbiddenBase(msg) | ApiError::Unprocessable(msg) | ApiError::BadRequest(msg) => base(msg),
             ApiError::Validation(errors) => json!({ "errors": errors.to_json() }),
             ApiError::NoRoute => base("Route not found"),
             ApiError::MethodNotAllowed => base("Method not allowed"),
@@ -141,19 +135,11 @@ impl FieldErrors {
 
     /// `Ok(())` when empty, else the 422 error.
     pub fn into_result(self) -> Result<(), ApiError> {
-        if self.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::Validation(self))
-        }
+        if self.is_empty() { Ok(()) } else { Err(ApiError::Validation(self)) }
     }
 
     fn to_json(&self) -> Value {
-        let map: Map<String, Value> = self
-            .0
-            .iter()
-            .map(|(field, messages)| (field.clone(), json!(messages)))
-            .collect();
+        let map: Map<String, Value> = self.0.iter().map(|(field, messages)| (field.clone(), json!(messages))).collect();
         Value::Object(map)
     }
 }
@@ -166,29 +152,16 @@ mod tests {
     fn session_missing_is_the_exact_body_the_sdks_test_for() {
         let e = ApiError::SessionMissing;
         assert_eq!(e.status(), 401);
-        assert_eq!(
-            e.body().to_string(),
-            r#"{"errors":{"base":["Required session does not exist"]}}"#
-        );
+        assert_eq!(e.body().to_string(), r#"{"errors":{"base":["Required session does not exist"]}}"#);
     }
 
     #[test]
     fn flat_and_base_shapes() {
-        assert_eq!(
-            ApiError::Unauthorized.body().to_string(),
-            r#"{"errors":["Unauthorized"]}"#
-        );
-        assert_eq!(
-            ApiError::NotFound("User not found".into())
-                .body()
-                .to_string(),
-            r#"{"errors":["User not found"]}"#
-        );
+        assert_eq!(ApiError::Unauthorized.body().to_string(), r#"{"errors":["Unauthorized"]}"#);
+        assert_eq!(ApiError::NotFound("User not found".into()).body().to_string(), r#"{"errors":["User not found"]}"#);
         assert_eq!(ApiError::forbidden_need_user().status(), 403);
         assert_eq!(
-            ApiError::Unprocessable("Unexpected signature".into())
-                .body()
-                .to_string(),
+            ApiError::Unprocessable("Unexpected signature".into()).body().to_string(),
             r#"{"errors":{"base":["Unexpected signature"]}}"#
         );
     }

@@ -23,8 +23,7 @@ use crate::params::{self, ParamsError};
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// Headers a browser may send cross-origin (contract §2.4).
-pub const CORS_ALLOW_HEADERS: &str =
-    "CB-Token, CB-AuthKey, CB-SDK, Content-Type, ConnectyCube-REST-API-Version, CB-OS";
+pub const CORS_ALLOW_HEADERS: &str = "CB-Token, CB-AuthKey, CB-SDK, Content-Type, ConnectyCube-REST-API-Version, CB-OS";
 pub const CORS_ALLOW_METHODS: &str = "GET, POST, PUT, PATCH, DELETE, OPTIONS";
 /// Without this a browser app cannot read the session expiry header.
 pub const CORS_EXPOSE_HEADERS: &str = "CB-Token-ExpirationDate, Date";
@@ -60,10 +59,7 @@ impl ApiRequest {
             method: method.to_ascii_uppercase(),
             segments: path_segments(path),
             raw_query: raw_query.to_string(),
-            headers: headers
-                .into_iter()
-                .map(|(k, v)| (k.to_ascii_lowercase(), v))
-                .collect(),
+            headers: headers.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect(),
             body: if body_too_large { Vec::new() } else { body },
             body_too_large,
             source_ip,
@@ -86,9 +82,9 @@ impl ApiRequest {
         }
         let body = match event.body {
             None => Vec::new(),
-            Some(text) if event.is_base64_encoded => base64::engine::general_purpose::STANDARD
-                .decode(text.as_bytes())
-                .unwrap_or_default(),
+            Some(text) if event.is_base64_encoded => {
+                base64::engine::general_purpose::STANDARD.decode(text.as_bytes()).unwrap_or_default()
+            }
             Some(text) => text.into_bytes(),
         };
         let headers = event.headers.into_iter().collect();
@@ -123,24 +119,17 @@ impl ApiRequest {
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// `CB-Token`, where an empty or blank value counts as missing (Flutter always sends it).
     pub fn token(&self) -> Option<&str> {
-        self.header("cb-token")
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
+        self.header("cb-token").map(str::trim).filter(|t| !t.is_empty())
     }
 
     /// `CB-AuthKey`, used by signup without a session.
     pub fn auth_key(&self) -> Option<&str> {
-        self.header("cb-authkey")
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
+        self.header("cb-authkey").map(str::trim).filter(|t| !t.is_empty())
     }
 
     /// The caller's IP as API Gateway saw it (never `X-Forwarded-For`, which a client sets).
@@ -171,14 +160,9 @@ impl ApiRequest {
     }
 
     fn body_params(&self) -> Result<Value, ApiError> {
-        let content_type = self
-            .header("content-type")
-            .unwrap_or("")
-            .to_ascii_lowercase();
+        let content_type = self.header("content-type").unwrap_or("").to_ascii_lowercase();
         let looks_json = self.body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-        let parsed = if content_type.contains("json")
-            || (!content_type.contains("form-urlencoded") && looks_json)
-        {
+        let parsed = if content_type.contains("json") || (!content_type.contains("form-urlencoded") && looks_json) {
             params::parse_json(&self.body)
         } else {
             params::parse_urlencoded(&self.body)
@@ -201,13 +185,7 @@ impl ApiRequest {
                     ReplyBody::Html(html) => (html.into_bytes(), Some(HTML), None),
                     ReplyBody::Redirect(url) => (Vec::new(), None, Some(url)),
                 };
-                ApiResponse::build(
-                    reply.status,
-                    body,
-                    content_type,
-                    location,
-                    self.session_expires_at,
-                )
+                ApiResponse::build(reply.status, body, content_type, location, self.session_expires_at)
             }
             Err(error) => self.error_response(error),
         };
@@ -221,17 +199,9 @@ impl ApiRequest {
             tracing::error!(request_id = %self.request_id, error = format!("{cause:#}"), "dependency failure");
         }
         let body = error.body().to_string().into_bytes();
-        let mut response = ApiResponse::build(
-            error.status(),
-            body,
-            Some(JSON),
-            None,
-            self.session_expires_at,
-        );
+        let mut response = ApiResponse::build(error.status(), body, Some(JSON), None, self.session_expires_at);
         if let ApiError::TooManyRequests { retry_after_secs } = error {
-            response
-                .headers
-                .push(("Retry-After".into(), retry_after_secs.to_string()));
+            response.headers.push(("Retry-After".into(), retry_after_secs.to_string()));
         }
         response
     }
@@ -257,11 +227,7 @@ const JSON: &str = "application/json; charset=utf-8";
 const HTML: &str = "text/html; charset=utf-8";
 
 fn path_segments(raw_path: &str) -> Vec<String> {
-    let mut segments: Vec<String> = raw_path
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(percent_decode)
-        .collect();
+    let mut segments: Vec<String> = raw_path.split('/').filter(|s| !s.is_empty()).map(percent_decode).collect();
     if let Some(last) = segments.last_mut()
         && let Some(stripped) = last.strip_suffix(".json")
     {
@@ -313,24 +279,15 @@ pub enum ReplyBody {
 
 impl Reply {
     pub fn ok(body: Value) -> Self {
-        Reply {
-            status: 200,
-            body: ReplyBody::Json(body),
-        }
+        Reply { status: 200, body: ReplyBody::Json(body) }
     }
 
     pub fn created(body: Value) -> Self {
-        Reply {
-            status: 201,
-            body: ReplyBody::Json(body),
-        }
+        Reply { status: 201, body: ReplyBody::Json(body) }
     }
 
     pub fn empty() -> Self {
-        Reply {
-            status: 200,
-            body: ReplyBody::Empty,
-        }
+        Reply { status: 200, body: ReplyBody::Empty }
     }
 }
 
@@ -351,51 +308,28 @@ impl ApiResponse {
         session_expires_at: Option<Timestamp>,
     ) -> Self {
         let mut headers = common_headers();
-        headers.push((
-            "Content-Type".into(),
-            content_type.unwrap_or("text/plain; charset=utf-8").into(),
-        ));
+        headers.push(("Content-Type".into(), content_type.unwrap_or("text/plain; charset=utf-8").into()));
         if let Some(expires_at) = session_expires_at {
-            headers.push((
-                "CB-Token-ExpirationDate".into(),
-                expiration_header(expires_at),
-            ));
+            headers.push(("CB-Token-ExpirationDate".into(), expiration_header(expires_at)));
         }
         if let Some(url) = location {
             headers.push(("Location".into(), url));
         }
-        ApiResponse {
-            status,
-            headers,
-            body,
-        }
+        ApiResponse { status, headers, body }
     }
 
     /// The answer to a CORS preflight (`OPTIONS` on any route).
     pub fn preflight() -> Self {
         let mut headers = common_headers();
-        headers.push((
-            "Access-Control-Allow-Methods".into(),
-            CORS_ALLOW_METHODS.into(),
-        ));
-        headers.push((
-            "Access-Control-Allow-Headers".into(),
-            CORS_ALLOW_HEADERS.into(),
-        ));
+        headers.push(("Access-Control-Allow-Methods".into(), CORS_ALLOW_METHODS.into()));
+        headers.push(("Access-Control-Allow-Headers".into(), CORS_ALLOW_HEADERS.into()));
         headers.push(("Access-Control-Max-Age".into(), "86400".into()));
         headers.push(("Content-Type".into(), "text/plain; charset=utf-8".into()));
-        ApiResponse {
-            status: 200,
-            headers,
-            body: Vec::new(),
-        }
+        ApiResponse { status: 200, headers, body: Vec::new() }
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// The body parsed as JSON (`Value::Null` when empty or not JSON). For tests and tools.
@@ -426,10 +360,7 @@ impl ApiResponse {
 fn common_headers() -> Vec<(String, String)> {
     vec![
         ("Access-Control-Allow-Origin".into(), "*".into()),
-        (
-            "Access-Control-Expose-Headers".into(),
-            CORS_EXPOSE_HEADERS.into(),
-        ),
+        ("Access-Control-Expose-Headers".into(), CORS_EXPOSE_HEADERS.into()),
         ("ConnectyCube-REST-API-Version".into(), "0.1.1".into()),
         // Session and user replies carry tokens and personal data: never cache them.
         ("Cache-Control".into(), "no-store".into()),
@@ -487,21 +418,12 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn req(
-        method: &str,
-        path: &str,
-        query: &str,
-        headers: &[(&str, &str)],
-        body: &str,
-    ) -> ApiRequest {
+    fn req(method: &str, path: &str, query: &str, headers: &[(&str, &str)], body: &str) -> ApiRequest {
         ApiRequest::new(
             method,
             path,
             query,
-            headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             body.as_bytes().to_vec(),
             Some("127.0.0.1".into()),
             "test".into(),
@@ -510,46 +432,19 @@ mod tests {
 
     #[test]
     fn json_suffix_is_optional_and_segments_are_decoded() {
-        assert_eq!(
-            req("GET", "/users/5.json", "", &[], "").segments(),
-            ["users", "5"]
-        );
-        assert_eq!(
-            req("GET", "/users/5", "", &[], "").segments(),
-            ["users", "5"]
-        );
-        assert_eq!(
-            req("GET", "/session.json", "", &[], "").route_path(),
-            "/session"
-        );
-        assert_eq!(
-            req("GET", "/users/external/a%20b.json", "", &[], "").segments(),
-            ["users", "external", "a b"]
-        );
-        assert_eq!(
-            req("GET", "/users/%zz", "", &[], "").segments(),
-            ["users", "%zz"]
-        );
-        assert_eq!(
-            req("GET", "/users/%é1", "", &[], "").segments(),
-            ["users", "%é1"]
-        );
+        assert_eq!(req("GET", "/users/5.json", "", &[], "").segments(), ["users", "5"]);
+        assert_eq!(req("GET", "/users/5", "", &[], "").segments(), ["users", "5"]);
+        assert_eq!(req("GET", "/session.json", "", &[], "").route_path(), "/session");
+        assert_eq!(req("GET", "/users/external/a%20b.json", "", &[], "").segments(), ["users", "external", "a b"]);
+        assert_eq!(req("GET", "/users/%zz", "", &[], "").segments(), ["users", "%zz"]);
+        assert_eq!(req("GET", "/users/%é1", "", &[], "").segments(), ["users", "%é1"]);
     }
 
     #[test]
     fn empty_cb_token_counts_as_missing() {
-        assert_eq!(
-            req("POST", "/session", "", &[("CB-Token", "")], "").token(),
-            None
-        );
-        assert_eq!(
-            req("POST", "/session", "", &[("cb-token", "  ")], "").token(),
-            None
-        );
-        assert_eq!(
-            req("GET", "/session", "", &[("CB-Token", "abc")], "").token(),
-            Some("abc")
-        );
+        assert_eq!(req("POST", "/session", "", &[("CB-Token", "")], "").token(), None);
+        assert_eq!(req("POST", "/session", "", &[("cb-token", "  ")], "").token(), None);
+        assert_eq!(req("GET", "/session", "", &[("CB-Token", "abc")], "").token(), Some("abc"));
     }
 
     #[test]
@@ -561,13 +456,8 @@ mod tests {
             &[("Content-Type", "application/json;charset=utf-8")],
             r#"{"user":{"login":"a"}}"#,
         );
-        let form_body = req(
-            "POST",
-            "/session",
-            "",
-            &[("Content-Type", "application/x-www-form-urlencoded")],
-            "user%5Blogin%5D=a",
-        );
+        let form_body =
+            req("POST", "/session", "", &[("Content-Type", "application/x-www-form-urlencoded")], "user%5Blogin%5D=a");
         let untyped = req("POST", "/session", "", &[], r#"{"user":{"login":"a"}}"#);
         for r in [json_body, form_body, untyped] {
             assert_eq!(r.params().unwrap(), json!({"user": {"login": "a"}}));
@@ -576,13 +466,7 @@ mod tests {
 
     #[test]
     fn malformed_bodies_are_400_and_oversized_bodies_413() {
-        let bad = req(
-            "POST",
-            "/users",
-            "",
-            &[("Content-Type", "application/json")],
-            "{nope",
-        );
+        let bad = req("POST", "/users", "", &[("Content-Type", "application/json")], "{nope");
         assert_eq!(bad.params().unwrap_err().status(), 400);
         let big = req("POST", "/users", "", &[], &"x".repeat(MAX_BODY_BYTES + 1));
         assert_eq!(big.params().unwrap_err().status(), 413);
@@ -593,17 +477,11 @@ mod tests {
         let mut r = req("GET", "/session", "", &[], "");
         let plain = r.respond(Ok(Reply::ok(json!({}))));
         assert_eq!(plain.header("Access-Control-Allow-Origin"), Some("*"));
-        assert_eq!(
-            plain.header("Access-Control-Expose-Headers"),
-            Some(CORS_EXPOSE_HEADERS)
-        );
+        assert_eq!(plain.header("Access-Control-Expose-Headers"), Some(CORS_EXPOSE_HEADERS));
         assert_eq!(plain.header("CB-Token-ExpirationDate"), None);
         r.set_session_expiry(1_700_000_000);
         let bound = r.respond(Err(ApiError::SessionMissing));
-        assert_eq!(
-            bound.header("CB-Token-ExpirationDate"),
-            Some("2023-11-14 22:13:20 UTC")
-        );
+        assert_eq!(bound.header("CB-Token-ExpirationDate"), Some("2023-11-14 22:13:20 UTC"));
         assert_eq!(bound.status, 401);
         assert_eq!(bound.header("Content-Type"), Some(JSON));
     }
@@ -611,9 +489,7 @@ mod tests {
     #[test]
     fn rate_limited_responses_say_when_to_retry() {
         let r = req("POST", "/session", "", &[], "");
-        let resp = r.respond(Err(ApiError::TooManyRequests {
-            retry_after_secs: 42,
-        }));
+        let resp = r.respond(Err(ApiError::TooManyRequests { retry_after_secs: 42 }));
         assert_eq!(resp.status, 429);
         assert_eq!(resp.header("Retry-After"), Some("42"));
     }

@@ -57,9 +57,7 @@ pub fn parse_json(input: &[u8]) -> Result<Value, ParamsError> {
     let mut root = Value::Object(Map::new());
     let (bracketed, plain): (Vec<_>, Vec<_>) = map.into_iter().partition(|(k, _)| k.contains('['));
     for (key, value) in plain {
-        root.as_object_mut()
-            .expect("root is an object")
-            .insert(key, value);
+        root.as_object_mut().expect("root is an object").insert(key, value);
     }
     for (key, value) in bracketed {
         let path = split_key(&key)?;
@@ -75,9 +73,7 @@ pub fn merge(base: &mut Value, overlay: Value) {
         (Value::Object(base), Value::Object(overlay)) => {
             for (key, value) in overlay {
                 match base.get_mut(&key) {
-                    Some(existing) if existing.is_object() && value.is_object() => {
-                        merge(existing, value)
-                    }
+                    Some(existing) if existing.is_object() && value.is_object() => merge(existing, value),
                     _ => {
                         base.insert(key, value);
                     }
@@ -126,8 +122,7 @@ fn insert(node: &mut Value, path: &[&str], value: Value, key: &str) -> Result<()
             None => items.push(value),
             // `a[][x]=1&a[][y]=2` fills one object until a key repeats, as Rails does.
             Some(next) if !next.is_empty() && rest.len() == 1 => {
-                let reuse =
-                    matches!(items.last(), Some(Value::Object(m)) if !m.contains_key(*next));
+                let reuse = matches!(items.last(), Some(Value::Object(m)) if !m.contains_key(*next));
                 if !reuse {
                     items.push(Value::Object(Map::new()));
                 }
@@ -148,14 +143,8 @@ fn insert(node: &mut Value, path: &[&str], value: Value, key: &str) -> Result<()
             map.insert((*head).to_string(), value);
         }
         Some(next) => {
-            let child = map
-                .entry((*head).to_string())
-                .or_insert_with(|| empty_container(next));
-            let fits = if next.is_empty() {
-                child.is_array()
-            } else {
-                child.is_object()
-            };
+            let child = map.entry((*head).to_string()).or_insert_with(|| empty_container(next));
+            let fits = if next.is_empty() { child.is_array() } else { child.is_object() };
             if !fits {
                 return Err(conflict());
             }
@@ -166,11 +155,7 @@ fn insert(node: &mut Value, path: &[&str], value: Value, key: &str) -> Result<()
 }
 
 fn empty_container(next_segment: &str) -> Value {
-    if next_segment.is_empty() {
-        Value::Array(Vec::new())
-    } else {
-        Value::Object(Map::new())
-    }
+    if next_segment.is_empty() { Value::Array(Vec::new()) } else { Value::Object(Map::new()) }
 }
 
 /// A parameter that is present but is not an integer.
@@ -270,27 +255,19 @@ mod tests {
 
     #[test]
     fn rails_brackets_build_nested_arrays_and_objects() {
-        let v =
-            parse_urlencoded(b"id[in][]=51941&id[in][]=51946&limit=10&user[login]=john").unwrap();
-        assert_eq!(
-            v,
-            json!({"id": {"in": ["51941", "51946"]}, "limit": "10", "user": {"login": "john"}})
-        );
+        let v = parse_urlencoded(b"id[in][]=51941&id[in][]=51946&limit=10&user[login]=john").unwrap();
+        assert_eq!(v, json!({"id": {"in": ["51941", "51946"]}, "limit": "10", "user": {"login": "john"}}));
     }
 
     #[test]
     fn percent_encoded_brackets_and_both_space_forms_are_accepted() {
         let v = parse_urlencoded(b"full_name%5Bstart_with%5D=hunt+er&tags%5B%5D=a%20b").unwrap();
-        assert_eq!(
-            v,
-            json!({"full_name": {"start_with": "hunt er"}, "tags": ["a b"]})
-        );
+        assert_eq!(v, json!({"full_name": {"start_with": "hunt er"}, "tags": ["a b"]}));
     }
 
     #[test]
     fn sdk_v1_filter_string_is_one_array_element() {
-        let v = parse_urlencoded(b"filter[]=number%20id%20in%2051941%2C51946&page=1&per_page=5")
-            .unwrap();
+        let v = parse_urlencoded(b"filter[]=number%20id%20in%2051941%2C51946&page=1&per_page=5").unwrap();
         assert_eq!(v["filter"], json!(["number id in 51941,51946"]));
     }
 
@@ -300,10 +277,7 @@ mod tests {
             b"last_request_at[gt]=Fri%20Nov%2010%202017%2000%3A00%3A00%20GMT%2B0000%20(Coordinated%20Universal%20Time)",
         )
         .unwrap();
-        assert_eq!(
-            v["last_request_at"]["gt"],
-            json!("Fri Nov 10 2017 00:00:00 GMT+0000 (Coordinated Universal Time)")
-        );
+        assert_eq!(v["last_request_at"]["gt"], json!("Fri Nov 10 2017 00:00:00 GMT+0000 (Coordinated Universal Time)"));
     }
 
     #[test]
@@ -320,33 +294,23 @@ mod tests {
 
     #[test]
     fn a_scalar_then_a_nested_key_is_a_conflict_not_a_panic() {
-        assert_eq!(
-            parse_urlencoded(b"a=1&a[b]=2"),
-            Err(ParamsError::Conflict("a[b]".into()))
-        );
-        assert_eq!(
-            parse_urlencoded(b"a[]=1&a[b]=2"),
-            Err(ParamsError::Conflict("a[b]".into()))
-        );
+        assert_eq!(parse_urlencoded(b"a=1&a[b]=2"), Err(ParamsError::Conflict("a[b]".into())));
+        assert_eq!(parse_urlencoded(b"a[]=1&a[b]=2"), Err(ParamsError::Conflict("a[b]".into())));
     }
 
     #[test]
     fn limits_are_enforced() {
-        let many = (0..=MAX_PAIRS)
-            .map(|i| format!("k{i}=v"))
-            .collect::<Vec<_>>()
-            .join("&");
+        let many = (0..=MAX_PAIRS).map(|i| format!("k{i}=v")).collect::<Vec<_>>().join("&");
         assert_eq!(parse_urlencoded(many.as_bytes()), Err(ParamsError::TooMany));
-        assert_eq!(
-            parse_urlencoded(b"a[b][c][d][e][f][g]=1"),
-            Err(ParamsError::TooDeep)
-        );
+        assert_eq!(parse_urlencoded(b"a[b][c][d][e][f][g]=1"), Err(ParamsError::TooDeep));
     }
 
     #[test]
     fn json_bodies_fold_flat_bracket_keys() {
-        let v = parse_json(br#"{"provider":"firebase_phone","firebase_phone[project_id]":"p","firebase_phone[access_token]":"t"}"#)
-            .unwrap();
+        let v = parse_json(
+            br#"{"provider":"firebase_phone","firebase_phone[project_id]":"p","firebase_phone[access_token]":"t"}"#,
+        )
+        .unwrap();
         assert_eq!(
             v,
             json!({"provider": "firebase_phone", "firebase_phone": {"project_id": "p", "access_token": "t"}})
@@ -369,14 +333,8 @@ mod tests {
         assert_eq!(f.get("c").integer(), Err(NotAnInteger));
         assert_eq!(f.get("b").text().as_deref(), Some("2"));
         assert_eq!(f.get("d").text().as_deref(), Some("true"));
-        assert_eq!(
-            f.get("e").list(),
-            Some(vec!["p".to_string(), "3".to_string()])
-        );
-        assert_eq!(
-            f.get("f").list(),
-            Some(vec!["p".to_string(), " q".to_string()])
-        );
+        assert_eq!(f.get("e").list(), Some(vec!["p".to_string(), "3".to_string()]));
+        assert_eq!(f.get("f").list(), Some(vec!["p".to_string(), " q".to_string()]));
         assert!(f.get("zz").text().is_none());
         assert!(f.get("d").truthy() && !f.get("c").truthy());
     }

@@ -14,11 +14,7 @@ pub struct Route {
 }
 
 const fn route(method: &'static str, path: &'static str, function: &'static str) -> Route {
-    Route {
-        method,
-        path,
-        function,
-    }
+    Route { method, path, function }
 }
 
 pub const ROUTES: &[Route] = &[
@@ -28,6 +24,21 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/login", "login"),
     route("DELETE", "/login", "logout"),
     route("POST", "/users", "signup"),
+    route("PUT", "/users/{id}", "update-user"),
+    route("DELETE", "/users/{id}", "delete-user"),
+    route("DELETE", "/users/external/{id}", "delete-user"),
+    route("GET", "/users/v2", "list-users-v2"),
+    route("GET", "/users", "users-v1"),
+    route("GET", "/users/{id}", "users-v1"),
+    route("GET", "/users/by_login", "users-v1"),
+    route("GET", "/users/by_email", "users-v1"),
+    route("GET", "/users/by_full_name", "users-v1"),
+    route("GET", "/users/by_facebook_id", "users-v1"),
+    route("GET", "/users/by_twitter_id", "users-v1"),
+    route("GET", "/users/by_tags", "users-v1"),
+    route("GET", "/users/phone", "users-v1"),
+    route("GET", "/users/by_phone", "users-v1"),
+    route("GET", "/users/external/{id}", "users-v1"),
 ];
 
 impl Route {
@@ -38,10 +49,7 @@ impl Route {
     /// Whether the (normalised) path segments fit this route's pattern.
     pub fn matches_path(&self, segments: &[String]) -> bool {
         self.segments().count() == segments.len()
-            && self
-                .segments()
-                .zip(segments)
-                .all(|(pattern, actual)| is_param(pattern) || pattern == actual)
+            && self.segments().zip(segments).all(|(pattern, actual)| is_param(pattern) || pattern == actual)
     }
 
     /// How many literal segments the pattern has: more is more specific.
@@ -52,10 +60,7 @@ impl Route {
     /// The value of `{name}` in `segments`.
     pub fn param<'a>(&self, name: &str, segments: &'a [String]) -> Option<&'a str> {
         let wanted = format!("{{{name}}}");
-        self.segments()
-            .position(|s| s == wanted)
-            .and_then(|i| segments.get(i))
-            .map(String::as_str)
+        self.segments().position(|s| s == wanted).and_then(|i| segments.get(i)).map(String::as_str)
     }
 }
 
@@ -83,11 +88,7 @@ pub fn resolve(method: &str, segments: &[String]) -> Result<&'static Route, ApiE
 /// route answers 404 rather than doing something unexpected).
 pub fn route_for(req: &ApiRequest, function: &str) -> Result<&'static Route, ApiError> {
     let route = resolve(req.method(), req.segments())?;
-    if route.function == function {
-        Ok(route)
-    } else {
-        Err(ApiError::NoRoute)
-    }
+    if route.function == function { Ok(route) } else { Err(ApiError::NoRoute) }
 }
 
 #[cfg(test)]
@@ -95,35 +96,31 @@ mod tests {
     use super::*;
 
     fn segs(path: &str) -> Vec<String> {
-        path.split('/')
-            .filter(|s| !s.is_empty())
-            .map(String::from)
-            .collect()
+        path.split('/').filter(|s| !s.is_empty()).map(String::from).collect()
     }
 
     #[test]
     fn methods_pick_the_function() {
-        assert_eq!(
-            resolve("POST", &segs("/session")).unwrap().function,
-            "create-session"
-        );
-        assert_eq!(
-            resolve("GET", &segs("/session")).unwrap().function,
-            "get-session"
-        );
-        assert_eq!(
-            resolve("DELETE", &segs("/login")).unwrap().function,
-            "logout"
-        );
+        assert_eq!(resolve("POST", &segs("/session")).unwrap().function, "create-session");
+        assert_eq!(resolve("GET", &segs("/session")).unwrap().function, "get-session");
+        assert_eq!(resolve("DELETE", &segs("/login")).unwrap().function, "logout");
+    }
+
+    #[test]
+    fn literal_segments_beat_parameters() {
+        assert_eq!(resolve("GET", &segs("/users/v2")).unwrap().function, "list-users-v2");
+        assert_eq!(resolve("GET", &segs("/users/by_login")).unwrap().function, "users-v1");
+        assert_eq!(resolve("GET", &segs("/users/42")).unwrap().function, "users-v1");
+        assert_eq!(resolve("PUT", &segs("/users/42")).unwrap().function, "update-user");
+        assert_eq!(resolve("DELETE", &segs("/users/external/9")).unwrap().function, "delete-user");
+        let route = resolve("GET", &segs("/users/external/9")).unwrap();
+        assert_eq!(route.param("id", &segs("/users/external/9")), Some("9"));
     }
 
     #[test]
     fn unknown_paths_are_404_and_wrong_methods_405() {
         assert_eq!(resolve("GET", &segs("/nope")).unwrap_err().status(), 404);
-        assert_eq!(
-            resolve("PATCH", &segs("/session")).unwrap_err().status(),
-            405
-        );
+        assert_eq!(resolve("PATCH", &segs("/session")).unwrap_err().status(), 405);
     }
 
     #[test]

@@ -12,9 +12,8 @@ pub use lambda_runtime::Error;
 /// Structured JSON logs on stdout (CloudWatch), level from `AWS_LAMBDA_LOG_LEVEL` or
 /// `RUST_LOG`, `info` by default.
 pub fn init_logging() {
-    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "info".into());
+    let level =
+        std::env::var("AWS_LAMBDA_LOG_LEVEL").or_else(|_| std::env::var("RUST_LOG")).unwrap_or_else(|_| "info".into());
     let _ = tracing_subscriber::fmt()
         .json()
         .with_env_filter(tracing_subscriber::EnvFilter::new(level.to_lowercase()))

@@ -1,5 +1,5 @@
-//! The data behind `events/*.json`: one application, one user, one user session and one
-//! application session with fixed credentials, so that the same fixture files drive the
+//! The data behind `events/*.json`: one application (V1 listing on), one user, one user
+//! session and one application session with fixed credentials, so that the same fixture files drive the
 //! handler tests, the runtime-API harness and `sam local invoke` against a seeded table.
 
 use std::path::PathBuf;
@@ -20,6 +20,8 @@ pub const USER_ID: i64 = 9101;
 pub const USER_LOGIN: &str = "fixture_user";
 pub const USER_EMAIL: &str = "fixture.user@example.com";
 pub const USER_PASSWORD: &str = "fixture-password-42";
+pub const USER_PHONE: &str = "+15550100";
+pub const USER_EXTERNAL_ID: i64 = 555;
 /// A user session of the fixture user.
 pub const USER_TOKEN: &str = "0123456789abcdef0123456789abcdef01234567";
 /// An application session of the fixture app.
@@ -33,10 +35,8 @@ pub fn events_dir() -> PathBuf {
 /// Loads `events/<name>.json` as an API Gateway event and converts it like the runtime does.
 pub fn event(name: &str) -> ApiRequest {
     let path = events_dir().join(format!("{name}.json"));
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    let event: HttpApiEvent =
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let event: HttpApiEvent = serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()));
     ApiRequest::from_event(event)
 }
 
@@ -48,19 +48,20 @@ pub async fn seed(deps: &Deps) {
         name: "fixtures".into(),
         auth_key: AUTH_KEY.into(),
         auth_secret: AUTH_SECRET.into(),
-        settings: AppSettings::default(),
+        settings: AppSettings { users_v1_listing: true, ..AppSettings::default() },
         created_at: now,
     };
-    deps.store
-        .insert_app(&app, now)
-        .await
-        .expect("seed fixture app");
+    deps.store.insert_app(&app, now).await.expect("seed fixture app");
     let user = User {
         id: USER_ID,
         app_id: APP_ID,
         login: Some(USER_LOGIN.into()),
         email: Some(USER_EMAIL.into()),
         full_name: Some("Fixture User".into()),
+        phone: Some(USER_PHONE.into()),
+        external_user_id: Some(USER_EXTERNAL_ID),
+        facebook_id: Some("fb-9101".into()),
+        tags: vec!["fixture".into(), "seed".into()],
         password_hash: Some(password::hash(Password::new(USER_PASSWORD.into())).await),
         created_at: now,
         updated_at: now,
@@ -68,10 +69,9 @@ pub async fn seed(deps: &Deps) {
     };
     let mut tx = Tx::new();
     deps.store.tx_insert_user(&mut tx, &user, now);
-    for (id, token, user_id, kind) in [
-        (1, USER_TOKEN, Some(USER_ID), SessionKind::User),
-        (2, APP_TOKEN, None, SessionKind::App),
-    ] {
+    for (id, token, user_id, kind) in
+        [(1, USER_TOKEN, Some(USER_ID), SessionKind::User), (2, APP_TOKEN, None, SessionKind::App)]
+    {
         let session = Session {
             token_hash: token_hash(token),
             id: 900_000 + id,
@@ -88,10 +88,7 @@ pub async fn seed(deps: &Deps) {
         };
         deps.store.tx_insert_session(&mut tx, &session);
     }
-    deps.store
-        .commit(tx)
-        .await
-        .expect("seed fixture user and sessions");
+    deps.store.commit(tx).await.expect("seed fixture user and sessions");
 }
 
 /// One fixture and what it must produce (`events/expectations.json`).
@@ -105,12 +102,9 @@ pub struct Expectation {
 /// The fixtures of `function`, in the order they must run.
 pub fn expectations(function: &str) -> Vec<Expectation> {
     let path = events_dir().join("expectations.json");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     let all: serde_json::Value = serde_json::from_str(&text).expect("expectations.json is JSON");
-    let cases = all[function]
-        .as_array()
-        .unwrap_or_else(|| panic!("no expectations for {function}"));
+    let cases = all[function].as_array().unwrap_or_else(|| panic!("no expectations for {function}"));
     cases
         .iter()
         .map(|case| Expectation {
@@ -118,11 +112,7 @@ pub fn expectations(function: &str) -> Vec<Expectation> {
             status: case["status"].as_u64().expect("status") as u16,
             contains: case["contains"]
                 .as_array()
-                .map(|c| {
-                    c.iter()
-                        .filter_map(|s| s.as_str().map(String::from))
-                        .collect()
-                })
+                .map(|c| c.iter().filter_map(|s| s.as_str().map(String::from)).collect())
                 .unwrap_or_default(),
         })
         .collect()
@@ -130,17 +120,9 @@ pub fn expectations(function: &str) -> Vec<Expectation> {
 
 /// Asserts that a response meets an expectation, naming the fixture on failure.
 pub fn assert_meets(expectation: &Expectation, status: u16, body: &str) {
-    assert_eq!(
-        status, expectation.status,
-        "{}: status (body {body})",
-        expectation.event
-    );
+    assert_eq!(status, expectation.status, "{}: status (body {body})", expectation.event);
     for needle in &expectation.contains {
-        assert!(
-            body.contains(needle.as_str()),
-            "{}: body lacks {needle}: {body}",
-            expectation.event
-        );
+        assert!(body.contains(needle.as_str()), "{}: body lacks {needle}: {body}", expectation.event);
     }
 }
 
@@ -155,17 +137,12 @@ where
     seed(&env.deps).await;
     for expectation in expectations(function) {
         let response = handle(env.deps.clone(), event(&expectation.event)).await;
-        assert_meets(
-            &expectation,
-            response.status,
-            &String::from_utf8_lossy(&response.body),
-        );
+        assert_meets(&expectation, response.status, &String::from_utf8_lossy(&response.body));
     }
 }
 
 /// The raw API Gateway event of `events/<name>.json`.
 pub fn event_json(name: &str) -> serde_json::Value {
     let path = events_dir().join(format!("{name}.json"));
-    serde_json::from_str(&std::fs::read_to_string(&path).expect("read event"))
-        .expect("event is JSON")
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("read event")).expect("event is JSON")
 }

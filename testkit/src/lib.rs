@@ -42,47 +42,26 @@ impl Env {
     /// A fresh table on DynamoDB Local, or `None` (with a note) when it is not running.
     /// `make test` sets `REQUIRE_DYNAMODB_LOCAL=1`, which turns its absence into a failure.
     pub async fn dynamodb_local() -> Option<Env> {
-        match std::env::var("DYNAMODB_LOCAL_ENDPOINT")
-            .ok()
-            .filter(|e| !e.is_empty())
-        {
-            Some(endpoint) => {
-                Some(Env::on_endpoint(EngineKind::DynamoDbLocal, endpoint, None).await)
-            }
+        match std::env::var("DYNAMODB_LOCAL_ENDPOINT").ok().filter(|e| !e.is_empty()) {
+            Some(endpoint) => Some(Env::on_endpoint(EngineKind::DynamoDbLocal, endpoint, None).await),
             None if std::env::var("REQUIRE_DYNAMODB_LOCAL").as_deref() == Ok("1") => {
                 panic!("REQUIRE_DYNAMODB_LOCAL=1 but DYNAMODB_LOCAL_ENDPOINT is not set")
             }
             None => {
-                eprintln!(
-                    "note: DYNAMODB_LOCAL_ENDPOINT unset; skipping the DynamoDB Local run of this test"
-                );
+                eprintln!("note: DYNAMODB_LOCAL_ENDPOINT unset; skipping the DynamoDB Local run of this test");
                 None
             }
         }
     }
 
-    async fn on_endpoint(
-        kind: EngineKind,
-        endpoint: String,
-        embedded: Option<EmbeddedDynamo>,
-    ) -> Env {
-        let table = format!(
-            "test-{}",
-            shared::crypto::random::random_upper_hex::<8>().to_lowercase()
-        );
+    async fn on_endpoint(kind: EngineKind, endpoint: String, embedded: Option<EmbeddedDynamo>) -> Env {
+        let table = format!("test-{}", shared::crypto::random::random_upper_hex::<8>().to_lowercase());
         let sdk = shared::aws::sdk_config_local();
         let client = shared::aws::dynamodb_client(&sdk, Some(&endpoint));
-        schema::ensure_table(&client, &table)
-            .await
-            .expect("create test table");
+        schema::ensure_table(&client, &table).await.expect("create test table");
         let config = Config::for_table(&table, Some(endpoint.clone()));
         let store = Store::new(client, &table, config.id_block_size);
-        Env {
-            deps: Deps::new(store, Clock::system(), config),
-            kind,
-            endpoint,
-            _embedded: embedded,
-        }
+        Env { deps: Deps::new(store, Clock::system(), config), kind, endpoint, _embedded: embedded }
     }
 
     pub fn store(&self) -> &Store {
@@ -99,10 +78,7 @@ impl Env {
 
     /// A new application with `settings`.
     pub async fn app(&self, settings: AppSettings) -> App {
-        self.store()
-            .create_app("test", settings, self.clock().now())
-            .await
-            .expect("create app")
+        self.store().create_app("test", settings, self.clock().now()).await.expect("create app")
     }
 }
 

@@ -31,9 +31,7 @@ pub fn delete(path: &str) -> Req {
 
 impl Req {
     pub fn new(method: &str, path_and_query: &str) -> Req {
-        let (path, query) = path_and_query
-            .split_once('?')
-            .unwrap_or((path_and_query, ""));
+        let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
         Req {
             method: method.into(),
             path: path.into(),

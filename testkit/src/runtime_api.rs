@@ -47,9 +47,7 @@ pub struct RuntimeApi {
 impl RuntimeApi {
     /// Serves `events` in order, one per `next` poll.
     pub async fn start(events: Vec<Value>) -> RuntimeApi {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind runtime API");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind runtime API");
         let addr = listener.local_addr().expect("local addr");
         let state = Arc::new(State::default());
         {
@@ -76,11 +74,7 @@ impl RuntimeApi {
                 });
             }
         });
-        RuntimeApi {
-            addr,
-            state,
-            server,
-        }
+        RuntimeApi { addr, state, server }
     }
 
     /// `host:port`, for `AWS_LAMBDA_RUNTIME_API`.
@@ -95,9 +89,7 @@ impl RuntimeApi {
             let notified = self.state.changed.notified();
             {
                 let outcomes = self.state.outcomes.lock().expect("lock");
-                let failed_init = outcomes
-                    .iter()
-                    .any(|(_, o)| matches!(o, Outcome::InitError(_)));
+                let failed_init = outcomes.iter().any(|(_, o)| matches!(o, Outcome::InitError(_)));
                 if outcomes.len() >= count || failed_init {
                     return outcomes.clone();
                 }
@@ -127,11 +119,7 @@ async fn answer(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> 
         return reply(404, "{}");
     };
     if rest == "/invocation/next" {
-        state
-            .first_poll
-            .lock()
-            .expect("lock")
-            .get_or_insert_with(Instant::now);
+        state.first_poll.lock().expect("lock").get_or_insert_with(Instant::now);
         loop {
             let notified = state.changed.notified();
             if let Some((id, event)) = state.pending.lock().expect("lock").pop_front() {
@@ -143,10 +131,7 @@ async fn answer(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> 
                         "Lambda-Runtime-Invoked-Function-Arn",
                         "arn:aws:lambda:us-east-1:123456789012:function:harness",
                     )
-                    .header(
-                        "Lambda-Runtime-Trace-Id",
-                        "Root=1-00000000-000000000000000000000000;Sampled=0",
-                    )
+                    .header("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000;Sampled=0")
                     .body(Full::new(Bytes::from(event.to_string())))
                     .expect("valid response");
             }
@@ -154,12 +139,7 @@ async fn answer(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> 
             notified.await;
         }
     }
-    let body = req
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
+    let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     let text = String::from_utf8_lossy(&body).into_owned();
     let outcome = if rest == "/init/error" {
         Outcome::InitError(text)
@@ -170,26 +150,17 @@ async fn answer(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> 
     } else {
         return reply(404, "{}");
     };
-    state
-        .outcomes
-        .lock()
-        .expect("lock")
-        .push((Instant::now(), outcome));
+    state.outcomes.lock().expect("lock").push((Instant::now(), outcome));
     state.changed.notify_waiters();
     reply(202, r#"{"status":"OK"}"#)
 }
 
 fn reply(status: u16, body: &'static str) -> Response<Full<Bytes>> {
-    Response::builder()
-        .status(status)
-        .body(Full::new(Bytes::from_static(body.as_bytes())))
-        .expect("valid response")
+    Response::builder().status(status).body(Full::new(Bytes::from_static(body.as_bytes()))).expect("valid response")
 }
 
 fn deadline_ms() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     (now + Duration::from_secs(30)).as_millis().to_string()
 }
 
@@ -200,29 +171,18 @@ pub fn binary_dir() -> PathBuf {
         return PathBuf::from(dir);
     }
     let exe = std::env::current_exe().expect("current exe");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>")
-        .to_path_buf()
+    exe.parent().and_then(Path::parent).expect("target/<profile>").to_path_buf()
 }
 
 /// Starts a function binary as Lambda would, against `api`, with a DynamoDB endpoint and
 /// table. Static local credentials keep the AWS SDK off the instance-metadata address.
-pub fn spawn_function(
-    binary: &Path,
-    api: &RuntimeApi,
-    dynamodb_endpoint: &str,
-    table: &str,
-) -> Child {
+pub fn spawn_function(binary: &Path, api: &RuntimeApi, dynamodb_endpoint: &str, table: &str) -> Child {
     assert!(
         binary.exists(),
         "{} is missing: build the function binaries first (cargo build --workspace --bins)",
         binary.display()
     );
-    let name = binary
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("function");
+    let name = binary.file_name().and_then(|n| n.to_str()).unwrap_or("function");
     Command::new(binary)
         .env_clear()
         .env("AWS_LAMBDA_RUNTIME_API", api.address())

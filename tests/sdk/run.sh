@@ -17,6 +17,7 @@ trap cleanup EXIT
 
 # Apps that some tests need, made before the server takes the data dir.
 "$bin" apps create --data-dir "$data" --name sdk-short-lived --session-ttl 2 --json > "$data/short-app.json"
+"$bin" apps create --data-dir "$data" --name sdk-v1-listing --users-v1-listing --json > "$data/v1-app.json"
 
 RUST_LOG=warn "$bin" serve --addr 127.0.0.1:0 --data-dir "$data" > "$data/serve.log" 2>&1 &
 pid=$!

@@ -18,10 +18,6 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn fixtures_in_events_produce_their_expected_responses() {
-        testkit::fixtures::check_handler(
-            FUNCTION,
-            |deps, req| async move { handle(&deps, req).await },
-        )
-        .await;
+        testkit::fixtures::check_handler(FUNCTION, |deps, req| async move { handle(&deps, req).await }).await;
     }
 }

@@ -36,15 +36,13 @@ impl std::fmt::Debug for Password {
 }
 
 fn hasher() -> Argon2<'static> {
-    let params = Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None)
-        .expect("static argon2 parameters are valid");
+    let params = Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None).expect("static argon2 parameters are valid");
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
 /// The argon2id PHC string of `password`, with a fresh 128-bit salt.
 pub fn hash_blocking(password: &Password) -> String {
-    let salt =
-        SaltString::encode_b64(&random_bytes::<16>()).expect("16 bytes is a valid salt length");
+    let salt = SaltString::encode_b64(&random_bytes::<16>()).expect("16 bytes is a valid salt length");
     hasher()
         .hash_password(password.expose().as_bytes(), &salt)
         .expect("argon2 with valid parameters cannot fail")
@@ -62,17 +60,13 @@ pub fn verify_blocking(password: &Password, phc: Option<&str>) -> bool {
     let Ok(parsed) = PasswordHash::new(phc) else {
         return false;
     };
-    let matches = hasher()
-        .verify_password(password.expose().as_bytes(), &parsed)
-        .is_ok();
+    let matches = hasher().verify_password(password.expose().as_bytes(), &parsed).is_ok();
     matches && real
 }
 
 /// [`hash_blocking`] on tokio's blocking pool.
 pub async fn hash(password: Password) -> String {
-    tokio::task::spawn_blocking(move || hash_blocking(&password))
-        .await
-        .expect("password hashing panicked")
+    tokio::task::spawn_blocking(move || hash_blocking(&password)).await.expect("password hashing panicked")
 }
 
 /// [`verify_blocking`] on tokio's blocking pool.
@@ -84,7 +78,8 @@ pub async fn verify(password: Password, phc: Option<String>) -> bool {
 
 /// A well-formed argon2id PHC string with the production parameters whose digest is random
 /// bytes, so no password matches it. Verifying against it costs what a real verification costs.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c3VwZXJzZWNyZXRzYWx0MQ$4k3uW4a9Y3Q6m1cXyqv0oXJ3ZJ2rQyqk4XlqJk3oLxs";
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c3VwZXJzZWNyZXRzYWx0MQ$4k3uW4a9Y3Q6m1cXyqv0oXJ3ZJ2rQyqk4XlqJk3oLxs";
 
 #[cfg(test)]
 mod tests {
@@ -96,10 +91,7 @@ mod tests {
         let phc = hash_blocking(&password);
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
         assert!(verify_blocking(&password, Some(&phc)));
-        assert!(!verify_blocking(
-            &Password::new("wrong horse battery".into()),
-            Some(&phc)
-        ));
+        assert!(!verify_blocking(&Password::new("wrong horse battery".into()), Some(&phc)));
     }
 
     #[test]

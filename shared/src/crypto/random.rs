@@ -61,11 +61,7 @@ mod tests {
     fn session_tokens_are_40_lowercase_hex_and_hash_to_sha256() {
         let (token, hash) = new_session_token();
         assert_eq!(token.len(), 40);
-        assert!(
-            token
-                .chars()
-                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
-        );
+        assert!(token.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)));
         assert_eq!(hash, token_hash(&token));
         assert_eq!(hash.len(), 64);
         assert_ne!(new_session_token().0, token);
@@ -73,10 +69,7 @@ mod tests {
 
     #[test]
     fn known_sha256() {
-        assert_eq!(
-            token_hash("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(token_hash("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 
     #[test]

@@ -41,13 +41,7 @@ pub fn canonical_string(params: &Map<String, Value>) -> String {
 /// left out, as Flutter leaves out null fields.
 fn render(value: &Value) -> Option<String> {
     match value {
-        Value::Array(items) => Some(
-            items
-                .iter()
-                .filter_map(scalar_text)
-                .collect::<Vec<_>>()
-                .join(","),
-        ),
+        Value::Array(items) => Some(items.iter().filter_map(scalar_text).collect::<Vec<_>>().join(",")),
         other => scalar_text(other),
     }
 }
@@ -60,14 +54,12 @@ pub fn verify_message(secret: &str, message: &str, signature: &str) -> bool {
     };
     match given.len() {
         20 => {
-            let mut mac = Hmac::<Sha1>::new_from_slice(secret.as_bytes())
-                .expect("HMAC takes keys of any length");
+            let mut mac = Hmac::<Sha1>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
             mac.update(message.as_bytes());
             mac.verify_slice(&given).is_ok()
         }
         32 => {
-            let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
-                .expect("HMAC takes keys of any length");
+            let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
             mac.update(message.as_bytes());
             mac.verify_slice(&given).is_ok()
         }
@@ -82,16 +74,14 @@ pub fn verify(secret: &str, params: &Map<String, Value>, signature: &str) -> boo
 
 /// HMAC-SHA1 hex, as the legacy SDKs compute it (used by tests and the CLI's examples).
 pub fn sign_sha1(secret: &str, message: &str) -> String {
-    let mut mac =
-        Hmac::<Sha1>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
+    let mut mac = Hmac::<Sha1>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
     mac.update(message.as_bytes());
     hex::encode(mac.finalize().into_bytes())
 }
 
 /// HMAC-SHA256 hex (JS SDK 3 with `config.hash = 'sha256'`).
 pub fn sign_sha256(secret: &str, message: &str) -> String {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
     mac.update(message.as_bytes());
     hex::encode(mac.finalize().into_bytes())
 }
@@ -144,11 +134,7 @@ mod tests {
             "signature": "33c32e8c63e72dc8dc5515bfac613a3b62de115c"});
         let params = body.as_object().unwrap();
         assert_eq!(canonical_string(params), VECTORS[1].0);
-        assert!(verify(
-            SECRET,
-            params,
-            "33c32e8c63e72dc8dc5515bfac613a3b62de115c"
-        ));
+        assert!(verify(SECRET, params, "33c32e8c63e72dc8dc5515bfac613a3b62de115c"));
     }
 
     #[test]

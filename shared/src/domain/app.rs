@@ -34,6 +34,9 @@ pub struct AppSettings {
     pub session_ttl_secs: i64,
     /// Absolute lifetime of a session, however active.
     pub session_max_lifetime_secs: i64,
+    /// Allow the deprecated V1 listing `GET /users` (ConnectyCube's "DISABLE LIST USERS API
+    /// V1" unchecked). Off by default: it reads the whole application.
+    pub users_v1_listing: bool,
 }
 
 impl Default for AppSettings {
@@ -43,6 +46,7 @@ impl Default for AppSettings {
             require_signature: false,
             session_ttl_secs: DEFAULT_SESSION_TTL_SECS,
             session_max_lifetime_secs: DEFAULT_SESSION_MAX_LIFETIME_SECS,
+            users_v1_listing: false,
         }
     }
 }
@@ -90,16 +94,9 @@ mod tests {
 
     #[test]
     fn nonsensical_lifetimes_are_rejected() {
-        let s = AppSettings {
-            session_ttl_secs: 0,
-            ..AppSettings::default()
-        };
+        let s = AppSettings { session_ttl_secs: 0, ..AppSettings::default() };
         assert!(s.validate().is_err());
-        let s = AppSettings {
-            session_ttl_secs: 100,
-            session_max_lifetime_secs: 50,
-            ..AppSettings::default()
-        };
+        let s = AppSettings { session_ttl_secs: 100, session_max_lifetime_secs: 50, ..AppSettings::default() };
         assert!(s.validate().is_err());
     }
 

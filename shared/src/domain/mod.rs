@@ -1,6 +1,10 @@
 //! Entities and rules, free of storage and transport types.
 
 pub mod app;
+pub mod dates;
+pub mod search;
 pub mod session;
 pub mod user;
 pub mod user_input;
+pub mod user_query;
+pub mod v1_filter;

@@ -81,10 +81,7 @@ impl Session {
 
     /// The session after recording activity at `now`.
     pub fn refreshed(&self, now: Timestamp) -> Session {
-        Session {
-            last_active: now,
-            ..self.clone()
-        }
+        Session { last_active: now, ..self.clone() }
     }
 
     /// The `{"session":{…}}` member. `token` comes from the request (we cannot read it back);
@@ -98,9 +95,7 @@ impl Session {
         m.insert("ts".into(), json!(self.ts));
         if let Some(nonce) = &self.nonce {
             // Echo numbers as numbers: Dart casts `nonce` to int.
-            let value = nonce
-                .parse::<i64>()
-                .map_or_else(|_| json!(nonce), |n| json!(n));
+            let value = nonce.parse::<i64>().map_or_else(|_| json!(nonce), |n| json!(n));
             m.insert("nonce".into(), value);
         }
         m.insert("created_at".into(), json!(iso8601(self.created_at)));

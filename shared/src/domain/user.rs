@@ -30,6 +30,8 @@ pub struct User {
     pub last_request_at: Option<Timestamp>,
     /// Guests only: when the user ceases to exist.
     pub expires_at: Option<Timestamp>,
+    /// Incremented by every profile write; writes are conditional on it (optimistic locking).
+    pub version: i64,
 }
 
 /// The fields that are unique per application, each guarded by a marker item written in the
@@ -88,10 +90,7 @@ impl User {
             (UniqueField::FacebookId, self.facebook_id.as_deref()),
             (UniqueField::TwitterId, self.twitter_id.as_deref()),
         ];
-        values
-            .into_iter()
-            .filter_map(|(field, value)| value.map(|v| (field, field.normalise(v))))
-            .collect()
+        values.into_iter().filter_map(|(field, value)| value.map(|v| (field, field.normalise(v)))).collect()
     }
 
     /// Whether the user still exists at `now` (guests expire).
@@ -108,10 +107,7 @@ impl User {
         m.insert("updated_at".into(), json!(iso8601(self.updated_at)));
         m.insert("login".into(), json!(self.login));
         m.insert("full_name".into(), json!(self.full_name));
-        m.insert(
-            "last_request_at".into(),
-            json!(self.last_request_at.map(iso8601)),
-        );
+        m.insert("last_request_at".into(), json!(self.last_request_at.map(iso8601)));
         m.insert("timezone".into(), json!(self.timezone));
         m.insert("email".into(), json!(self.email));
         m.insert("phone".into(), json!(self.phone));
@@ -120,23 +116,12 @@ impl User {
         m.insert("external_user_id".into(), json!(self.external_user_id));
         m.insert("facebook_id".into(), json!(self.facebook_id));
         m.insert("custom_data".into(), json!(self.custom_data));
-        let tags = if self.tags.is_empty() {
-            Value::Null
-        } else {
-            json!(self.tags.join(","))
-        };
+        let tags = if self.tags.is_empty() { Value::Null } else { json!(self.tags.join(",")) };
         m.insert("user_tags".into(), tags);
         m.insert("avatar".into(), json!(self.avatar));
         m.insert("blob_id".into(), json!(self.blob_id));
         m.insert("external_id".into(), json!(self.external_id));
-        m.insert(
-            "is_guest".into(),
-            if self.is_guest {
-                json!(true)
-            } else {
-                Value::Null
-            },
-        );
+        m.insert("is_guest".into(), if self.is_guest { json!(true) } else { Value::Null });
         Value::Object(m)
     }
 }
@@ -208,11 +193,7 @@ mod tests {
 
     #[test]
     fn guests_expire() {
-        let guest = User {
-            expires_at: Some(100),
-            is_guest: true,
-            ..User::default()
-        };
+        let guest = User { expires_at: Some(100), is_guest: true, ..User::default() };
         assert!(guest.is_live(99));
         assert!(!guest.is_live(100));
         assert!(User::default().is_live(i64::MAX));

@@ -80,20 +80,12 @@ impl UserInput {
     pub fn parse(user: Field<'_>) -> Result<UserInput, FieldErrors> {
         let mut errors = FieldErrors::default();
         let mut input = UserInput {
-            login: text(user, "login", &mut errors, |v, e| {
-                check_length(v, "login", LOGIN_MIN, LOGIN_MAX, e)
-            }),
+            login: text(user, "login", &mut errors, |v, e| check_length(v, "login", LOGIN_MIN, LOGIN_MAX, e)),
             email: text(user, "email", &mut errors, check_email),
-            full_name: text(user, "full_name", &mut errors, |v, e| {
-                check_length(v, "full_name", 0, NAME_MAX, e)
-            }),
-            phone: text(user, "phone", &mut errors, |v, e| {
-                check_length(v, "phone", 0, PHONE_MAX, e)
-            }),
-            website: text(user, "website", &mut errors, |v, e| {
-                check_length(v, "website", 0, WEBSITE_MAX, e)
-            })
-            .map(normalise_website),
+            full_name: text(user, "full_name", &mut errors, |v, e| check_length(v, "full_name", 0, NAME_MAX, e)),
+            phone: text(user, "phone", &mut errors, |v, e| check_length(v, "phone", 0, PHONE_MAX, e)),
+            website: text(user, "website", &mut errors, |v, e| check_length(v, "website", 0, WEBSITE_MAX, e))
+                .map(normalise_website),
             external_user_id: integer(user, "external_user_id", &mut errors, Some(1)),
             external_id: text(user, "external_id", &mut errors, |v, e| {
                 check_length(v, "external_id", 0, IDENTIFIER_MAX, e)
@@ -106,9 +98,7 @@ impl UserInput {
             }),
             custom_data: custom_data(user.get("custom_data"), &mut errors),
             tags: tags(user.get("tag_list"), &mut errors),
-            avatar: text(user, "avatar", &mut errors, |v, e| {
-                check_length(v, "avatar", 0, AVATAR_MAX, e)
-            }),
+            avatar: text(user, "avatar", &mut errors, |v, e| check_length(v, "avatar", 0, AVATAR_MAX, e)),
             blob_id: integer(user, "blob_id", &mut errors, None),
             timezone: integer(user, "timezone", &mut errors, None),
             password: None,
@@ -123,11 +113,8 @@ impl UserInput {
             check_new_password(&password, &mut errors);
             input.password = Some(Password::new(password));
         }
-        input.old_password = user
-            .get("old_password")
-            .text()
-            .or_else(|| user.get("oldPassword").text())
-            .map(Password::new);
+        input.old_password =
+            user.get("old_password").text().or_else(|| user.get("oldPassword").text()).map(Password::new);
         errors.into_result_of(input)
     }
 
@@ -156,11 +143,7 @@ impl UserInput {
 
 impl FieldErrors {
     fn into_result_of<T>(self, value: T) -> Result<T, FieldErrors> {
-        if self.is_empty() {
-            Ok(value)
-        } else {
-            Err(self)
-        }
+        if self.is_empty() { Ok(value) } else { Err(self) }
     }
 }
 
@@ -169,15 +152,9 @@ impl FieldErrors {
 pub fn check_new_password(password: &str, errors: &mut FieldErrors) {
     let chars = password.chars().count();
     if chars < PASSWORD_MIN {
-        errors.add(
-            "password",
-            format!("is too short (minimum is {PASSWORD_MIN} characters)"),
-        );
+        errors.add("password", format!("is too short (minimum is {PASSWORD_MIN} characters)"));
     } else if chars > PASSWORD_MAX {
-        errors.add(
-            "password",
-            format!("is too long (maximum is {PASSWORD_MAX} characters)"),
-        );
+        errors.add("password", format!("is too long (maximum is {PASSWORD_MAX} characters)"));
     } else if passwords::analyzer::is_common_password(password) {
         errors.add("password", "is too common");
     }
@@ -263,11 +240,7 @@ fn check_email(value: &str, errors: &mut FieldErrors) {
 /// `pavalli.com.au` is stored as `http://pavalli.com.au`, as ConnectyCube does.
 fn normalise_website(url: String) -> String {
     let lower = url.to_ascii_lowercase();
-    if lower.starts_with("http://") || lower.starts_with("https://") {
-        url
-    } else {
-        format!("http://{url}")
-    }
+    if lower.starts_with("http://") || lower.starts_with("https://") { url } else { format!("http://{url}") }
 }
 
 impl Change<String> {
@@ -289,10 +262,7 @@ fn custom_data(field: Field<'_>, errors: &mut FieldErrors) -> Change<String> {
         Some(other) => other.to_string(),
     };
     if value.len() > CUSTOM_DATA_MAX_BYTES {
-        errors.add(
-            "custom_data",
-            format!("is too long (maximum is {CUSTOM_DATA_MAX_BYTES} bytes)"),
-        );
+        errors.add("custom_data", format!("is too long (maximum is {CUSTOM_DATA_MAX_BYTES} bytes)"));
         return Change::Keep;
     }
     Change::Set(value)
@@ -308,17 +278,9 @@ fn tags(field: Field<'_>, errors: &mut FieldErrors) -> Change<Vec<String>> {
         return Change::Clear;
     };
     let mut tags: Vec<String> = Vec::new();
-    for tag in raw
-        .iter()
-        .flat_map(|t| t.split(','))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-    {
+    for tag in raw.iter().flat_map(|t| t.split(',')).map(str::trim).filter(|t| !t.is_empty()) {
         if tag.chars().count() > TAG_MAX || tag.chars().any(char::is_control) {
-            errors.add(
-                "tag_list",
-                format!("has an invalid tag (at most {TAG_MAX} characters each)"),
-            );
+            errors.add("tag_list", format!("has an invalid tag (at most {TAG_MAX} characters each)"));
             return Change::Keep;
         }
         if !tags.iter().any(|t| t.eq_ignore_ascii_case(tag)) {
@@ -326,17 +288,10 @@ fn tags(field: Field<'_>, errors: &mut FieldErrors) -> Change<Vec<String>> {
         }
     }
     if tags.len() > TAGS_MAX {
-        errors.add(
-            "tag_list",
-            format!("is too long (maximum is {TAGS_MAX} tags)"),
-        );
+        errors.add("tag_list", format!("is too long (maximum is {TAGS_MAX} tags)"));
         return Change::Keep;
     }
-    if tags.is_empty() {
-        Change::Clear
-    } else {
-        Change::Set(tags)
-    }
+    if tags.is_empty() { Change::Clear } else { Change::Set(tags) }
 }
 
 #[cfg(test)]
@@ -355,10 +310,11 @@ mod tests {
 
     #[test]
     fn a_full_signup_body_parses_and_applies() {
-        let input = parse(json!({"login": " john ", "email": "J@x.com", "password": "secret123!x", "full_name": "Dacia Kail ",
+        let input =
+            parse(json!({"login": " john ", "email": "J@x.com", "password": "secret123!x", "full_name": "Dacia Kail ",
             "website": "pavalli.com.au", "tag_list": "vip, accountant ,vip", "custom_data": "{\"x\":1}",
             "external_user_id": "42", "timezone": 120, "id": 99, "is_guest": true, "unknown": 1}))
-        .unwrap();
+            .unwrap();
         let mut user = User::default();
         input.apply(&mut user);
         assert_eq!(user.login.as_deref(), Some("john"));
@@ -375,10 +331,7 @@ mod tests {
     #[test]
     fn tag_arrays_are_accepted_and_capped_at_five() {
         let input = parse(json!({"tag_list": ["a", "b"]})).unwrap();
-        assert_eq!(
-            input.tags,
-            Change::Set(vec!["a".to_string(), "b".to_string()])
-        );
+        assert_eq!(input.tags, Change::Set(vec!["a".to_string(), "b".to_string()]));
         assert!(errors(json!({"tag_list": "a,b,c,d,e,f"})).contains("maximum is 5 tags"));
     }
 
@@ -390,10 +343,7 @@ mod tests {
         );
         assert!(errors(json!({"login": "x".repeat(71)})).contains("maximum is 70 characters"));
         for bad in ["nope", "a@b", "a b@c.de", "@c.de", "a@.c", "a@c..d"] {
-            assert!(
-                errors(json!({"email": bad})).contains(r#""email":["is invalid"]"#),
-                "{bad}"
-            );
+            assert!(errors(json!({"email": bad})).contains(r#""email":["is invalid"]"#), "{bad}");
         }
         assert!(errors(json!({"password": "short"})).contains("minimum is 8 characters"));
         assert!(errors(json!({"password": "x".repeat(129)})).contains("maximum is 128 characters"));
@@ -421,30 +371,13 @@ mod tests {
     fn custom_data_is_opaque_text_with_a_cap() {
         let input = parse(json!({"custom_data": {"a": 1}})).unwrap();
         assert_eq!(input.custom_data, Change::Set("{\"a\":1}".into()));
-        assert!(
-            errors(json!({"custom_data": "x".repeat(CUSTOM_DATA_MAX_BYTES + 1)}))
-                .contains("custom_data")
-        );
+        assert!(errors(json!({"custom_data": "x".repeat(CUSTOM_DATA_MAX_BYTES + 1)})).contains("custom_data"));
     }
 
     #[test]
     fn old_password_accepts_the_flutter_spelling() {
-        assert_eq!(
-            parse(json!({"oldPassword": "a"}))
-                .unwrap()
-                .old_password
-                .unwrap()
-                .expose(),
-            "a"
-        );
-        assert_eq!(
-            parse(json!({"old_password": "b"}))
-                .unwrap()
-                .old_password
-                .unwrap()
-                .expose(),
-            "b"
-        );
+        assert_eq!(parse(json!({"oldPassword": "a"})).unwrap().old_password.unwrap().expose(), "a");
+        assert_eq!(parse(json!({"old_password": "b"})).unwrap().old_password.unwrap().expose(), "b");
     }
 
     #[test]

@@ -18,9 +18,7 @@ impl Caller {
     /// The session's user, or the 403 ConnectyCube gives when an app session is used where
     /// a user is required.
     pub fn user_id(&self) -> Result<i64, ApiError> {
-        self.session
-            .user_id
-            .ok_or_else(ApiError::forbidden_need_user)
+        self.session.user_id.ok_or_else(ApiError::forbidden_need_user)
     }
 
     pub fn app_id(&self) -> i64 {
@@ -34,10 +32,7 @@ impl Caller {
 pub async fn authenticate(deps: &Deps, req: &mut ApiRequest) -> Result<Caller, ApiError> {
     let caller = lookup(deps, req).await?;
     let now = deps.clock.now();
-    let session = if caller
-        .session
-        .needs_refresh(now, deps.config.session_refresh_secs)
-    {
+    let session = if caller.session.needs_refresh(now, deps.config.session_refresh_secs) {
         match deps.store.refresh_session(&caller.session, now).await {
             Ok(Some(refreshed)) => refreshed,
             // Another request recorded the activity a moment ago.
@@ -52,10 +47,7 @@ pub async fn authenticate(deps: &Deps, req: &mut ApiRequest) -> Result<Caller, A
         caller.session
     };
     req.set_session_expiry(session.expires_at());
-    Ok(Caller {
-        session,
-        token: caller.token,
-    })
+    Ok(Caller { session, token: caller.token })
 }
 
 /// Like [`authenticate`] but records no activity (for destroying the session).
@@ -73,10 +65,7 @@ pub async fn lookup(deps: &Deps, req: &ApiRequest) -> Result<Caller, ApiError> {
 
 /// The application a request acts for: from its session when it has a token, else from
 /// `CB-AuthKey` (signup without a session). Returns the caller when there is a session.
-pub async fn app_of_request(
-    deps: &Deps,
-    req: &mut ApiRequest,
-) -> Result<(i64, Option<Caller>), ApiError> {
+pub async fn app_of_request(deps: &Deps, req: &mut ApiRequest) -> Result<(i64, Option<Caller>), ApiError> {
     if req.token().is_some() {
         let caller = authenticate(deps, req).await?;
         return Ok((caller.app_id(), Some(caller)));
@@ -84,10 +73,6 @@ pub async fn app_of_request(
     let Some(auth_key) = req.auth_key() else {
         return Err(ApiError::SessionMissing);
     };
-    let app_id = deps
-        .store
-        .app_id_for_auth_key(auth_key)
-        .await?
-        .ok_or(ApiError::Unauthorized)?;
+    let app_id = deps.store.app_id_for_auth_key(auth_key).await?.ok_or(ApiError::Unauthorized)?;
     Ok((app_id, None))
 }

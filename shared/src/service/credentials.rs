@@ -17,21 +17,14 @@ impl PasswordLogin {
     /// Reads `login` (preferred; Flutter may send both) or `email`, plus `password`.
     /// `Ok(None)` when neither login nor email is present.
     pub fn parse(fields: Field<'_>) -> Result<Option<PasswordLogin>, ApiError> {
-        let (field, value) = match (
-            fields.get("login").non_blank(),
-            fields.get("email").non_blank(),
-        ) {
+        let (field, value) = match (fields.get("login").non_blank(), fields.get("email").non_blank()) {
             (Some(login), _) => (UniqueField::Login, login),
             (None, Some(email)) => (UniqueField::Email, email),
             (None, None) => return Ok(None),
         };
         let password = fields.get("password").text().filter(|p| !p.is_empty());
         let password = password.ok_or_else(|| ApiError::field("password", "can't be blank"))?;
-        Ok(Some(PasswordLogin {
-            field,
-            value: value.trim().to_string(),
-            password: Password::new(password),
-        }))
+        Ok(Some(PasswordLogin { field, value: value.trim().to_string(), password: Password::new(password) }))
     }
 }
 
@@ -42,10 +35,7 @@ pub async fn verify_password(user: Option<User>, password: &Password) -> Option<
     if password.expose().len() > MAX_PASSWORD_BYTES {
         return None;
     }
-    let hash = user
-        .as_ref()
-        .filter(|u| !u.is_guest)
-        .and_then(|u| u.password_hash.clone());
+    let hash = user.as_ref().filter(|u| !u.is_guest).and_then(|u| u.password_hash.clone());
     let matches = password::verify(password.clone(), hash).await;
     if matches { user } else { None }
 }

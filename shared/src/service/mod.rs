@@ -3,6 +3,9 @@
 
 pub mod auth;
 pub mod credentials;
+pub mod profile;
+pub mod search;
 pub mod sessions;
 pub mod signup;
 pub mod users;
+pub mod users_v1;

@@ -38,10 +38,7 @@ impl Intent {
         }
         let user = params.get("user");
         if user.get("guest").truthy() {
-            let full_name = user
-                .get("full_name")
-                .non_blank()
-                .map(|n| n.trim().to_string());
+            let full_name = user.get("full_name").non_blank().map(|n| n.trim().to_string());
             return Ok(Intent::Guest { full_name });
         }
         match PasswordLogin::parse(user)? {
@@ -59,10 +56,7 @@ impl Intent {
 }
 
 fn unsupported_provider(provider: &str) -> ApiError {
-    ApiError::Unprocessable(format!(
-        "provider not supported: {}",
-        provider.chars().take(40).collect::<String>()
-    ))
+    ApiError::Unprocessable(format!("provider not supported: {}", provider.chars().take(40).collect::<String>()))
 }
 
 /// A verified legacy signature's replay-protection inputs.
@@ -81,32 +75,18 @@ pub async fn create_session(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, 
     let app_id = fields.get("application_id").integer().ok().flatten();
     let auth_key = fields.get("auth_key").non_blank();
     let (Some(app_id), Some(auth_key)) = (app_id, auth_key) else {
-        return Err(ApiError::Unprocessable(
-            "application_id and auth_key are required".into(),
-        ));
+        return Err(ApiError::Unprocessable("application_id and auth_key are required".into()));
     };
     let intent = Intent::parse(fields)?;
 
-    let (app, user_id) = deps
-        .store
-        .app_and_user_id(app_id, intent.lookup(), now)
-        .await?;
-    let app = app
-        .filter(|app| auth_key_matches(app, &auth_key))
-        .ok_or(ApiError::Unauthorized)?;
+    let (app, user_id) = deps.store.app_and_user_id(app_id, intent.lookup(), now).await?;
+    let app = app.filter(|app| auth_key_matches(app, &auth_key)).ok_or(ApiError::Unauthorized)?;
     let signed = check_signature(&app, &params, now)?;
 
     let mut tx = Tx::new();
     if let Some(signed) = &signed {
         let expires = signed.timestamp.max(now) + SIGNATURE_WINDOW_SECS + 60;
-        deps.store.tx_claim_nonce(
-            &mut tx,
-            app.id,
-            signed.timestamp,
-            &signed.nonce,
-            expires,
-            now,
-        );
+        deps.store.tx_claim_nonce(&mut tx, app.id, signed.timestamp, &signed.nonce, expires, now);
     }
     let (user, kind) = match intent {
         Intent::App => (None, SessionKind::App),
@@ -138,21 +118,11 @@ pub async fn create_session(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, 
         }
     };
 
-    let (token, session) = new_session(
-        deps,
-        &app,
-        user.as_ref().map(|u| u.id),
-        kind,
-        signed.as_ref(),
-        now,
-    )
-    .await?;
+    let (token, session) = new_session(deps, &app, user.as_ref().map(|u| u.id), kind, signed.as_ref(), now).await?;
     deps.store.tx_insert_session(&mut tx, &session);
     deps.store.commit(tx).await.map_err(session_write_error)?;
     req.set_session_expiry(session.expires_at());
-    Ok(Reply::created(
-        json!({ "session": session.to_json(&token, user.as_ref()) }),
-    ))
+    Ok(Reply::created(json!({ "session": session.to_json(&token, user.as_ref()) })))
 }
 
 fn session_write_error(error: StoreError) -> ApiError {
@@ -191,12 +161,8 @@ fn check_signature(app: &App, params: &Value, now: Timestamp) -> Result<Option<S
     }
     let timestamp = fields.get("timestamp").integer().ok().flatten();
     let timestamp = timestamp.filter(|ts| (now - ts).abs() <= SIGNATURE_WINDOW_SECS);
-    let timestamp =
-        timestamp.ok_or_else(|| ApiError::Unprocessable("Timestamp is out of range".into()))?;
-    let nonce = fields
-        .get("nonce")
-        .non_blank()
-        .ok_or_else(|| ApiError::Unprocessable("Nonce is required".into()))?;
+    let timestamp = timestamp.ok_or_else(|| ApiError::Unprocessable("Timestamp is out of range".into()))?;
+    let nonce = fields.get("nonce").non_blank().ok_or_else(|| ApiError::Unprocessable("Nonce is required".into()))?;
     if nonce.len() > 64 {
         return Err(ApiError::Unprocessable("Nonce is invalid".into()));
     }
@@ -234,17 +200,9 @@ async fn new_session(
 }
 
 /// A temporary guest user: generated login, `phone` "", gone after a day (contract §3.2).
-async fn new_guest(
-    deps: &Deps,
-    app: &App,
-    full_name: Option<String>,
-    now: Timestamp,
-) -> Result<User, ApiError> {
+async fn new_guest(deps: &Deps, app: &App, full_name: Option<String>, now: Timestamp) -> Result<User, ApiError> {
     let mut errors = FieldErrors::default();
-    if full_name
-        .as_ref()
-        .is_some_and(|n| n.chars().count() > crate::domain::user_input::NAME_MAX)
-    {
+    if full_name.as_ref().is_some_and(|n| n.chars().count() > crate::domain::user_input::NAME_MAX) {
         errors.add("full_name", "is too long (maximum is 255 characters)");
     }
     errors.into_result()?;
@@ -263,12 +221,7 @@ async fn new_guest(
 
 /// "Session creation without an existing user entity": the unknown login or email becomes a
 /// new user with this password, under the signup password policy.
-async fn auto_created_user(
-    deps: &Deps,
-    app: &App,
-    login: &PasswordLogin,
-    now: Timestamp,
-) -> Result<User, ApiError> {
+async fn auto_created_user(deps: &Deps, app: &App, login: &PasswordLogin, now: Timestamp) -> Result<User, ApiError> {
     let mut user_fields = serde_json::Map::new();
     user_fields.insert(login.field.name().into(), json!(login.value));
     let body = Value::Object(user_fields);
@@ -286,17 +239,10 @@ async fn auto_created_user(
 pub async fn get_session(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, ApiError> {
     let caller = authenticate(deps, req).await?;
     let user = match caller.session.user_id {
-        Some(id) => Some(
-            deps.store
-                .get_user(id, deps.clock.now())
-                .await?
-                .ok_or(ApiError::SessionMissing)?,
-        ),
+        Some(id) => Some(deps.store.get_user(id, deps.clock.now()).await?.ok_or(ApiError::SessionMissing)?),
         None => None,
     };
-    Ok(Reply::ok(
-        json!({ "session": caller.session.to_json(&caller.token, user.as_ref()) }),
-    ))
+    Ok(Reply::ok(json!({ "session": caller.session.to_json(&caller.token, user.as_ref()) })))
 }
 
 /// `DELETE /session`: ends the caller's session. 200 with an empty body (read as text).
@@ -316,37 +262,21 @@ pub async fn login(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, ApiError>
         return Err(unsupported_provider(&provider));
     }
     // SDKs send the credentials unwrapped; accept a `user` wrapper as well.
-    let credentials = if fields.get("user").is_object() {
-        fields.get("user")
-    } else {
-        fields
-    };
-    let login = PasswordLogin::parse(credentials)?.ok_or_else(|| {
-        ApiError::Unprocessable("login or email and password are required".into())
-    })?;
+    let credentials = if fields.get("user").is_object() { fields.get("user") } else { fields };
+    let login = PasswordLogin::parse(credentials)?
+        .ok_or_else(|| ApiError::Unprocessable("login or email and password are required".into()))?;
     let now = deps.clock.now();
-    let user_id = deps
-        .store
-        .find_user_id(caller.app_id(), login.field, &login.value, now)
-        .await?;
+    let user_id = deps.store.find_user_id(caller.app_id(), login.field, &login.value, now).await?;
     let existing = match user_id {
         Some(id) => deps.store.get_user(id, now).await?,
         None => None,
     };
-    let mut user = verify_password(existing, &login.password)
-        .await
-        .ok_or(ApiError::Unauthorized)?;
+    let mut user = verify_password(existing, &login.password).await.ok_or(ApiError::Unauthorized)?;
     let session = deps
         .store
         .bind_session_user(&caller.session, user.id, SessionKind::User, now)
         .await
-        .map_err(|e| {
-            if e.is_conflict_on(Claim::SessionLive) {
-                ApiError::SessionMissing
-            } else {
-                e.into()
-            }
-        })?;
+        .map_err(|e| if e.is_conflict_on(Claim::SessionLive) { ApiError::SessionMissing } else { e.into() })?;
     req.set_session_expiry(session.expires_at());
     user.last_request_at = Some(now);
     Ok(Reply::ok(json!({ "user": user.to_json() })))
@@ -360,13 +290,7 @@ pub async fn logout(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, ApiError
         .store
         .unbind_session_user(&caller.session, now)
         .await
-        .map_err(|e| {
-            if e.is_conflict_on(Claim::SessionLive) {
-                ApiError::SessionMissing
-            } else {
-                e.into()
-            }
-        })?;
+        .map_err(|e| if e.is_conflict_on(Claim::SessionLive) { ApiError::SessionMissing } else { e.into() })?;
     req.set_session_expiry(session.expires_at());
     Ok(Reply::empty())
 }

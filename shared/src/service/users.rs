@@ -17,14 +17,7 @@ pub async fn new_user(
     now: Timestamp,
 ) -> Result<User, ApiError> {
     let id = deps.store.next_id(USERS).await?;
-    let mut user = User {
-        id,
-        app_id,
-        password_hash,
-        created_at: now,
-        updated_at: now,
-        ..User::default()
-    };
+    let mut user = User { id, app_id, password_hash, created_at: now, updated_at: now, ..User::default() };
     input.apply(&mut user);
     Ok(user)
 }

@@ -18,6 +18,7 @@ fn app_item(app: &App, now: Timestamp) -> Item {
         .bool("require_signature", s.require_signature)
         .n("session_ttl", s.session_ttl_secs)
         .n("session_max_lifetime", s.session_max_lifetime_secs)
+        .bool("users_v1_listing", s.users_v1_listing)
         .n("created_at", app.created_at)
         .n("updated_at", now)
         .build()
@@ -35,9 +36,8 @@ fn app_from_item(item: &Item) -> Result<App, StoreError> {
             allow_session_without_user: item.flag("allow_session_without_user"),
             require_signature: item.flag("require_signature"),
             session_ttl_secs: item.int("session_ttl").unwrap_or(defaults.session_ttl_secs),
-            session_max_lifetime_secs: item
-                .int("session_max_lifetime")
-                .unwrap_or(defaults.session_max_lifetime_secs),
+            session_max_lifetime_secs: item.int("session_max_lifetime").unwrap_or(defaults.session_max_lifetime_secs),
+            users_v1_listing: item.flag("users_v1_listing"),
         },
         created_at: item.int("created_at").unwrap_or_default(),
     })
@@ -55,12 +55,7 @@ pub(crate) fn app_key(id: i64) -> Item {
 
 impl Store {
     /// Creates an application with a fresh id and fresh random credentials.
-    pub async fn create_app(
-        &self,
-        name: &str,
-        settings: AppSettings,
-        now: Timestamp,
-    ) -> Result<App, StoreError> {
+    pub async fn create_app(&self, name: &str, settings: AppSettings, now: Timestamp) -> Result<App, StoreError> {
         loop {
             let id = self.next_id(APPS).await?;
             let app = App::new(id, name.to_string(), settings.clone(), now);
@@ -79,28 +74,18 @@ impl Store {
         let (pk, sk) = keys::auth_key(&app.auth_key);
         let mut tx = Tx::new();
         tx.put_new(self.table(), app_item(app, now), Claim::NewItem);
-        tx.put_new(
-            self.table(),
-            ItemBuilder::key(pk, sk).n("app_id", app.id).build(),
-            Claim::NewItem,
-        );
+        tx.put_new(self.table(), ItemBuilder::key(pk, sk).n("app_id", app.id).build(), Claim::NewItem);
         self.commit(tx).await
     }
 
     pub async fn get_app(&self, id: i64) -> Result<Option<App>, StoreError> {
-        self.get(app_key(id))
-            .await?
-            .map(|item| app_from_item(&item))
-            .transpose()
+        self.get(app_key(id)).await?.map(|item| app_from_item(&item)).transpose()
     }
 
     /// The application that owns `auth_key`, for signup with only `CB-AuthKey`.
     pub async fn app_id_for_auth_key(&self, auth_key: &str) -> Result<Option<i64>, StoreError> {
         let (pk, sk) = keys::auth_key(auth_key);
-        Ok(self
-            .get(key(pk, sk))
-            .await?
-            .and_then(|item| item.int("app_id")))
+        Ok(self.get(key(pk, sk)).await?.and_then(|item| item.int("app_id")))
     }
 
     /// Saves changed settings (or name) of an existing application.
@@ -120,12 +105,7 @@ impl Store {
     pub async fn list_apps(&self) -> Result<Vec<App>, StoreError> {
         let last = self.counter_value(APPS).await?;
         let keys: Vec<Item> = (1..=last).map(app_key).collect();
-        let mut apps = self
-            .batch_get(keys)
-            .await?
-            .iter()
-            .map(app_from_item)
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut apps = self.batch_get(keys).await?.iter().map(app_from_item).collect::<Result<Vec<_>, _>>()?;
         apps.sort_by_key(|a| a.id);
         Ok(apps)
     }

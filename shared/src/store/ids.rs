@@ -19,10 +19,7 @@ pub struct IdBlocks {
 
 impl IdBlocks {
     pub fn new(block_size: i64) -> Self {
-        IdBlocks {
-            block_size: block_size.max(1),
-            ranges: Mutex::new(HashMap::new()),
-        }
+        IdBlocks { block_size: block_size.max(1), ranges: Mutex::new(HashMap::new()) }
     }
 }
 
@@ -35,11 +32,7 @@ impl Store {
     /// The next id of `counter`. Costs a round trip only when the local block is used up.
     pub async fn next_id(&self, counter: &'static str) -> Result<i64, StoreError> {
         // Apps are few and listed by id range, so they are never reserved in blocks.
-        let block = if counter == APPS {
-            1
-        } else {
-            self.ids.block_size
-        };
+        let block = if counter == APPS { 1 } else { self.ids.block_size };
         let mut ranges = self.ids.ranges.lock().await;
         if let Some((next, last)) = ranges.get_mut(counter)
             && *next <= *last
@@ -77,10 +70,6 @@ impl Store {
     /// The highest id ever reserved for `counter` (0 when none).
     pub async fn counter_value(&self, counter: &str) -> Result<i64, StoreError> {
         let (pk, sk) = keys::counter(counter);
-        Ok(self
-            .get(key(pk, sk))
-            .await?
-            .and_then(|item| item.int("value"))
-            .unwrap_or(0))
+        Ok(self.get(key(pk, sk)).await?.and_then(|item| item.int("value")).unwrap_or(0))
     }
 }

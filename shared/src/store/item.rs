@@ -29,8 +29,7 @@ impl ItemBuilder {
     }
 
     pub fn n(mut self, name: &str, value: i64) -> Self {
-        self.0
-            .insert(name.into(), AttributeValue::N(value.to_string()));
+        self.0.insert(name.into(), AttributeValue::N(value.to_string()));
         self
     }
 
@@ -49,10 +48,7 @@ impl ItemBuilder {
     /// A list of strings (kept in order; an empty list is left out).
     pub fn list(mut self, name: &str, values: &[String]) -> Self {
         if !values.is_empty() {
-            self.0.insert(
-                name.into(),
-                AttributeValue::L(values.iter().cloned().map(AttributeValue::S).collect()),
-            );
+            self.0.insert(name.into(), AttributeValue::L(values.iter().cloned().map(AttributeValue::S).collect()));
         }
         self
     }
@@ -91,10 +87,7 @@ impl ItemExt for Item {
 
     fn strings(&self, name: &str) -> Vec<String> {
         match self.get(name) {
-            Some(AttributeValue::L(items)) => items
-                .iter()
-                .filter_map(|v| v.as_s().ok().cloned())
-                .collect(),
+            Some(AttributeValue::L(items)) => items.iter().filter_map(|v| v.as_s().ok().cloned()).collect(),
             Some(AttributeValue::Ss(items)) => items.clone(),
             _ => Vec::new(),
         }

@@ -8,12 +8,19 @@
 //! | user's session link | `USER#<id>`                          | `SESSION#<hash>`  |
 //! | session             | `SESSION#<sha256(token)>`            | `#SESSION`        |
 //! | unique marker       | `UNIQUE#<app>#<field>#<normalised>`  | `#UNIQUE`         |
+//! | search item         | `SEARCH#<app>#<field>#<first 4>`     | `<value>#<id>`    |
+//! | tag item            | `TAG#<app>#<tag>`                    | `<id>`            |
 //! | signature nonce     | `NONCE#<app>#<timestamp>#<nonce>`    | `#NONCE`          |
 //! | id counter          | `COUNTER#<name>`                     | `#COUNTER`        |
 //!
 //! A user's sessions live in the user's own partition as link items, so revoking every
 //! session of a user is one strongly consistent `Query` plus one transaction.
+//!
+//! User items also carry `app_shard` = `USERS#<app>#<id mod 8>`, the partition key of the
+//! `users_by_*` indexes that list an application's users in order (V1 listing). Eight shards
+//! keep one busy application from concentrating every user write on one index partition.
 
+use crate::domain::search::{SearchField, bucket};
 use crate::domain::user::UniqueField;
 
 pub fn app(id: i64) -> (String, String) {
@@ -35,10 +42,7 @@ pub fn user_pk(id: i64) -> String {
 pub const SESSION_LINK_PREFIX: &str = "SESSION#";
 
 pub fn session_link(user_id: i64, token_hash: &str) -> (String, String) {
-    (
-        user_pk(user_id),
-        format!("{SESSION_LINK_PREFIX}{token_hash}"),
-    )
+    (user_pk(user_id), format!("{SESSION_LINK_PREFIX}{token_hash}"))
 }
 
 pub fn session(token_hash: &str) -> (String, String) {
@@ -46,19 +50,37 @@ pub fn session(token_hash: &str) -> (String, String) {
 }
 
 pub fn unique(app_id: i64, field: UniqueField, normalised: &str) -> (String, String) {
-    (
-        format!("UNIQUE#{app_id}#{}#{normalised}", field.name()),
-        "#UNIQUE".into(),
-    )
+    (format!("UNIQUE#{app_id}#{}#{normalised}", field.name()), "#UNIQUE".into())
 }
 
 pub fn nonce(app_id: i64, timestamp: i64, nonce: &str) -> (String, String) {
-    (
-        format!("NONCE#{app_id}#{timestamp}#{nonce}"),
-        "#NONCE".into(),
-    )
+    (format!("NONCE#{app_id}#{timestamp}#{nonce}"), "#NONCE".into())
 }
 
 pub fn counter(name: &str) -> (String, String) {
     (format!("COUNTER#{name}"), "#COUNTER".into())
+}
+
+pub fn search_pk(app_id: i64, field: SearchField, bucket: &str) -> String {
+    format!("SEARCH#{app_id}#{}#{bucket}", field.name())
+}
+
+/// A search item: partition by the value's first characters, sort by value then user id.
+pub fn search(app_id: i64, field: SearchField, normalised: &str, user_id: i64) -> (String, String) {
+    (search_pk(app_id, field, bucket(normalised)), format!("{normalised}#{user_id:012}"))
+}
+
+pub fn tag_pk(app_id: i64, tag: &str) -> String {
+    format!("TAG#{app_id}#{tag}")
+}
+
+pub fn tag(app_id: i64, tag: &str, user_id: i64) -> (String, String) {
+    (tag_pk(app_id, tag), format!("{user_id:012}"))
+}
+
+/// Shards of an application's user listing indexes.
+pub const APP_SHARDS: i64 = 8;
+
+pub fn app_shard(app_id: i64, user_id: i64) -> String {
+    format!("USERS#{app_id}#{}", user_id.rem_euclid(APP_SHARDS))
 }

@@ -8,6 +8,7 @@ pub mod apps;
 pub mod ids;
 pub mod item;
 pub mod keys;
+pub mod listing;
 pub mod schema;
 pub mod sessions;
 pub mod tx;
@@ -69,11 +70,7 @@ pub struct Store {
 
 impl Store {
     pub fn new(client: Client, table: &str, id_block_size: i64) -> Self {
-        Store {
-            client,
-            table: Arc::from(table),
-            ids: Arc::new(ids::IdBlocks::new(id_block_size)),
-        }
+        Store { client, table: Arc::from(table), ids: Arc::new(ids::IdBlocks::new(id_block_size)) }
     }
 
     pub fn client(&self) -> &Client {
@@ -123,9 +120,7 @@ impl Store {
                 if let Some(mut responses) = out.responses {
                     found.extend(responses.remove(self.table()).unwrap_or_default());
                 }
-                pending = out
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(self.table()));
+                pending = out.unprocessed_keys.and_then(|mut u| u.remove(self.table()));
                 attempt += 1;
                 if pending.is_some() {
                     backoff(attempt).await;
@@ -153,19 +148,12 @@ impl Store {
         let writes: Vec<TransactWriteItem> = tx.actions.into_iter().map(|a| a.write).collect();
         let mut attempt = 0;
         loop {
-            let result = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(writes.clone()))
-                .send()
-                .await;
+            let result = self.client.transact_write_items().set_transact_items(Some(writes.clone())).send().await;
             let Err(err) = result else { return Ok(()) };
             let failed = match err.as_service_error() {
                 Some(TransactWriteItemsError::TransactionCanceledException(cancel)) => {
                     let reasons = cancel.cancellation_reasons();
-                    let conflicting = reasons
-                        .iter()
-                        .any(|r| r.code() == Some("TransactionConflict"));
+                    let conflicting = reasons.iter().any(|r| r.code() == Some("TransactionConflict"));
                     let failed: Vec<Claim> = reasons
                         .iter()
                         .zip(&claims)
@@ -188,11 +176,7 @@ impl Store {
         }
     }
 
-    async fn write_one(
-        &self,
-        write: TransactWriteItem,
-        claim: Option<Claim>,
-    ) -> Result<(), StoreError> {
+    async fn write_one(&self, write: TransactWriteItem, claim: Option<Claim>) -> Result<(), StoreError> {
         let conflict = || StoreError::Conflict(claim.into_iter().collect());
         if let Some(put) = write.put {
             let result = self
@@ -207,10 +191,7 @@ impl Store {
                 .await;
             return match result {
                 Ok(_) => Ok(()),
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-                {
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
                     Err(conflict())
                 }
                 Err(e) => Err(StoreError::backend(e)),
@@ -229,10 +210,7 @@ impl Store {
                 .await;
             return match result {
                 Ok(_) => Ok(()),
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-                {
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
                     Err(conflict())
                 }
                 Err(e) => Err(StoreError::backend(e)),
@@ -252,10 +230,7 @@ impl Store {
                 .await;
             return match result {
                 Ok(_) => Ok(()),
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-                {
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
                     Err(conflict())
                 }
                 Err(e) => Err(StoreError::backend(e)),

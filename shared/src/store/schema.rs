@@ -6,20 +6,26 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, CreateGlobalSecondaryIndexAction, GlobalSecondaryIndex,
+    GlobalSecondaryIndexUpdate, KeySchemaElement, KeyType, Projection, ProjectionType, ScalarAttributeType,
+    TableStatus, TimeToLiveSpecification,
 };
 
 /// The attribute DynamoDB's TTL deletes items by (Unix seconds).
 pub const TTL_ATTRIBUTE: &str = "expires_at";
 
-/// A global secondary index: name, hash key, optional range key (all attributes projected).
+/// A global secondary index: name, hash key, optional range key. Indexes project keys only:
+/// they find users, the users themselves are read from the table (no second copy of
+/// password hashes or profile data).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexSpec {
     pub name: &'static str,
     pub hash_key: (&'static str, ScalarKind),
     pub range_key: Option<(&'static str, ScalarKind)>,
 }
+
+/// The projection of every index.
+pub const INDEX_PROJECTION: &str = "KEYS_ONLY";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScalarKind {
@@ -47,9 +53,21 @@ impl ScalarKind {
 pub const HASH_KEY: (&str, ScalarKind) = ("pk", ScalarKind::S);
 pub const RANGE_KEY: (&str, ScalarKind) = ("sk", ScalarKind::S);
 
+/// Index of an application's users by id (V1 listing, default order).
+pub const USERS_BY_ID: &str = "users_by_id";
+/// By creation time.
+pub const USERS_BY_CREATED: &str = "users_by_created";
+/// By last update.
+pub const USERS_BY_UPDATED: &str = "users_by_updated";
+
 /// The secondary indexes.
 pub fn indexes() -> Vec<IndexSpec> {
-    Vec::new()
+    let shard = ("app_shard", ScalarKind::S);
+    vec![
+        IndexSpec { name: USERS_BY_ID, hash_key: shard, range_key: Some(("id", ScalarKind::N)) },
+        IndexSpec { name: USERS_BY_CREATED, hash_key: shard, range_key: Some(("created_at", ScalarKind::N)) },
+        IndexSpec { name: USERS_BY_UPDATED, hash_key: shard, range_key: Some(("updated_at", ScalarKind::N)) },
+    ]
 }
 
 /// Every key attribute of the table and its indexes, once each.
@@ -66,84 +84,83 @@ pub fn attribute_definitions() -> Vec<(&'static str, ScalarKind)> {
 }
 
 fn key_schema(hash: &str, range: Option<&str>) -> Vec<KeySchemaElement> {
-    let mut schema = vec![
-        KeySchemaElement::builder()
-            .attribute_name(hash)
-            .key_type(KeyType::Hash)
-            .build()
-            .expect("set"),
-    ];
+    let mut schema =
+        vec![KeySchemaElement::builder().attribute_name(hash).key_type(KeyType::Hash).build().expect("set")];
     if let Some(range) = range {
-        schema.push(
-            KeySchemaElement::builder()
-                .attribute_name(range)
-                .key_type(KeyType::Range)
-                .build()
-                .expect("set"),
-        );
+        schema.push(KeySchemaElement::builder().attribute_name(range).key_type(KeyType::Range).build().expect("set"));
     }
     schema
 }
 
-/// Creates the table (on-demand billing, TTL on `expires_at`) if it does not exist, and
-/// waits until it is active. Safe to run again on an existing table.
+fn definition(name: &str, kind: ScalarKind) -> AttributeDefinition {
+    AttributeDefinition::builder().attribute_name(name).attribute_type(kind.sdk()).build().expect("set")
+}
+
+fn index_definition(index: &IndexSpec) -> GlobalSecondaryIndex {
+    GlobalSecondaryIndex::builder()
+        .index_name(index.name)
+        .set_key_schema(Some(key_schema(index.hash_key.0, index.range_key.map(|r| r.0))))
+        .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
+        .build()
+        .expect("set")
+}
+
+/// Creates the table (on-demand billing, TTL on `expires_at`, every index) if it does not
+/// exist, adds any index an older table lacks, and waits until all is active. Safe to re-run.
 pub async fn ensure_table(client: &Client, table: &str) -> anyhow::Result<()> {
-    let exists = match client.describe_table().table_name(table).send().await {
-        Ok(_) => true,
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_resource_not_found_exception()) =>
-        {
-            false
-        }
+    let existing = match client.describe_table().table_name(table).send().await {
+        Ok(out) => Some(out.table.map(|t| t.global_secondary_indexes().to_vec()).unwrap_or_default()),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => None,
         Err(e) => anyhow::bail!("describing table {table}: {}", DisplayErrorContext(e)),
     };
-    if !exists {
-        let definitions = attribute_definitions()
-            .into_iter()
-            .map(|(name, kind)| {
-                AttributeDefinition::builder()
-                    .attribute_name(name)
-                    .attribute_type(kind.sdk())
-                    .build()
-                    .expect("set")
-            })
-            .collect();
-        let gsis: Vec<GlobalSecondaryIndex> = indexes()
-            .into_iter()
-            .map(|index| {
-                GlobalSecondaryIndex::builder()
+    match existing {
+        None => {
+            let definitions = attribute_definitions().into_iter().map(|(name, kind)| definition(name, kind)).collect();
+            let gsis: Vec<GlobalSecondaryIndex> = indexes().iter().map(index_definition).collect();
+            client
+                .create_table()
+                .table_name(table)
+                .set_attribute_definitions(Some(definitions))
+                .set_key_schema(Some(key_schema(HASH_KEY.0, Some(RANGE_KEY.0))))
+                .set_global_secondary_indexes(if gsis.is_empty() { None } else { Some(gsis) })
+                .billing_mode(BillingMode::PayPerRequest)
+                .send()
+                .await
+                .map_err(|e| anyhow::anyhow!("creating table {table}: {}", DisplayErrorContext(e)))?;
+            wait_until_active(client, table).await?;
+        }
+        Some(present) => {
+            wait_until_active(client, table).await?;
+            // DynamoDB adds one index per UpdateTable call.
+            for index in indexes() {
+                if present.iter().any(|p| p.index_name() == Some(index.name)) {
+                    continue;
+                }
+                let mut attrs = vec![definition(index.hash_key.0, index.hash_key.1)];
+                if let Some((name, kind)) = index.range_key {
+                    attrs.push(definition(name, kind));
+                }
+                let create = CreateGlobalSecondaryIndexAction::builder()
                     .index_name(index.name)
-                    .set_key_schema(Some(key_schema(
-                        index.hash_key.0,
-                        index.range_key.map(|r| r.0),
-                    )))
-                    .projection(
-                        Projection::builder()
-                            .projection_type(ProjectionType::All)
-                            .build(),
-                    )
+                    .set_key_schema(Some(key_schema(index.hash_key.0, index.range_key.map(|r| r.0))))
+                    .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
                     .build()
-                    .expect("set")
-            })
-            .collect();
-        client
-            .create_table()
-            .table_name(table)
-            .set_attribute_definitions(Some(definitions))
-            .set_key_schema(Some(key_schema(HASH_KEY.0, Some(RANGE_KEY.0))))
-            .set_global_secondary_indexes(if gsis.is_empty() { None } else { Some(gsis) })
-            .billing_mode(BillingMode::PayPerRequest)
-            .send()
-            .await
-            .map_err(|e| anyhow::anyhow!("creating table {table}: {}", DisplayErrorContext(e)))?;
+                    .expect("set");
+                client
+                    .update_table()
+                    .table_name(table)
+                    .set_attribute_definitions(Some(attrs))
+                    .global_secondary_index_updates(GlobalSecondaryIndexUpdate::builder().create(create).build())
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        anyhow::anyhow!("adding index {} to {table}: {}", index.name, DisplayErrorContext(e))
+                    })?;
+                wait_until_active(client, table).await?;
+            }
+        }
     }
-    wait_until_active(client, table).await?;
-    let ttl = client
-        .describe_time_to_live()
-        .table_name(table)
-        .send()
-        .await;
+    let ttl = client.describe_time_to_live().table_name(table).send().await;
     let ttl_on = ttl
         .ok()
         .and_then(|out| out.time_to_live_description)
@@ -154,11 +171,7 @@ pub async fn ensure_table(client: &Client, table: &str) -> anyhow::Result<()> {
             .update_time_to_live()
             .table_name(table)
             .time_to_live_specification(
-                TimeToLiveSpecification::builder()
-                    .attribute_name(TTL_ATTRIBUTE)
-                    .enabled(true)
-                    .build()
-                    .expect("set"),
+                TimeToLiveSpecification::builder().attribute_name(TTL_ATTRIBUTE).enabled(true).build().expect("set"),
             )
             .send()
             .await
@@ -175,8 +188,7 @@ async fn wait_until_active(client: &Client, table: &str) -> anyhow::Result<()> {
             .send()
             .await
             .map_err(|e| anyhow::anyhow!("describing table {table}: {}", DisplayErrorContext(e)))?;
-        let table_active =
-            out.table.as_ref().and_then(|t| t.table_status.clone()) == Some(TableStatus::Active);
+        let table_active = out.table.as_ref().and_then(|t| t.table_status.clone()) == Some(TableStatus::Active);
         let indexes_active = out
             .table
             .as_ref()

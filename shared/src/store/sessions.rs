@@ -31,10 +31,7 @@ fn session_from_item(token_hash: &str, item: &Item) -> Result<Session, StoreErro
         id: item.int("id").ok_or_else(corrupt)?,
         app_id: item.int("app_id").ok_or_else(corrupt)?,
         user_id: item.int("user_id"),
-        kind: item
-            .str("kind")
-            .and_then(|k| SessionKind::parse(&k))
-            .ok_or_else(corrupt)?,
+        kind: item.str("kind").and_then(|k| SessionKind::parse(&k)).ok_or_else(corrupt)?,
         created_at: item.int("created_at").unwrap_or_default(),
         updated_at: item.int("updated_at").unwrap_or_default(),
         last_active: item.int("last_active").ok_or_else(corrupt)?,
@@ -53,10 +50,7 @@ fn session_key(token_hash: &str) -> Item {
 fn link_item(session: &Session, user_id: i64) -> Item {
     let (pk, sk) = keys::session_link(user_id, &session.token_hash);
     // The link lives as long as the session possibly could; TTL collects it afterwards.
-    ItemBuilder::key(pk, sk)
-        .n("session_id", session.id)
-        .n("expires_at", session.hard_expires_at)
-        .build()
+    ItemBuilder::key(pk, sk).n("session_id", session.id).n("expires_at", session.hard_expires_at).build()
 }
 
 fn link_key(user_id: i64, token_hash: &str) -> Item {
@@ -73,8 +67,7 @@ impl Store {
     /// The session stored under `token_hash`, expired or not (callers apply the clock).
     pub async fn get_session(&self, token_hash: &str) -> Result<Option<Session>, StoreError> {
         let item = self.get(session_key(token_hash)).await?;
-        item.map(|item| session_from_item(token_hash, &item))
-            .transpose()
+        item.map(|item| session_from_item(token_hash, &item)).transpose()
     }
 
     /// Adds a new session (and its link in the user's partition) to `tx`.
@@ -114,11 +107,7 @@ impl Store {
     /// Records activity on a session (and its user) at `now`. Only the first of several
     /// concurrent refreshes writes; an expired session is never brought back.
     /// Returns the refreshed session, or `None` when another request refreshed it first.
-    pub async fn refresh_session(
-        &self,
-        session: &Session,
-        now: Timestamp,
-    ) -> Result<Option<Session>, StoreError> {
+    pub async fn refresh_session(&self, session: &Session, now: Timestamp) -> Result<Option<Session>, StoreError> {
         let refreshed = session.refreshed(now);
         let mut tx = Tx::new();
         tx.update(
@@ -162,13 +151,7 @@ impl Store {
         kind: SessionKind,
         now: Timestamp,
     ) -> Result<Session, StoreError> {
-        let bound = Session {
-            user_id: Some(user_id),
-            kind,
-            updated_at: now,
-            last_active: now,
-            ..session.clone()
-        };
+        let bound = Session { user_id: Some(user_id), kind, updated_at: now, last_active: now, ..session.clone() };
         let mut tx = Tx::new();
         tx.update(
             self.table(),
@@ -192,20 +175,11 @@ impl Store {
     }
 
     /// Detaches the user from a session (`DELETE /login`), leaving an application session.
-    pub async fn unbind_session_user(
-        &self,
-        session: &Session,
-        now: Timestamp,
-    ) -> Result<Session, StoreError> {
+    pub async fn unbind_session_user(&self, session: &Session, now: Timestamp) -> Result<Session, StoreError> {
         let Some(user_id) = session.user_id else {
             return Ok(session.clone());
         };
-        let unbound = Session {
-            user_id: None,
-            kind: SessionKind::App,
-            updated_at: now,
-            ..session.clone()
-        };
+        let unbound = Session { user_id: None, kind: SessionKind::App, updated_at: now, ..session.clone() };
         let mut tx = Tx::new();
         tx.update(
             self.table(),
@@ -219,5 +193,50 @@ impl Store {
         tx.delete(self.table(), link_key(user_id, &session.token_hash));
         self.commit(tx).await?;
         Ok(unbound)
+    }
+}
+
+/// DynamoDB's limit of actions in one transaction.
+pub const MAX_TRANSACTION_ACTIONS: usize = 100;
+
+impl Store {
+    /// The token hashes of every session linked to `user_id` (strongly consistent).
+    pub async fn user_session_hashes(&self, user_id: i64) -> Result<Vec<String>, StoreError> {
+        let items = self.query_prefix(&keys::user_pk(user_id), keys::SESSION_LINK_PREFIX).await?;
+        Ok(items
+            .iter()
+            .filter_map(|item| item.str("sk"))
+            .filter_map(|sk| sk.strip_prefix(keys::SESSION_LINK_PREFIX).map(str::to_string))
+            .collect())
+    }
+
+    /// Commits `tx` together with ending the sessions `token_hashes` of `user_id`.
+    ///
+    /// When everything fits in one transaction it is one atomic write. Otherwise the surplus
+    /// sessions are ended first, in transactions of their own, and `tx` last with the rest:
+    /// a failure part-way can only have ended some sessions early, never have applied `tx`
+    /// while leaving sessions alive.
+    pub async fn commit_ending_sessions(
+        &self,
+        mut tx: Tx,
+        user_id: i64,
+        token_hashes: &[String],
+    ) -> Result<(), StoreError> {
+        let room = MAX_TRANSACTION_ACTIONS.saturating_sub(tx.len()) / 2;
+        let split = token_hashes.len().saturating_sub(room);
+        let (early, with_tx) = token_hashes.split_at(split);
+        for chunk in early.chunks(MAX_TRANSACTION_ACTIONS / 2) {
+            let mut batch = Tx::new();
+            for hash in chunk {
+                batch.delete(self.table(), session_key(hash));
+                batch.delete(self.table(), link_key(user_id, hash));
+            }
+            self.commit(batch).await?;
+        }
+        for hash in with_tx {
+            tx.delete(self.table(), session_key(hash));
+            tx.delete(self.table(), link_key(user_id, hash));
+        }
+        self.commit(tx).await
     }
 }

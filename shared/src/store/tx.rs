@@ -4,9 +4,7 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update};
 
 use crate::domain::user::UniqueField;
 use crate::store::item::{Item, n};
@@ -44,10 +42,7 @@ pub struct Expr {
 
 impl Expr {
     pub fn new(text: impl Into<String>) -> Self {
-        Expr {
-            text: text.into(),
-            ..Expr::default()
-        }
+        Expr { text: text.into(), ..Expr::default() }
     }
 
     pub fn name(mut self, placeholder: &str, name: &str) -> Self {
@@ -88,51 +83,28 @@ impl Tx {
     /// free: DynamoDB's TTL deletes days late, so an expired guest's marker must not block a
     /// new user.
     pub fn put_new_or_expired(&mut self, table: &str, item: Item, now: i64, claim: Claim) {
-        let cond =
-            Expr::new("attribute_not_exists(pk) OR expires_at <= :now").value(":now", n(now));
+        let cond = Expr::new("attribute_not_exists(pk) OR expires_at <= :now").value(":now", n(now));
         self.put_conditional(table, item, cond, claim);
     }
 
     pub fn put_conditional(&mut self, table: &str, item: Item, cond: Expr, claim: Claim) {
-        let mut put = Put::builder()
-            .table_name(table)
-            .set_item(Some(item))
-            .condition_expression(cond.text);
+        let mut put = Put::builder().table_name(table).set_item(Some(item)).condition_expression(cond.text);
         put = put.set_expression_attribute_names(non_empty(cond.names));
         put = put.set_expression_attribute_values(non_empty(cond.values));
-        let write = TransactWriteItem::builder()
-            .put(put.build().expect("table and item are set"))
-            .build();
-        self.actions.push(Action {
-            write,
-            claim: Some(claim),
-        });
+        let write = TransactWriteItem::builder().put(put.build().expect("table and item are set")).build();
+        self.actions.push(Action { write, claim: Some(claim) });
     }
 
     /// Puts (or overwrites) an item unconditionally.
     pub fn put(&mut self, table: &str, item: Item) {
-        let put = Put::builder()
-            .table_name(table)
-            .set_item(Some(item))
-            .build()
-            .expect("table and item are set");
-        self.actions.push(Action {
-            write: TransactWriteItem::builder().put(put).build(),
-            claim: None,
-        });
+        let put = Put::builder().table_name(table).set_item(Some(item)).build().expect("table and item are set");
+        self.actions.push(Action { write: TransactWriteItem::builder().put(put).build(), claim: None });
     }
 
     /// Deletes an item (absent is fine).
     pub fn delete(&mut self, table: &str, key: Item) {
-        let delete = Delete::builder()
-            .table_name(table)
-            .set_key(Some(key))
-            .build()
-            .expect("table and key are set");
-        self.actions.push(Action {
-            write: TransactWriteItem::builder().delete(delete).build(),
-            claim: None,
-        });
+        let delete = Delete::builder().table_name(table).set_key(Some(key)).build().expect("table and key are set");
+        self.actions.push(Action { write: TransactWriteItem::builder().delete(delete).build(), claim: None });
     }
 
     /// Deletes an item only if `cond` holds.
@@ -145,20 +117,14 @@ impl Tx {
             .set_expression_attribute_values(non_empty(cond.values))
             .build()
             .expect("table and key are set");
-        self.actions.push(Action {
-            write: TransactWriteItem::builder().delete(delete).build(),
-            claim: Some(claim),
-        });
+        self.actions.push(Action { write: TransactWriteItem::builder().delete(delete).build(), claim: Some(claim) });
     }
 
     /// Updates an item; `cond` (with its own placeholders) guards it when given.
     pub fn update(&mut self, table: &str, key: Item, set: Expr, cond: Option<(Expr, Claim)>) {
         let mut names = set.names;
         let mut values = set.values;
-        let mut update = Update::builder()
-            .table_name(table)
-            .set_key(Some(key))
-            .update_expression(set.text);
+        let mut update = Update::builder().table_name(table).set_key(Some(key)).update_expression(set.text);
         let claim = cond.map(|(cond, claim)| {
             names.extend(cond.names);
             values.extend(cond.values);
@@ -170,10 +136,7 @@ impl Tx {
             .set_expression_attribute_values(non_empty(values))
             .build()
             .expect("table, key and expression are set");
-        self.actions.push(Action {
-            write: TransactWriteItem::builder().update(update).build(),
-            claim,
-        });
+        self.actions.push(Action { write: TransactWriteItem::builder().update(update).build(), claim });
     }
 
     /// Requires `cond` to hold on an item without writing it.
@@ -186,10 +149,8 @@ impl Tx {
             .set_expression_attribute_values(non_empty(cond.values))
             .build()
             .expect("table, key and condition are set");
-        self.actions.push(Action {
-            write: TransactWriteItem::builder().condition_check(check).build(),
-            claim: Some(claim),
-        });
+        self.actions
+            .push(Action { write: TransactWriteItem::builder().condition_check(check).build(), claim: Some(claim) });
     }
 
     /// Moves every action of `other` into this transaction.

@@ -1,17 +1,23 @@
-//! Users and their uniqueness markers.
+//! Users and everything that finds them: uniqueness markers, search items and tag items.
+//! All of them change in the same transaction as the user item, so no index can point at a
+//! user that is not there or miss one that is.
+
+use std::collections::{BTreeSet, HashSet};
 
 use crate::clock::Timestamp;
 use crate::domain::app::App;
+use crate::domain::search::{SearchField, bucket};
 use crate::domain::user::{UniqueField, User};
 use crate::store::apps::{app_key, parse_app};
-use crate::store::item::{Item, ItemBuilder, ItemExt, is_expired, key};
-use crate::store::{Claim, Store, StoreError, Tx, keys};
+use crate::store::item::{Item, ItemBuilder, ItemExt, is_expired, key, n, s};
+use crate::store::{Claim, Expr, Store, StoreError, Tx, keys};
 
 pub(crate) fn user_item(user: &User) -> Item {
     let (pk, sk) = keys::user(user.id);
     ItemBuilder::key(pk, sk)
         .n("id", user.id)
         .n("app_id", user.app_id)
+        .s("app_shard", keys::app_shard(user.app_id, user.id))
         .opt_s("login", user.login.as_deref())
         .opt_s("email", user.email.as_deref())
         .opt_s("full_name", user.full_name.as_deref())
@@ -32,6 +38,7 @@ pub(crate) fn user_item(user: &User) -> Item {
         .n("updated_at", user.updated_at)
         .opt_n("last_request_at", user.last_request_at)
         .opt_n("expires_at", user.expires_at)
+        .n("version", user.version)
         .build()
 }
 
@@ -60,6 +67,7 @@ pub(crate) fn user_from_item(item: &Item) -> Result<User, StoreError> {
         updated_at: item.int("updated_at").unwrap_or_default(),
         last_request_at: item.int("last_request_at"),
         expires_at: item.int("expires_at"),
+        version: item.int("version").unwrap_or_default(),
     })
 }
 
@@ -75,21 +83,44 @@ fn unique_key(app_id: i64, field: UniqueField, normalised: &str) -> Item {
 
 /// A marker's user id, unless it is expired (a guest's marker past the guest's lifetime).
 fn marker_user(item: &Item, now: Timestamp) -> Option<i64> {
-    if is_expired(item, now) {
-        None
-    } else {
-        item.int("user_id")
-    }
+    if is_expired(item, now) { None } else { item.int("user_id") }
+}
+
+/// Only the user that owns an index item may remove it.
+fn owned_by(user_id: i64) -> Expr {
+    Expr::new("attribute_not_exists(pk) OR user_id = :owner").value(":owner", n(user_id))
+}
+
+/// How to match a search item's value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SearchMatch {
+    /// The whole normalised value.
+    Exact(String),
+    /// A normalised prefix of at least [`crate::domain::search::BUCKET_CHARS`] characters.
+    Prefix(String),
 }
 
 impl Store {
     /// The user with `id`, if it exists and has not expired.
     pub async fn get_user(&self, id: i64, now: Timestamp) -> Result<Option<User>, StoreError> {
-        let Some(item) = self.get(user_key(id)).await? else {
-            return Ok(None);
-        };
+        let Some(item) = self.get(user_key(id)).await? else { return Ok(None) };
         let user = user_from_item(&item)?;
         Ok(user.is_live(now).then_some(user))
+    }
+
+    /// The live users of `app_id` among `ids` (strongly consistent, 100 per round trip).
+    pub async fn users_by_ids(&self, app_id: i64, ids: &[i64], now: Timestamp) -> Result<Vec<User>, StoreError> {
+        let unique: BTreeSet<i64> = ids.iter().copied().collect();
+        let items = self.batch_get(unique.into_iter().map(user_key).collect()).await?;
+        let mut users = Vec::with_capacity(items.len());
+        for item in &items {
+            let user = user_from_item(item)?;
+            if user.app_id == app_id && user.is_live(now) {
+                users.push(user);
+            }
+        }
+        users.sort_by_key(|u| u.id);
+        Ok(users)
     }
 
     /// The id of the user of `app_id` whose `field` equals `value` (normalised).
@@ -100,10 +131,21 @@ impl Store {
         value: &str,
         now: Timestamp,
     ) -> Result<Option<i64>, StoreError> {
-        let item = self
-            .get(unique_key(app_id, field, &field.normalise(value)))
-            .await?;
+        let item = self.get(unique_key(app_id, field, &field.normalise(value))).await?;
         Ok(item.and_then(|item| marker_user(&item, now)))
+    }
+
+    /// The ids of the users whose `field` is any of `values`, through the markers.
+    pub async fn find_user_ids(
+        &self,
+        app_id: i64,
+        field: UniqueField,
+        values: &[String],
+        now: Timestamp,
+    ) -> Result<Vec<i64>, StoreError> {
+        let keys: BTreeSet<String> = values.iter().map(|v| field.normalise(v)).filter(|v| !v.is_empty()).collect();
+        let items = self.batch_get(keys.iter().map(|v| unique_key(app_id, field, v)).collect()).await?;
+        Ok(items.iter().filter_map(|item| marker_user(item, now)).collect())
     }
 
     /// The application and, in the same round trip, the user id behind a unique field:
@@ -118,12 +160,7 @@ impl Store {
             return Ok((self.get_app(app_id).await?, None));
         };
         let (app_pk, _) = keys::app(app_id);
-        let items = self
-            .batch_get(vec![
-                app_key(app_id),
-                unique_key(app_id, field, &field.normalise(value)),
-            ])
-            .await?;
+        let items = self.batch_get(vec![app_key(app_id), unique_key(app_id, field, &field.normalise(value))]).await?;
         let mut app = None;
         let mut user_id = None;
         for item in &items {
@@ -136,12 +173,77 @@ impl Store {
         Ok((app, user_id))
     }
 
-    /// Adds a new user and a marker for each of its unique values to `tx`. A taken value
-    /// fails the transaction with `Claim::Unique(field)`; an expired guest's marker does not
-    /// count as taken.
+    /// User ids whose search item for `field` matches, read from one partition.
+    pub async fn search_user_ids(
+        &self,
+        app_id: i64,
+        field: SearchField,
+        matching: &SearchMatch,
+        now: Timestamp,
+    ) -> Result<Vec<i64>, StoreError> {
+        let (value, prefix) = match matching {
+            SearchMatch::Exact(v) => (v, format!("{v}#")),
+            SearchMatch::Prefix(p) => (p, p.clone()),
+        };
+        let pk = keys::search_pk(app_id, field, bucket(value));
+        let items = self.query_prefix(&pk, &prefix).await?;
+        Ok(items
+            .iter()
+            .filter(|item| !is_expired(item, now))
+            .filter(|item| match matching {
+                SearchMatch::Exact(v) => item.str("value").as_deref() == Some(v.as_str()),
+                SearchMatch::Prefix(_) => true,
+            })
+            .filter_map(|item| item.int("user_id"))
+            .collect())
+    }
+
+    /// User ids carrying any of `tags` (normalised).
+    pub async fn tagged_user_ids(&self, app_id: i64, tags: &[String], now: Timestamp) -> Result<Vec<i64>, StoreError> {
+        let mut ids = HashSet::new();
+        for tag in tags.iter().collect::<BTreeSet<_>>() {
+            for item in self.query_prefix(&keys::tag_pk(app_id, tag), "").await? {
+                if !is_expired(&item, now)
+                    && let Some(id) = item.int("user_id")
+                {
+                    ids.insert(id);
+                }
+            }
+        }
+        Ok(ids.into_iter().collect())
+    }
+
+    /// Adds a new user with its markers, search items and tag items to `tx`. A taken unique
+    /// value fails the transaction with `Claim::Unique(field)`; an expired guest's marker
+    /// does not count as taken.
     pub fn tx_insert_user(&self, tx: &mut Tx, user: &User, now: Timestamp) {
         tx.put_new(self.table(), user_item(user), Claim::NewItem);
+        self.tx_add_index_items(tx, user, &User::default(), now);
+    }
+
+    /// Replaces `old` by `new` (same id) in `tx`, if `old` is still the stored version, and
+    /// swaps every index item whose value changed.
+    pub fn tx_replace_user(&self, tx: &mut Tx, old: &User, new: &User, now: Timestamp) {
+        let unchanged = Expr::new("version = :version").value(":version", n(old.version));
+        tx.put_conditional(self.table(), user_item(new), unchanged, Claim::Unchanged);
+        self.tx_remove_index_items(tx, old, new);
+        self.tx_add_index_items(tx, new, old, now);
+    }
+
+    /// Deletes `user` and every index item of it in `tx`, if it is still the stored version.
+    pub fn tx_delete_user(&self, tx: &mut Tx, user: &User) {
+        let unchanged = Expr::new("version = :version").value(":version", n(user.version));
+        tx.delete_if(self.table(), user_key(user.id), unchanged, Claim::Unchanged);
+        self.tx_remove_index_items(tx, user, &User::default());
+    }
+
+    /// Index items of `user` that `previous` did not have.
+    fn tx_add_index_items(&self, tx: &mut Tx, user: &User, previous: &User, now: Timestamp) {
+        let had_unique = previous.unique_values();
         for (field, value) in user.unique_values() {
+            if had_unique.contains(&(field, value.clone())) {
+                continue;
+            }
             let (pk, sk) = keys::unique(user.app_id, field, &value);
             let marker = ItemBuilder::key(pk, sk)
                 .n("user_id", user.id)
@@ -149,6 +251,83 @@ impl Store {
                 .opt_n("expires_at", user.expires_at)
                 .build();
             tx.put_new_or_expired(self.table(), marker, now, Claim::Unique(field));
+        }
+        let had_search = previous.search_entries();
+        for (field, value) in user.search_entries() {
+            if had_search.contains(&(field, value.clone())) {
+                continue;
+            }
+            let (pk, sk) = keys::search(user.app_id, field, &value, user.id);
+            let item = ItemBuilder::key(pk, sk)
+                .n("user_id", user.id)
+                .s("value", &value)
+                .opt_n("expires_at", user.expires_at)
+                .build();
+            tx.put(self.table(), item);
+        }
+        let had_tags = previous.tag_keys();
+        for tag in user.tag_keys() {
+            if had_tags.contains(&tag) {
+                continue;
+            }
+            let (pk, sk) = keys::tag(user.app_id, &tag, user.id);
+            tx.put(
+                self.table(),
+                ItemBuilder::key(pk, sk).n("user_id", user.id).opt_n("expires_at", user.expires_at).build(),
+            );
+        }
+    }
+
+    /// Index items of `user` that `next` no longer has.
+    fn tx_remove_index_items(&self, tx: &mut Tx, user: &User, next: &User) {
+        let keeps_unique = next.unique_values();
+        for (field, value) in user.unique_values() {
+            if !keeps_unique.contains(&(field, value.clone())) {
+                let (pk, sk) = keys::unique(user.app_id, field, &value);
+                tx.delete_if(self.table(), key(pk, sk), owned_by(user.id), Claim::Unchanged);
+            }
+        }
+        let keeps_search = next.search_entries();
+        for (field, value) in user.search_entries() {
+            if !keeps_search.contains(&(field, value.clone())) {
+                let (pk, sk) = keys::search(user.app_id, field, &value, user.id);
+                tx.delete(self.table(), key(pk, sk));
+            }
+        }
+        let keeps_tags = next.tag_keys();
+        for tag in user.tag_keys() {
+            if !keeps_tags.contains(&tag) {
+                let (pk, sk) = keys::tag(user.app_id, &tag, user.id);
+                tx.delete(self.table(), key(pk, sk));
+            }
+        }
+    }
+
+    /// Every item of partition `pk` whose sort key starts with `prefix` (all pages).
+    pub(crate) async fn query_prefix(&self, pk: &str, prefix: &str) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let mut query = self
+                .client
+                .query()
+                .table_name(self.table())
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .expression_attribute_values(":pk", s(pk));
+            query = if prefix.is_empty() {
+                query.key_condition_expression("pk = :pk")
+            } else {
+                query
+                    .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                    .expression_attribute_values(":prefix", s(prefix))
+            };
+            let out = query.send().await.map_err(StoreError::backend)?;
+            items.extend(out.items.unwrap_or_default());
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(items);
+            }
         }
     }
 }

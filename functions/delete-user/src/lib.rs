@@ -1,0 +1,30 @@
+//! `DELETE /users/{id}` and `DELETE /users/external/{external_user_id}`: the caller deletes themself (contract §6.4).
+
+use shared::{ApiRequest, ApiResponse, Deps};
+
+pub const FUNCTION: &str = "delete-user";
+
+pub async fn handle(deps: &Deps, mut req: ApiRequest) -> ApiResponse {
+    let result = match shared::routes::route_for(&req, FUNCTION) {
+        Ok(route) => {
+            let id = route.param("id", req.segments()).unwrap_or_default().to_string();
+            if route.path.starts_with("/users/external/") {
+                shared::service::profile::delete_user_by_external_id(deps, &mut req, &id).await
+            } else {
+                shared::service::profile::delete_user(deps, &mut req, &id).await
+            }
+        }
+        Err(error) => Err(error),
+    };
+    req.respond(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn fixtures_in_events_produce_their_expected_responses() {
+        testkit::fixtures::check_handler(FUNCTION, |deps, req| async move { handle(&deps, req).await }).await;
+    }
+}

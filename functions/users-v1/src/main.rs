@@ -1,0 +1,9 @@
+//! Lambda wiring for `users-v1`: configuration and clients once per cold start, then serve.
+#![recursion_limit = "256"]
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), shared::runtime::Error> {
+    shared::runtime::init_logging();
+    let deps = shared::Deps::from_env().await?;
+    shared::runtime::run(|req| users_v1::handle(&deps, req)).await
+}

@@ -1,0 +1,136 @@
+//! A user's own profile: update (`PUT /users/{id}`) and delete (`DELETE /users/{id}`,
+//! `DELETE /users/external/{external_user_id}`), contract §6.3–6.4. Only the session's own
+//! user may be changed.
+
+use serde_json::json;
+
+use crate::crypto::password;
+use crate::deps::Deps;
+use crate::domain::user::{UniqueField, User};
+use crate::domain::user_input::UserInput;
+use crate::error::{ApiError, FieldErrors};
+use crate::http::{ApiRequest, Reply};
+use crate::params::Field;
+use crate::service::auth::{Caller, authenticate};
+use crate::service::users::conflict_to_api;
+use crate::store::{Claim, StoreError, Tx};
+
+/// How often a write that lost an optimistic-locking race is retried from a fresh read.
+const RACE_RETRIES: usize = 3;
+
+/// The caller's own user id, which `target` (a path segment) must name.
+fn own_user_id(caller: &Caller, target: &str) -> Result<i64, ApiError> {
+    let me = caller.user_id()?;
+    match target.parse::<i64>() {
+        Ok(id) if id == me => Ok(me),
+        _ => Err(ApiError::ForbiddenBase("You can only change your own user".into())),
+    }
+}
+
+/// `PUT /users/{id}`. A password change needs the current password (`old_password`, or
+/// Flutter's `oldPassword`) and ends every other session of the user at once; a change of
+/// login, email or another unique field swaps its marker in the same transaction.
+pub async fn update_user(deps: &Deps, req: &mut ApiRequest, target: &str) -> Result<Reply, ApiError> {
+    let caller = authenticate(deps, req).await?;
+    let me = own_user_id(&caller, target)?;
+    let params = req.params()?;
+    let user_fields = Field::of(&params).get("user");
+    if !user_fields.is_object() {
+        return Err(ApiError::field("user", "can't be blank"));
+    }
+    let input = UserInput::parse(user_fields).map_err(ApiError::Validation)?;
+    let mut new_hash = None;
+    for attempt in 1..=RACE_RETRIES {
+        let now = deps.clock.now();
+        let current = deps.store.get_user(me, now).await?.ok_or(ApiError::SessionMissing)?;
+        let mut updated = current.clone();
+        input.apply(&mut updated);
+        let mut errors = FieldErrors::default();
+        if updated.login.is_none() && updated.email.is_none() {
+            errors.add("base", "login or email is required");
+        }
+        errors.into_result()?;
+        if let Some(new_password) = &input.password {
+            check_current_password(&input, &current).await?;
+            if new_hash.is_none() {
+                new_hash = Some(password::hash(new_password.clone()).await);
+            }
+            updated.password_hash = new_hash.clone();
+        }
+        updated.updated_at = now;
+        updated.version = current.version + 1;
+
+        let mut tx = Tx::new();
+        deps.store.tx_replace_user(&mut tx, &current, &updated, now);
+        let result = if input.password.is_some() {
+            let others: Vec<String> = deps
+                .store
+                .user_session_hashes(me)
+                .await?
+                .into_iter()
+                .filter(|hash| *hash != caller.session.token_hash)
+                .collect();
+            deps.store.commit_ending_sessions(tx, me, &others).await
+        } else {
+            deps.store.commit(tx).await
+        };
+        match result {
+            Ok(()) => return Ok(Reply::ok(json!({ "user": updated.to_json() }))),
+            Err(StoreError::Conflict(claims)) if claims == [Claim::Unchanged] && attempt < RACE_RETRIES => continue,
+            Err(error) => return Err(conflict_to_api(error)),
+        }
+    }
+    unreachable!("the last attempt returns")
+}
+
+/// The current password must accompany a new one, and match.
+async fn check_current_password(input: &UserInput, current: &User) -> Result<(), ApiError> {
+    let Some(old) = &input.old_password else {
+        return Err(ApiError::field("old_password", "can't be blank"));
+    };
+    let hash = current.password_hash.clone();
+    if hash.is_none() || !password::verify(old.clone(), hash).await {
+        return Err(ApiError::field("old_password", "is invalid"));
+    }
+    Ok(())
+}
+
+/// `DELETE /users/{id}`: the caller deletes themself, with every marker, search and tag item
+/// and every session. 200 with an empty body.
+pub async fn delete_user(deps: &Deps, req: &mut ApiRequest, target: &str) -> Result<Reply, ApiError> {
+    let caller = authenticate(deps, req).await?;
+    let me = own_user_id(&caller, target)?;
+    delete_own_user(deps, me).await
+}
+
+/// `DELETE /users/external/{external_user_id}`: the same, when that external id is the
+/// caller's.
+pub async fn delete_user_by_external_id(deps: &Deps, req: &mut ApiRequest, external: &str) -> Result<Reply, ApiError> {
+    let caller = authenticate(deps, req).await?;
+    let me = caller.user_id()?;
+    let now = deps.clock.now();
+    let owner = deps.store.find_user_id(caller.app_id(), UniqueField::ExternalUserId, external, now).await?;
+    match owner {
+        None => Err(ApiError::NotFound("Not found".into())),
+        Some(id) if id == me => delete_own_user(deps, me).await,
+        Some(_) => Err(ApiError::ForbiddenBase("You can only change your own user".into())),
+    }
+}
+
+async fn delete_own_user(deps: &Deps, me: i64) -> Result<Reply, ApiError> {
+    for attempt in 1..=RACE_RETRIES {
+        let now = deps.clock.now();
+        let user = deps.store.get_user(me, now).await?.ok_or(ApiError::SessionMissing)?;
+        let sessions = deps.store.user_session_hashes(me).await?;
+        let mut tx = Tx::new();
+        deps.store.tx_delete_user(&mut tx, &user);
+        match deps.store.commit_ending_sessions(tx, me, &sessions).await {
+            Ok(()) => return Ok(Reply::empty()),
+            Err(StoreError::Conflict(claims)) if claims.contains(&Claim::Unchanged) && attempt < RACE_RETRIES => {
+                continue;
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+    unreachable!("the last attempt returns")
+}

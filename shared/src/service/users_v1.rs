@@ -1,0 +1,201 @@
+//! The deprecated V1 retrieval routes (contract §6.8), one function for the family. Single
+//! lookups answer `{"user":{…}}` (404 when none); lists answer the paged envelope
+//! `{"current_page","per_page","total_entries","items":[{"user":{…}}]}`.
+
+use serde_json::{Value, json};
+
+use crate::deps::Deps;
+use crate::domain::search::{SearchField, normalise, normalise_tag};
+use crate::domain::user::{UniqueField, User};
+use crate::domain::v1_filter::{V1Filter, V1Order};
+use crate::error::ApiError;
+use crate::http::{ApiRequest, Reply};
+use crate::params::Field;
+use crate::routes::Route;
+use crate::service::auth::{Caller, authenticate};
+use crate::store::schema::{USERS_BY_CREATED, USERS_BY_ID, USERS_BY_UPDATED};
+use crate::store::users::SearchMatch;
+
+pub const DEFAULT_PER_PAGE: usize = 10;
+pub const MAX_PER_PAGE: usize = 100;
+
+fn not_found() -> ApiError {
+    ApiError::NotFound("Not found".into())
+}
+
+/// Serves one V1 route.
+pub async fn retrieve(deps: &Deps, req: &mut ApiRequest, route: &Route) -> Result<Reply, ApiError> {
+    let caller = authenticate(deps, req).await?;
+    let params = req.query()?;
+    let fields = Field::of(&params);
+    let segments = req.segments().to_vec();
+    match route.path {
+        "/users" => list(deps, &caller, &params).await,
+        "/users/{id}" => {
+            let id = route.param("id", &segments).and_then(|id| id.parse::<i64>().ok()).ok_or_else(not_found)?;
+            one(deps, &caller, vec![id]).await
+        }
+        "/users/by_login" => by_unique(deps, &caller, UniqueField::Login, required(fields, "login")?).await,
+        "/users/by_email" => by_unique(deps, &caller, UniqueField::Email, required(fields, "email")?).await,
+        "/users/by_facebook_id" => {
+            by_unique(deps, &caller, UniqueField::FacebookId, required(fields, "facebook_id")?).await
+        }
+        "/users/by_twitter_id" => {
+            by_unique(deps, &caller, UniqueField::TwitterId, required(fields, "twitter_id")?).await
+        }
+        "/users/external/{id}" => {
+            let external = route.param("id", &segments).unwrap_or_default().to_string();
+            by_unique(deps, &caller, UniqueField::ExternalUserId, external).await
+        }
+        "/users/phone" | "/users/by_phone" => {
+            let phone = normalise(&required(fields, "phone")?);
+            let ids = deps
+                .store
+                .search_user_ids(caller.app_id(), SearchField::Phone, &SearchMatch::Exact(phone), deps.clock.now())
+                .await?;
+            one(deps, &caller, ids).await
+        }
+        "/users/by_full_name" => {
+            let name = normalise(&required(fields, "full_name")?);
+            let now = deps.clock.now();
+            let ids = deps
+                .store
+                .search_user_ids(caller.app_id(), SearchField::FullName, &SearchMatch::Exact(name), now)
+                .await?;
+            paged_by_id(deps, &caller, ids, fields).await
+        }
+        "/users/by_tags" => {
+            let tags: Vec<String> = fields
+                .get("tags")
+                .list()
+                .unwrap_or_default()
+                .iter()
+                .flat_map(|t| t.split(','))
+                .map(normalise_tag)
+                .filter(|t| !t.is_empty())
+                .collect();
+            if tags.is_empty() {
+                return Err(ApiError::Unprocessable("tags is required".into()));
+            }
+            if tags.len() > crate::domain::user_query::MAX_LIST_VALUES {
+                return Err(ApiError::Unprocessable("tags takes at most 100 values".into()));
+            }
+            let ids = deps.store.tagged_user_ids(caller.app_id(), &tags, deps.clock.now()).await?;
+            paged_by_id(deps, &caller, ids, fields).await
+        }
+        _ => Err(ApiError::NoRoute),
+    }
+}
+
+fn required(fields: Field<'_>, name: &str) -> Result<String, ApiError> {
+    fields
+        .get(name)
+        .non_blank()
+        .map(|v| v.trim().to_string())
+        .ok_or_else(|| ApiError::Unprocessable(format!("{name} is required")))
+}
+
+/// The lowest-id live user among `ids` in the caller's app, as `{"user":{…}}`.
+async fn one(deps: &Deps, caller: &Caller, ids: Vec<i64>) -> Result<Reply, ApiError> {
+    let users = deps.store.users_by_ids(caller.app_id(), &ids, deps.clock.now()).await?;
+    let user = users.into_iter().next().ok_or_else(not_found)?;
+    Ok(Reply::ok(json!({ "user": user.to_json() })))
+}
+
+async fn by_unique(deps: &Deps, caller: &Caller, field: UniqueField, value: String) -> Result<Reply, ApiError> {
+    let id = deps.store.find_user_id(caller.app_id(), field, &value, deps.clock.now()).await?;
+    one(deps, caller, id.into_iter().collect()).await
+}
+
+/// `page` (from 1) and `per_page` (default 10, at most 100).
+fn paging(fields: Field<'_>) -> Result<(usize, usize), ApiError> {
+    let page = match fields.get("page").integer() {
+        Ok(None) => 1,
+        Ok(Some(n)) if n >= 1 => n as usize,
+        _ => return Err(ApiError::Unprocessable("page must be a positive integer".into())),
+    };
+    let per_page = match fields.get("per_page").integer() {
+        Ok(None) => DEFAULT_PER_PAGE,
+        Ok(Some(n)) if n >= 1 => (n as usize).min(MAX_PER_PAGE),
+        _ => return Err(ApiError::Unprocessable("per_page must be a positive integer".into())),
+    };
+    Ok((page, per_page))
+}
+
+fn envelope(page: usize, per_page: usize, total: usize, users: &[User]) -> Reply {
+    let items: Vec<Value> = users.iter().map(|u| json!({ "user": u.to_json() })).collect();
+    Reply::ok(json!({ "current_page": page, "per_page": per_page, "total_entries": total, "items": items }))
+}
+
+/// A page of `ids` (found through an index) in id order.
+async fn paged_by_id(deps: &Deps, caller: &Caller, mut ids: Vec<i64>, fields: Field<'_>) -> Result<Reply, ApiError> {
+    let (page, per_page) = paging(fields)?;
+    ids.sort_unstable();
+    ids.dedup();
+    let total = ids.len();
+    let slice: Vec<i64> = ids.into_iter().skip((page - 1) * per_page).take(per_page).collect();
+    let users = deps.store.users_by_ids(caller.app_id(), &slice, deps.clock.now()).await?;
+    Ok(envelope(page, per_page, total, &users))
+}
+
+/// `GET /users`: only when the application enables V1 listing. Without filters the page is
+/// read straight from the index of its order; with filters every user of the application is
+/// read through the id index and filtered.
+async fn list(deps: &Deps, caller: &Caller, params: &Value) -> Result<Reply, ApiError> {
+    let app = deps.store.get_app(caller.app_id()).await?.ok_or(ApiError::SessionMissing)?;
+    if !app.settings.users_v1_listing {
+        return Err(ApiError::ForbiddenBase(format!(
+            "Users retrieving forbidden in admin panel, application settings. Setup it here https://admin.connectycube.com/apps/{}/service/users/settings",
+            app.id
+        )));
+    }
+    let fields = Field::of(params);
+    let (page, per_page) = paging(fields)?;
+    let mut filters = Vec::new();
+    match fields.get("filter").value() {
+        None => {}
+        Some(Value::Array(items)) => {
+            for item in items {
+                let text = crate::params::scalar_text(item).unwrap_or_default();
+                filters.push(V1Filter::parse(&text)?);
+            }
+        }
+        Some(other) => filters.push(V1Filter::parse(&crate::params::scalar_text(other).unwrap_or_default())?),
+    }
+    if let Some(map) = params.as_object() {
+        for (name, value) in map {
+            if let Some(filter) = crate::params::scalar_text(value).and_then(|v| V1Filter::equality(name, &v)) {
+                filters.push(filter);
+            }
+        }
+    }
+    let order = match fields.get("order").non_blank() {
+        Some(text) => V1Order::parse(&text)?,
+        None => V1Order::default(),
+    };
+    let now = deps.clock.now();
+    let skip = (page - 1) * per_page;
+    let index = match order.field.as_str() {
+        "id" => Some((USERS_BY_ID, "id")),
+        "created_at" => Some((USERS_BY_CREATED, "created_at")),
+        "updated_at" => Some((USERS_BY_UPDATED, "updated_at")),
+        _ => None,
+    };
+    if filters.is_empty()
+        && let Some((index, attribute)) = index
+    {
+        let total = deps.store.count_app_users(app.id, USERS_BY_ID).await?;
+        let ordered = deps.store.first_in_order(app.id, index, attribute, order.descending, skip + per_page).await?;
+        let ids: Vec<i64> = ordered.into_iter().skip(skip).map(|(_, id)| id).collect();
+        let mut users = deps.store.users_by_ids(app.id, &ids, now).await?;
+        order.sort(&mut users);
+        return Ok(envelope(page, per_page, total, &users));
+    }
+    let ids = deps.store.all_app_user_ids(app.id, USERS_BY_ID).await?;
+    let mut users = deps.store.users_by_ids(app.id, &ids, now).await?;
+    users.retain(|u| filters.iter().all(|f| f.matches(u)));
+    order.sort(&mut users);
+    let total = users.len();
+    let page_users: Vec<User> = users.into_iter().skip(skip).take(per_page).collect();
+    Ok(envelope(page, per_page, total, &page_users))
+}

@@ -1,0 +1,202 @@
+//! 2,000 users with varied names and tags; `GET /users/v2` by id list, login, email,
+//! full_name prefix and tag must return exactly what a brute-force filter over the same users
+//! returns, with the right `total_entries` and stable pages. Then 200 updates and 100
+//! deletes, and the same checks again: the indexes follow every write.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+use shared::domain::app::AppSettings;
+use shared::domain::search::{normalise, normalise_tag};
+use shared::domain::user::User;
+use shared::store::Tx;
+use testkit::{Env, get, on_both_engines, post};
+
+const USERS: usize = 2000;
+const FIRST: &[&str] =
+    &["Maria", "Marius", "Mark", "John", "Johanna", "Ahmed", "Akira", "Olga", "Olivia", "Peter", "Petra", "Zoe"];
+const LAST: &[&str] = &["Smith", "Hunter", "Garcia", "Ivanova", "Tanaka", "Okafor", "Müller", "Rossi"];
+const TAGS: &[&str] =
+    &["vip", "beta", "red", "blue", "green", "admin", "guest", "ios", "android", "web", "Paid", "trial"];
+
+/// A small deterministic generator, so failures reproduce.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, bound: usize) -> usize {
+        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        ((self.0 >> 33) % bound as u64) as usize
+    }
+}
+
+fn make_user(rng: &mut Lcg, id: i64, app_id: i64, now: i64, generation: usize) -> User {
+    let tags: BTreeSet<String> = (0..rng.next(6)).map(|_| TAGS[rng.next(TAGS.len())].to_string()).collect();
+    let first = FIRST[rng.next(FIRST.len())];
+    let last = LAST[rng.next(LAST.len())];
+    User {
+        id,
+        app_id,
+        login: Some(format!("u{id}_{generation}_{}", first.to_lowercase())),
+        email: Some(format!("{}.{id}.{generation}@example.com", first.to_lowercase())),
+        full_name: Some(format!("{first} {last} {}", rng.next(50))),
+        tags: tags.into_iter().collect(),
+        password_hash: Some(
+            "$argon2id$v=19$m=19456,t=2,p=1$c2VlZGVkc2VlZGVk$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into(),
+        ),
+        created_at: now,
+        updated_at: now,
+        version: 1,
+        ..User::default()
+    }
+}
+
+/// Writes `work` transactions with up to 16 in flight.
+async fn write_all(env: &Env, work: Vec<Tx>) {
+    let mut set = tokio::task::JoinSet::new();
+    for tx in work {
+        if set.len() >= 16 {
+            set.join_next().await.unwrap().unwrap();
+        }
+        let store = env.store().clone();
+        set.spawn(async move { store.commit(tx).await.expect("seed write") });
+    }
+    while let Some(done) = set.join_next().await {
+        done.unwrap();
+    }
+}
+
+struct Directory<'a> {
+    env: &'a Env,
+    token: String,
+    users: Vec<User>,
+}
+
+impl Directory<'_> {
+    /// Every page of a V2 query, with `limit` per page.
+    async fn all_pages(&self, query: &str, limit: usize) -> (Vec<i64>, usize) {
+        let mut ids = Vec::new();
+        let mut total = None;
+        loop {
+            let path = format!("/users/v2.json?{query}&limit={limit}&offset={}", ids.len());
+            let resp = cube_auth::router::dispatch(&self.env.deps, get(&path).token(&self.token).build()).await;
+            assert_eq!(resp.status, 200, "{query}: {}", String::from_utf8_lossy(&resp.body));
+            let body = resp.json();
+            let page_total = body["total_entries"].as_u64().unwrap() as usize;
+            assert_eq!(*total.get_or_insert(page_total), page_total, "{query}: total_entries is stable across pages");
+            let page: Vec<i64> = body["items"].as_array().unwrap().iter().map(|u| u["id"].as_i64().unwrap()).collect();
+            let effective = body["limit"].as_u64().unwrap() as usize;
+            if page.is_empty() {
+                break;
+            }
+            assert!(page.len() <= effective);
+            ids.extend(page);
+            if ids.len() >= page_total {
+                break;
+            }
+        }
+        (ids, total.unwrap_or(0))
+    }
+
+    /// Asserts a V2 query returns exactly the users `expected` selects, in id order.
+    async fn check(&self, query: &str, limit: usize, expected: impl Fn(&User) -> bool) {
+        let mut want: Vec<i64> = self.users.iter().filter(|u| expected(u)).map(|u| u.id).collect();
+        want.sort_unstable();
+        let (got, total) = self.all_pages(query, limit).await;
+        assert_eq!(total, want.len(), "{query}: total_entries");
+        assert_eq!(got, want, "{query}: ids, in order, over every page");
+        assert_eq!(got.iter().collect::<BTreeSet<_>>().len(), got.len(), "{query}: no id twice");
+    }
+
+    async fn check_all(&self, rng: &mut Lcg) {
+        let pick = |rng: &mut Lcg| &self.users[rng.next(self.users.len())];
+        // An id list with some ids that do not exist.
+        let mut list: Vec<i64> = (0..40).map(|_| pick(rng).id).collect();
+        list.extend([0, 999_999_999]);
+        let query = list.iter().map(|id| format!("id[in][]={id}")).collect::<Vec<_>>().join("&");
+        let wanted: BTreeSet<i64> = list.iter().copied().collect();
+        self.check(&query, 100, |u| wanted.contains(&u.id)).await;
+        // Logins and emails, alone and as lists, any case.
+        for _ in 0..5 {
+            let user = pick(rng);
+            let login = user.login.clone().unwrap();
+            self.check(&format!("login={}", login.to_uppercase()), 100, |u| u.login.as_deref() == Some(login.as_str()))
+                .await;
+            let email = user.email.clone().unwrap();
+            self.check(&format!("email={email}"), 100, |u| u.email.as_deref() == Some(email.as_str())).await;
+        }
+        let logins: Vec<String> = (0..30).map(|_| pick(rng).login.clone().unwrap()).collect();
+        let query = format!("login[in]={}", logins.join(","));
+        self.check(&query, 7, |u| logins.contains(u.login.as_ref().unwrap())).await;
+        // Name prefixes (pages of five, as start_with forces).
+        for prefix in ["mari", "Mark", "johanna s", "olga ivanova 1", "zoe s", "ahme"] {
+            let normalised = normalise(prefix);
+            let query = format!("full_name[start_with]={}", prefix.replace(' ', "%20"));
+            self.check(&query, 5, |u| normalise(u.full_name.as_deref().unwrap_or("")).starts_with(&normalised)).await;
+        }
+        // Tags: each alone with uneven pages, pairs, and an exclusion.
+        for tag in TAGS {
+            let t = normalise_tag(tag);
+            self.check(&format!("user_tags={tag}"), 37, |u| u.tag_keys().contains(&t)).await;
+        }
+        self.check("user_tags[in][]=red&user_tags[in][]=blue", 100, |u| {
+            let tags = u.tag_keys();
+            tags.contains(&"red".to_string()) || tags.contains(&"blue".to_string())
+        })
+        .await;
+        self.check("user_tags[in][]=vip&user_tags[nin][]=paid", 100, |u| {
+            let tags = u.tag_keys();
+            tags.contains(&"vip".to_string()) && !tags.contains(&"paid".to_string())
+        })
+        .await;
+    }
+}
+
+async fn v2_matches_brute_force_over_2000_users_before_and_after_writes(env: &Env) {
+    let app = env.app(AppSettings::default()).await;
+    let now = env.clock().now();
+    let mut rng = Lcg(0x5eed);
+    let mut users = Vec::with_capacity(USERS);
+    let mut work = Vec::with_capacity(USERS);
+    for _ in 0..USERS {
+        let id = env.store().next_id("users").await.unwrap();
+        let user = make_user(&mut rng, id, app.id, now, 0);
+        let mut tx = Tx::new();
+        env.store().tx_insert_user(&mut tx, &user, now);
+        work.push(tx);
+        users.push(user);
+    }
+    write_all(env, work).await;
+    let token = {
+        let body = json!({"application_id": app.id, "auth_key": app.auth_key});
+        let resp = cube_auth::router::dispatch(&env.deps, post("/session").json(body).build()).await;
+        resp.json()["session"]["token"].as_str().unwrap().to_string()
+    };
+    let mut directory = Directory { env, token, users };
+    directory.check_all(&mut rng).await;
+
+    // 200 updates (new names, logins, emails and tags) and 100 deletes.
+    let mut work = Vec::new();
+    for i in 0..200 {
+        let old = directory.users[i * 7].clone();
+        let mut new = make_user(&mut rng, old.id, app.id, now + 1, 1);
+        new.version = old.version + 1;
+        let mut tx = Tx::new();
+        env.store().tx_replace_user(&mut tx, &old, &new, now + 1);
+        work.push(tx);
+        directory.users[i * 7] = new;
+    }
+    write_all(env, work).await;
+    let mut work = Vec::new();
+    for i in 0..100 {
+        let gone = directory.users.remove(i * 13);
+        let mut tx = Tx::new();
+        env.store().tx_delete_user(&mut tx, &gone);
+        work.push(tx);
+    }
+    write_all(env, work).await;
+    directory.check_all(&mut rng).await;
+    let remaining: Value = directory.users.len().into();
+    assert_eq!(remaining, json!(USERS - 100));
+}
+
+on_both_engines!(v2_matches_brute_force_over_2000_users_before_and_after_writes);
