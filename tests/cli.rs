@@ -45,13 +45,21 @@ async fn manage_apps(extra: &[&str], env: &[(&str, &str)]) {
     assert_eq!(keys, ["application_id", "auth_key", "auth_secret"]);
     let id = created["application_id"].as_i64().unwrap().to_string();
 
-    let args = with(&["apps", "update", &id, "--require-signature=false", "--allow-session-without-user", "--json"]);
+    let args = with(&[
+        "apps",
+        "update",
+        &id,
+        "--require-signature=false",
+        "--allow-session-without-user",
+        "--users-v1-listing",
+        "--json",
+    ]);
     let updated: Value =
         serde_json::from_str(&run(&args.iter().map(String::as_str).collect::<Vec<_>>(), env).await).unwrap();
     assert_eq!(
         updated["settings"],
         json!({"allow_session_without_user": true, "require_signature": false,
-        "session_ttl": 900, "session_max_lifetime": 2_592_000})
+        "session_ttl": 900, "session_max_lifetime": 2_592_000, "users_v1_listing": true})
     );
 
     let args = with(&["apps", "show", &id, "--json"]);
