@@ -16,7 +16,7 @@ async fn every_function_binary_serves_its_fixtures_through_the_runtime_api() {
         seed(&env.deps).await;
         let cases = expectations(function);
         let api = RuntimeApi::start(cases.iter().map(|c| event_json(&c.event)).collect()).await;
-        let mut child = spawn_function(&binary_dir().join(function), &api, &env.endpoint, env.table());
+        let mut child = spawn_function(&binary_dir().join(function), &api, &env);
         let outcomes = api.outcomes(cases.len(), Duration::from_secs(60)).await;
         child.kill().await.expect("stop the function process");
         assert_eq!(outcomes.len(), cases.len(), "{function}: {outcomes:?}");

@@ -89,21 +89,54 @@ fn every_function_crate_is_deployed_and_routed() {
 }
 
 #[test]
-fn every_function_may_touch_only_the_table() {
+fn every_function_may_touch_only_the_table_and_blob_functions_only_the_bucket() {
+    let blob_functions = ["create-blob", "complete-blob", "get-blob", "delete-blob"];
     for (name, resource) in resources(&template()) {
         if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
             continue;
         }
+        let function = resource["Properties"]["CodeUri"].as_str().unwrap().trim_start_matches("functions/").to_string();
         let statements =
             resource["Properties"]["Policies"][0]["Statement"].as_vec().unwrap_or_else(|| panic!("{name}: no policy"));
         for statement in statements {
+            let targets: Vec<&str> = match statement["Resource"].as_vec() {
+                Some(list) => list.iter().filter_map(|r| r.as_str()).collect(),
+                None => statement["Resource"].as_str().into_iter().collect(),
+            };
+            assert!(!targets.is_empty(), "{name}: a statement without a resource");
             for action in statement["Action"].as_vec().unwrap() {
                 let action = action.as_str().unwrap();
-                assert!(action.starts_with("dynamodb:") && !action.contains('*'), "{name}: {action}");
+                assert!(!action.contains('*'), "{name}: {action}");
                 assert_ne!(action, "dynamodb:Scan", "{name}: no Scan on a request path");
+                if action.starts_with("dynamodb:") {
+                    assert!(targets.iter().all(|t| t.contains("Table")), "{name}: {action} on {targets:?}");
+                } else {
+                    assert!(action.starts_with("s3:"), "{name}: {action}");
+                    assert!(blob_functions.contains(&function.as_str()), "{name} has no business with S3");
+                    assert!(targets.iter().all(|t| t.contains("BlobBucket")), "{name}: {action} on {targets:?}");
+                }
             }
         }
     }
+}
+
+#[test]
+fn the_bucket_is_private_encrypted_and_accepts_browser_uploads() {
+    let template = template();
+    let bucket = &template["Resources"]["BlobBucket"]["Properties"];
+    let block = &bucket["PublicAccessBlockConfiguration"];
+    for setting in ["BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"] {
+        assert_eq!(block[setting].as_bool(), Some(true), "{setting}");
+    }
+    assert_eq!(bucket["OwnershipControls"]["Rules"][0]["ObjectOwnership"].as_str(), Some("BucketOwnerEnforced"));
+    assert!(bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]["SSEAlgorithm"].as_str().is_some());
+    let methods: Vec<&str> = bucket["CorsConfiguration"]["CorsRules"][0]["AllowedMethods"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m.as_str())
+        .collect();
+    assert!(methods.contains(&"POST"));
 }
 
 /// An index as declared: name, key schema (attribute, key type), projection type.

@@ -9,8 +9,9 @@ use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use engines::EmbeddedDynamo;
+use engines::{EmbeddedDynamo, EmbeddedS3};
 use serde_json::json;
+use shared::blobs::{BlobConfig, Blobs};
 use shared::clock::Clock;
 use shared::config::Config;
 use shared::domain::app::{App, AppSettings};
@@ -23,6 +24,8 @@ const DB_FILE: &str = "dynamodb.sqlite";
 const LOCK_FILE: &str = ".lock";
 const SERVE_FILE: &str = "serve.json";
 pub const DEV_APP_FILE: &str = "dev-app.json";
+/// The bucket inside the local S3 engine (a directory under `DIR/blobs/`).
+pub const LOCAL_BUCKET: &str = "cube-auth-blobs";
 
 /// An open data directory.
 pub struct DataDir {
@@ -30,6 +33,8 @@ pub struct DataDir {
     pub deps: Deps,
     /// Present when this process opened the file itself (holds the lock).
     pub engine: Option<EmbeddedDynamo>,
+    /// The local S3 engine, started by [`DataDir::start_blob_storage`].
+    pub s3: Option<EmbeddedS3>,
     _lock: Option<File>,
 }
 
@@ -44,7 +49,7 @@ impl DataDir {
                 let _ = fs::remove_file(dir.join(SERVE_FILE));
                 let engine = EmbeddedDynamo::in_file(&dir.join(DB_FILE)).await?;
                 let deps = connect(engine.endpoint()).await?;
-                Ok(DataDir { dir: dir.to_path_buf(), deps, engine: Some(engine), _lock: Some(lock) })
+                Ok(DataDir { dir: dir.to_path_buf(), deps, engine: Some(engine), s3: None, _lock: Some(lock) })
             }
             Err(_) => {
                 let running = fs::read_to_string(dir.join(SERVE_FILE)).with_context(|| {
@@ -53,9 +58,20 @@ impl DataDir {
                 let running: serde_json::Value = serde_json::from_str(&running)?;
                 let endpoint = running["dynamodb_endpoint"].as_str().context("serve.json has no dynamodb_endpoint")?;
                 let deps = connect(endpoint).await?;
-                Ok(DataDir { dir: dir.to_path_buf(), deps, engine: None, _lock: None })
+                Ok(DataDir { dir: dir.to_path_buf(), deps, engine: None, s3: None, _lock: None })
             }
         }
+    }
+
+    /// Starts the local S3 engine on `DIR/blobs/` (signature checks on, CORS for browsers)
+    /// and gives the handlers blob storage on it.
+    pub async fn start_blob_storage(&mut self) -> anyhow::Result<()> {
+        let s3 = EmbeddedS3::start(&self.dir.join("blobs"), LOCAL_BUCKET, aws::LOCAL_ACCESS_KEY, aws::LOCAL_SECRET_KEY)
+            .await?;
+        let blobs = Blobs::new(&aws::sdk_config_local(), BlobConfig::local(LOCAL_BUCKET, s3.endpoint()));
+        self.deps = self.deps.clone().with_blobs(blobs);
+        self.s3 = Some(s3);
+        Ok(())
     }
 
     /// Announces a running server (pid, address, engine endpoint) to other commands.
@@ -90,8 +106,11 @@ impl DataDir {
         Ok((app, true))
     }
 
-    /// Stops the engine (if this process runs it), flushing the file.
+    /// Stops the engines (if this process runs them), flushing the file.
     pub async fn close(self) {
+        if let Some(s3) = self.s3 {
+            s3.stop().await;
+        }
         if let Some(engine) = self.engine {
             engine.stop().await;
         }

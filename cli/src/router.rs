@@ -23,6 +23,10 @@ pub async fn dispatch(deps: &Deps, req: ApiRequest) -> ApiResponse {
         delete_user::FUNCTION => delete_user::handle(deps, req).await,
         list_users_v2::FUNCTION => list_users_v2::handle(deps, req).await,
         users_v1::FUNCTION => users_v1::handle(deps, req).await,
+        create_blob::FUNCTION => create_blob::handle(deps, req).await,
+        complete_blob::FUNCTION => complete_blob::handle(deps, req).await,
+        get_blob::FUNCTION => get_blob::handle(deps, req).await,
+        delete_blob::FUNCTION => delete_blob::handle(deps, req).await,
         _ => req.respond(Err(shared::ApiError::NoRoute)),
     }
 }
@@ -39,4 +43,8 @@ pub const FUNCTIONS: &[&str] = &[
     delete_user::FUNCTION,
     list_users_v2::FUNCTION,
     users_v1::FUNCTION,
+    create_blob::FUNCTION,
+    complete_blob::FUNCTION,
+    get_blob::FUNCTION,
+    delete_blob::FUNCTION,
 ];

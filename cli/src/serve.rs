@@ -12,12 +12,13 @@ use crate::server;
 
 /// Serves until Ctrl-C or SIGTERM.
 pub async fn run(addr: &str, data_dir: &Path) -> anyhow::Result<()> {
-    let dir = DataDir::open(data_dir).await?;
+    let mut dir = DataDir::open(data_dir).await?;
     anyhow::ensure!(
         dir.engine.is_some(),
         "{} is already being served by another cube-auth process",
         data_dir.display()
     );
+    dir.start_blob_storage().await?;
     let (app, created) = dir.dev_app().await?;
     let listener = TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;

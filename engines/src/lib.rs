@@ -1,5 +1,10 @@
 //! Embedded engines that speak the real wire protocols on loopback ports, so that local mode
-//! and tests run the production code paths (`aws-sdk-dynamodb` over HTTP) unchanged.
+//! and tests run the production code paths (`aws-sdk-dynamodb` and `aws-sdk-s3` over HTTP)
+//! unchanged.
+
+mod s3;
+
+pub use s3::EmbeddedS3;
 
 use std::path::Path;
 

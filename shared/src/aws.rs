@@ -32,6 +32,10 @@ pub async fn sdk_config_from_env() -> SdkConfig {
         .await
 }
 
+/// The static credentials of the local engines (they accept nothing else).
+pub const LOCAL_ACCESS_KEY: &str = "local";
+pub const LOCAL_SECRET_KEY: &str = "local-secret-key";
+
 /// An SDK configuration for local engines: fixed region and static credentials, so that the
 /// SDK never probes the instance-metadata endpoint.
 pub fn sdk_config_local() -> SdkConfig {
@@ -39,7 +43,11 @@ pub fn sdk_config_local() -> SdkConfig {
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(Credentials::new(
-            "local", "local", None, None, "static",
+            LOCAL_ACCESS_KEY,
+            LOCAL_SECRET_KEY,
+            None,
+            None,
+            "static",
         )))
         .timeout_config(timeouts())
         .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))

@@ -9,19 +9,55 @@ pub struct Deps {
     pub store: Store,
     pub clock: Clock,
     pub config: Config,
+    /// S3 blob storage, present only in the functions (and servers) that serve blobs.
+    #[cfg(feature = "s3")]
+    pub blobs: Option<crate::blobs::Blobs>,
 }
 
 impl Deps {
     pub fn new(store: Store, clock: Clock, config: Config) -> Self {
-        Deps { store, clock, config }
+        Deps {
+            store,
+            clock,
+            config,
+            #[cfg(feature = "s3")]
+            blobs: None,
+        }
     }
 
     /// Everything from the environment, for a Lambda function's `main`.
     pub async fn from_env() -> anyhow::Result<Deps> {
-        let config = Config::from_env()?;
         let sdk = crate::aws::sdk_config_from_env().await;
-        let client = crate::aws::dynamodb_client(&sdk, config.dynamodb_endpoint.as_deref());
+        Deps::from_sdk(&sdk)
+    }
+
+    /// Configuration from the environment on an already loaded SDK configuration.
+    pub fn from_sdk(sdk: &aws_config::SdkConfig) -> anyhow::Result<Deps> {
+        let config = Config::from_env()?;
+        let client = crate::aws::dynamodb_client(sdk, config.dynamodb_endpoint.as_deref());
         let store = Store::new(client, &config.table_name, config.id_block_size);
         Ok(Deps::new(store, Clock::system(), config))
+    }
+
+    /// Everything from the environment, including blob storage (`BLOB_BUCKET`, …).
+    #[cfg(feature = "s3")]
+    pub async fn from_env_with_blobs() -> anyhow::Result<Deps> {
+        let sdk = crate::aws::sdk_config_from_env().await;
+        let blobs = crate::blobs::Blobs::new(&sdk, crate::blobs::BlobConfig::from_env()?);
+        Ok(Deps::from_sdk(&sdk)?.with_blobs(blobs))
+    }
+
+    #[cfg(feature = "s3")]
+    pub fn with_blobs(mut self, blobs: crate::blobs::Blobs) -> Self {
+        self.blobs = Some(blobs);
+        self
+    }
+
+    /// Blob storage, or a 503 when this deployment has none configured.
+    #[cfg(feature = "s3")]
+    pub fn blobs(&self) -> Result<&crate::blobs::Blobs, crate::error::ApiError> {
+        self.blobs
+            .as_ref()
+            .ok_or_else(|| crate::error::ApiError::unavailable(anyhow::anyhow!("blob storage is not configured")))
     }
 }

@@ -289,6 +289,11 @@ impl Reply {
     pub fn empty() -> Self {
         Reply { status: 200, body: ReplyBody::Empty }
     }
+
+    /// 302 to `url` (blob downloads).
+    pub fn redirect(url: String) -> Self {
+        Reply { status: 302, body: ReplyBody::Redirect(url) }
+    }
 }
 
 /// A finished response.

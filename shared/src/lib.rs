@@ -10,6 +10,8 @@
 //! - [`runtime`], [`deps`], [`config`], [`aws`]: wiring built once per cold start.
 
 pub mod aws;
+#[cfg(feature = "s3")]
+pub mod blobs;
 pub mod clock;
 pub mod config;
 pub mod crypto;

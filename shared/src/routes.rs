@@ -39,6 +39,12 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/users/phone", "users-v1"),
     route("GET", "/users/by_phone", "users-v1"),
     route("GET", "/users/external/{id}", "users-v1"),
+    route("POST", "/blobs", "create-blob"),
+    route("PUT", "/blobs/{id}/complete", "complete-blob"),
+    route("GET", "/blobs/{id}", "get-blob"),
+    route("GET", "/blobs/{id}/download", "get-blob"),
+    route("GET", "/blobs/{id}/object", "get-blob"),
+    route("DELETE", "/blobs/{id}", "delete-blob"),
 ];
 
 impl Route {

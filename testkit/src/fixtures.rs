@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use shared::crypto::password::{self, Password};
 use shared::crypto::random::token_hash;
 use shared::domain::app::{App, AppSettings};
+use shared::domain::blob::Blob;
 use shared::domain::session::{Session, SessionKind};
 use shared::domain::user::User;
 use shared::http::HttpApiEvent;
@@ -21,6 +22,11 @@ pub const USER_LOGIN: &str = "fixture_user";
 pub const USER_EMAIL: &str = "fixture.user@example.com";
 pub const USER_PASSWORD: &str = "fixture-password-42";
 pub const USER_PHONE: &str = "+15550100";
+/// A public and a private blob of the fixture user (records only; no object is uploaded).
+pub const PUBLIC_BLOB_ID: i64 = 9201;
+pub const PUBLIC_BLOB_UID: &str = "f1x7e0000000000000000000000abc01";
+pub const PRIVATE_BLOB_ID: i64 = 9202;
+pub const PRIVATE_BLOB_UID: &str = "f1x7e0000000000000000000000abc02";
 pub const USER_EXTERNAL_ID: i64 = 555;
 /// A user session of the fixture user.
 pub const USER_TOKEN: &str = "0123456789abcdef0123456789abcdef01234567";
@@ -88,7 +94,23 @@ pub async fn seed(deps: &Deps) {
         };
         deps.store.tx_insert_session(&mut tx, &session);
     }
-    deps.store.commit(tx).await.expect("seed fixture user and sessions");
+    for (id, uid, public) in [(PUBLIC_BLOB_ID, PUBLIC_BLOB_UID, true), (PRIVATE_BLOB_ID, PRIVATE_BLOB_UID, false)] {
+        let blob = Blob {
+            id,
+            uid: uid.into(),
+            app_id: APP_ID,
+            owner_id: USER_ID,
+            name: format!("{uid}.png"),
+            content_type: "image/png".into(),
+            public,
+            size: None,
+            created_at: now,
+            updated_at: now,
+            completed_at: None,
+        };
+        deps.store.tx_insert_blob(&mut tx, &blob);
+    }
+    deps.store.commit(tx).await.expect("seed fixture user, sessions and blobs");
 }
 
 /// One fixture and what it must produce (`events/expectations.json`).

@@ -7,9 +7,13 @@
 pub mod fixtures;
 pub mod request;
 pub mod runtime_api;
+pub mod wire;
 
-use engines::EmbeddedDynamo;
+use std::path::PathBuf;
+
+use engines::{EmbeddedDynamo, EmbeddedS3};
 use shared::Deps;
+use shared::blobs::{BlobConfig, Blobs};
 use shared::clock::Clock;
 use shared::config::Config;
 use shared::domain::app::{App, AppSettings};
@@ -24,11 +28,24 @@ pub enum EngineKind {
     DynamoDbLocal,
 }
 
+/// The bucket every test environment's embedded S3 serves.
+pub const TEST_BUCKET: &str = "test-blobs";
+
 pub struct Env {
     pub deps: Deps,
     pub kind: EngineKind,
     pub endpoint: String,
+    /// The embedded S3 endpoint (signature checks on) behind `deps.blobs`.
+    pub s3_endpoint: String,
+    s3_root: PathBuf,
+    _s3: EmbeddedS3,
     _embedded: Option<EmbeddedDynamo>,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.s3_root);
+    }
 }
 
 impl Env {
@@ -61,7 +78,14 @@ impl Env {
         schema::ensure_table(&client, &table).await.expect("create test table");
         let config = Config::for_table(&table, Some(endpoint.clone()));
         let store = Store::new(client, &table, config.id_block_size);
-        Env { deps: Deps::new(store, Clock::system(), config), kind, endpoint, _embedded: embedded }
+        let s3_root = std::env::temp_dir().join(format!("cube-auth-{table}"));
+        let s3 = EmbeddedS3::start(&s3_root, TEST_BUCKET, shared::aws::LOCAL_ACCESS_KEY, shared::aws::LOCAL_SECRET_KEY)
+            .await
+            .expect("start embedded S3");
+        let s3_endpoint = s3.endpoint().to_string();
+        let blobs = Blobs::new(&sdk, BlobConfig::local(TEST_BUCKET, &s3_endpoint));
+        let deps = Deps::new(store, Clock::system(), config).with_blobs(blobs);
+        Env { deps, kind, endpoint, s3_endpoint, s3_root, _s3: s3, _embedded: embedded }
     }
 
     pub fn store(&self) -> &Store {

@@ -174,9 +174,10 @@ pub fn binary_dir() -> PathBuf {
     exe.parent().and_then(Path::parent).expect("target/<profile>").to_path_buf()
 }
 
-/// Starts a function binary as Lambda would, against `api`, with a DynamoDB endpoint and
-/// table. Static local credentials keep the AWS SDK off the instance-metadata address.
-pub fn spawn_function(binary: &Path, api: &RuntimeApi, dynamodb_endpoint: &str, table: &str) -> Child {
+/// Starts a function binary as Lambda would, against `api`, with the DynamoDB endpoint and
+/// table and the S3 endpoint and bucket of `env`. Static local credentials keep the AWS SDK
+/// off the instance-metadata address.
+pub fn spawn_function(binary: &Path, api: &RuntimeApi, env: &crate::Env) -> Child {
     assert!(
         binary.exists(),
         "{} is missing: build the function binaries first (cargo build --workspace --bins)",
@@ -193,11 +194,13 @@ pub fn spawn_function(binary: &Path, api: &RuntimeApi, dynamodb_endpoint: &str, 
         .env("AWS_LAMBDA_LOG_STREAM_NAME", "harness")
         .env("AWS_LAMBDA_LOG_LEVEL", "warn")
         .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "local")
-        .env("AWS_SECRET_ACCESS_KEY", "local")
+        .env("AWS_ACCESS_KEY_ID", shared::aws::LOCAL_ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", shared::aws::LOCAL_SECRET_KEY)
         .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("TABLE_NAME", table)
-        .env("DYNAMODB_ENDPOINT", dynamodb_endpoint)
+        .env("TABLE_NAME", env.table())
+        .env("DYNAMODB_ENDPOINT", &env.endpoint)
+        .env("BLOB_BUCKET", crate::TEST_BUCKET)
+        .env("S3_ENDPOINT", &env.s3_endpoint)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())

@@ -1,6 +1,7 @@
 //! Entities and rules, free of storage and transport types.
 
 pub mod app;
+pub mod blob;
 pub mod dates;
 pub mod search;
 pub mod session;

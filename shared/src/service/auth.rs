@@ -52,7 +52,15 @@ pub async fn authenticate(deps: &Deps, req: &mut ApiRequest) -> Result<Caller, A
 
 /// Like [`authenticate`] but records no activity (for destroying the session).
 pub async fn lookup(deps: &Deps, req: &ApiRequest) -> Result<Caller, ApiError> {
-    let token = req.token().ok_or(ApiError::SessionMissing)?.to_string();
+    lookup_token(deps, req.token().ok_or(ApiError::SessionMissing)?).await
+}
+
+/// The live session behind `token` (from a header or, for download links, the query).
+pub async fn lookup_token(deps: &Deps, token: &str) -> Result<Caller, ApiError> {
+    let token = token.trim().to_string();
+    if token.is_empty() {
+        return Err(ApiError::SessionMissing);
+    }
     let now = deps.clock.now();
     let session = deps
         .store

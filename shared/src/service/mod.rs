@@ -2,6 +2,8 @@
 //! function crates only parse the route and call these.
 
 pub mod auth;
+#[cfg(feature = "s3")]
+pub mod blobs;
 pub mod credentials;
 pub mod profile;
 pub mod search;

@@ -5,6 +5,7 @@
 //! carry [`Claim`]s, so callers learn which guard failed.
 
 pub mod apps;
+pub mod blobs;
 pub mod ids;
 pub mod item;
 pub mod keys;

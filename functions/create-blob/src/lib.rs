@@ -1,0 +1,23 @@
+//! `POST /blobs`: a blob record and a presigned S3 POST upload (contract §6.6).
+
+use shared::{ApiRequest, ApiResponse, Deps};
+
+pub const FUNCTION: &str = "create-blob";
+
+pub async fn handle(deps: &Deps, mut req: ApiRequest) -> ApiResponse {
+    let result = match shared::routes::route_for(&req, FUNCTION) {
+        Ok(_) => shared::service::blobs::create_blob(deps, &mut req).await,
+        Err(error) => Err(error),
+    };
+    req.respond(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn fixtures_in_events_produce_their_expected_responses() {
+        testkit::fixtures::check_handler(FUNCTION, |deps, req| async move { handle(&deps, req).await }).await;
+    }
+}

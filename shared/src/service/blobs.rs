@@ -1,0 +1,187 @@
+//! The blob API (contract §6.6): create with a presigned POST upload, declare complete, read
+//! the record, redirect to a short-lived download, delete.
+
+use serde_json::{Value, json};
+
+use crate::clock::iso8601;
+use crate::deps::Deps;
+use crate::domain::blob::{Blob, NewBlob, new_uid};
+use crate::error::ApiError;
+use crate::http::{ApiRequest, Reply};
+use crate::params::Field;
+use crate::service::auth::{Caller, authenticate, lookup_token};
+use crate::store::Tx;
+use crate::store::blobs::BlobPointer;
+
+pub const BLOB_IDS: &str = "blobs";
+
+fn not_found() -> ApiError {
+    ApiError::NotFound("Not found".into())
+}
+
+/// `POST /blobs`: a blob record and a presigned POST whose policy pins bucket, key (the
+/// server-chosen uid), exact `Content-Type`, `success_action_status=201`, the size range and
+/// an expiry. 201 with `blob_object_access.params` = upload URL + form fields.
+pub async fn create_blob(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, ApiError> {
+    let blobs = deps.blobs()?;
+    let caller = authenticate(deps, req).await?;
+    let owner = caller.user_id()?;
+    let params = req.params()?;
+    let fields = Field::of(&params).get("blob");
+    let new = NewBlob::parse(fields).map_err(ApiError::Validation)?;
+    let now = deps.clock.now();
+    let blob = Blob {
+        id: deps.store.next_id(BLOB_IDS).await?,
+        uid: new_uid(),
+        app_id: caller.app_id(),
+        owner_id: owner,
+        name: new.name,
+        content_type: new.content_type,
+        public: new.public,
+        size: None,
+        created_at: now,
+        updated_at: now,
+        completed_at: None,
+    };
+    let form = blobs.upload_form(&blob.uid, &blob.content_type, now).await?;
+    let mut tx = Tx::new();
+    deps.store.tx_insert_blob(&mut tx, &blob);
+    deps.store.commit(tx).await?;
+    let access = json!({
+        "id": blob.id,
+        "blob_id": blob.id,
+        "expires": iso8601(now + blobs.config.upload_ttl_secs),
+        "object_access_type": "Write",
+        "params": crate::blobs::post_policy::params_url(&blobs.upload_url(), &form),
+    });
+    Ok(Reply::created(json!({ "blob": with_access(&blob, access) })))
+}
+
+fn with_access(blob: &Blob, access: Value) -> Value {
+    let mut value = blob.to_json();
+    value["blob_object_access"] = access;
+    value
+}
+
+/// The caller's own blob `id` (403 for someone else's, 404 for none in this application).
+async fn owned_blob(deps: &Deps, caller: &Caller, id: &str) -> Result<Blob, ApiError> {
+    let me = caller.user_id()?;
+    let blob = blob_in_app(deps, caller, id).await?;
+    if blob.owner_id != me {
+        return Err(ApiError::ForbiddenBase("You can only change your own files".into()));
+    }
+    Ok(blob)
+}
+
+async fn blob_in_app(deps: &Deps, caller: &Caller, id: &str) -> Result<Blob, ApiError> {
+    let id: i64 = id.parse().map_err(|_| not_found())?;
+    let blob = deps.store.get_blob(id).await?.ok_or_else(not_found)?;
+    if blob.app_id != caller.app_id() {
+        return Err(not_found());
+    }
+    Ok(blob)
+}
+
+/// `PUT /blobs/{id}/complete` with `{"size":N}` (SDK 6) or `{"blob":{"size":N}}` (docs):
+/// the real size and type come from S3; a missing object or a different size is a 422.
+pub async fn complete_blob(deps: &Deps, req: &mut ApiRequest, id: &str) -> Result<Reply, ApiError> {
+    let blobs = deps.blobs()?;
+    let caller = authenticate(deps, req).await?;
+    let mut blob = owned_blob(deps, &caller, id).await?;
+    let params = req.params()?;
+    let fields = Field::of(&params);
+    let declared = match fields.get("size").integer() {
+        Ok(Some(size)) => Some(size),
+        Ok(None) => {
+            fields.get("blob").get("size").integer().map_err(|_| ApiError::field("size", "must be an integer"))?
+        }
+        Err(_) => return Err(ApiError::field("size", "must be an integer")),
+    };
+    let stored =
+        blobs.head(&blob.uid).await?.ok_or_else(|| ApiError::Unprocessable("The file has not been uploaded".into()))?;
+    if declared.is_some_and(|size| size != stored.size) {
+        return Err(ApiError::field("size", "does not match the uploaded file"));
+    }
+    let now = deps.clock.now();
+    blob.size = Some(stored.size);
+    if let Some(content_type) = stored.content_type {
+        blob.content_type = content_type;
+    }
+    blob.updated_at = now;
+    blob.completed_at = Some(blob.completed_at.unwrap_or(now));
+    deps.store.complete_blob(&blob).await.map_err(|e| match e {
+        // Deleted between the read and the write.
+        crate::store::StoreError::Conflict(_) => not_found(),
+        other => other.into(),
+    })?;
+    Ok(Reply::empty())
+}
+
+/// `GET /blobs/{id|uid}`: a numeric id gives the record as JSON (any session of the
+/// application); a uid redirects to the file, like `/download`.
+pub async fn get_blob(deps: &Deps, req: &mut ApiRequest, id_or_uid: &str) -> Result<Reply, ApiError> {
+    if id_or_uid.bytes().all(|b| b.is_ascii_digit()) {
+        let caller = authenticate(deps, req).await?;
+        let blob = blob_in_app(deps, &caller, id_or_uid).await?;
+        return Ok(Reply::ok(json!({ "blob": blob.to_json() })));
+    }
+    download(deps, req, id_or_uid, false).await
+}
+
+/// Who may read a blob: anyone for a public blob; for a private one, a valid session of its
+/// application, as `CB-Token` or (for links in `<img src>`) the `token` query parameter.
+async fn readable(deps: &Deps, req: &mut ApiRequest, uid: &str) -> Result<BlobPointer, ApiError> {
+    let pointer = deps.store.blob_pointer(uid).await?.ok_or_else(not_found)?;
+    if pointer.public {
+        return Ok(pointer);
+    }
+    let query = req.query()?;
+    let token = match Field::of(&query).get("token").non_blank() {
+        Some(token) => token,
+        None => req.token().ok_or(ApiError::SessionMissing)?.to_string(),
+    };
+    let caller = lookup_token(deps, &token).await?;
+    req.set_session_expiry(caller.session.expires_at());
+    if caller.app_id() != pointer.app_id {
+        return Err(not_found());
+    }
+    Ok(pointer)
+}
+
+/// `GET /blobs/{uid}` and `GET /blobs/{uid}/download`: 302 to a presigned GET valid for a
+/// few minutes.
+pub async fn download(deps: &Deps, req: &mut ApiRequest, uid: &str, attachment: bool) -> Result<Reply, ApiError> {
+    let blobs = deps.blobs()?;
+    let pointer = readable(deps, req, uid).await?;
+    let name = if attachment { deps.store.get_blob(pointer.blob_id).await?.map(|b| b.name) } else { None };
+    let url = blobs.download_url(uid, deps.clock.now(), name.as_deref()).await?;
+    Ok(Reply::redirect(url))
+}
+
+/// `GET /blobs/{uid}/object?download_url=1`: the record with a download link.
+pub async fn object_with_link(deps: &Deps, req: &mut ApiRequest, uid: &str) -> Result<Reply, ApiError> {
+    let blobs = deps.blobs()?;
+    let pointer = readable(deps, req, uid).await?;
+    let blob = deps.store.get_blob(pointer.blob_id).await?.ok_or_else(not_found)?;
+    let now = deps.clock.now();
+    let url = blobs.download_url(uid, now, None).await?;
+    let access = json!({
+        "id": blob.id,
+        "blob_id": blob.id,
+        "expires": iso8601(now + blobs.config.download_ttl_secs as i64),
+        "object_access_type": "Read",
+        "download_url": url,
+    });
+    Ok(Reply::ok(json!({ "blob": with_access(&blob, access) })))
+}
+
+/// `DELETE /blobs/{id}`: the owner deletes the file, then the record (so a failure part-way
+/// leaves a record whose delete can simply be retried). 200, empty body.
+pub async fn delete_blob(deps: &Deps, req: &mut ApiRequest, id: &str) -> Result<Reply, ApiError> {
+    let blobs = deps.blobs()?;
+    let caller = authenticate(deps, req).await?;
+    let blob = owned_blob(deps, &caller, id).await?;
+    blobs.delete(&blob.uid).await?;
+    deps.store.delete_blob(&blob).await?;
+    Ok(Reply::empty())
+}

@@ -1,0 +1,107 @@
+//! Blob records: the blob by id, and an immutable pointer by uid holding what a download
+//! needs (application, owner, public flag), so serving a download link is one read.
+
+use crate::domain::blob::Blob;
+use crate::store::item::{Item, ItemBuilder, ItemExt, key, n, s};
+use crate::store::{Claim, Expr, Store, StoreError, Tx};
+
+fn blob_key(id: i64) -> Item {
+    key(format!("BLOB#{id}"), "#BLOB")
+}
+
+fn uid_key(uid: &str) -> Item {
+    key(format!("BLOBUID#{uid}"), "#BLOB")
+}
+
+fn blob_item(blob: &Blob) -> Item {
+    ItemBuilder::key(format!("BLOB#{}", blob.id), "#BLOB")
+        .n("id", blob.id)
+        .s("uid", &blob.uid)
+        .n("app_id", blob.app_id)
+        .n("owner_id", blob.owner_id)
+        .s("name", &blob.name)
+        .s("content_type", &blob.content_type)
+        .bool("public", blob.public)
+        .opt_n("size", blob.size)
+        .n("created_at", blob.created_at)
+        .n("updated_at", blob.updated_at)
+        .opt_n("completed_at", blob.completed_at)
+        .build()
+}
+
+fn blob_from_item(item: &Item) -> Result<Blob, StoreError> {
+    let corrupt = || StoreError::Corrupt("blob item".into());
+    Ok(Blob {
+        id: item.int("id").ok_or_else(corrupt)?,
+        uid: item.str("uid").ok_or_else(corrupt)?,
+        app_id: item.int("app_id").ok_or_else(corrupt)?,
+        owner_id: item.int("owner_id").ok_or_else(corrupt)?,
+        name: item.str("name").unwrap_or_default(),
+        content_type: item.str("content_type").unwrap_or_default(),
+        public: item.flag("public"),
+        size: item.int("size"),
+        created_at: item.int("created_at").unwrap_or_default(),
+        updated_at: item.int("updated_at").unwrap_or_default(),
+        completed_at: item.int("completed_at"),
+    })
+}
+
+/// What a download needs to know about a blob, by uid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobPointer {
+    pub blob_id: i64,
+    pub app_id: i64,
+    pub owner_id: i64,
+    pub public: bool,
+}
+
+impl Store {
+    /// Adds a new blob and its uid pointer to `tx`.
+    pub fn tx_insert_blob(&self, tx: &mut Tx, blob: &Blob) {
+        tx.put_new(self.table(), blob_item(blob), Claim::NewItem);
+        let pointer = ItemBuilder::key(format!("BLOBUID#{}", blob.uid), "#BLOB")
+            .n("blob_id", blob.id)
+            .n("app_id", blob.app_id)
+            .n("owner_id", blob.owner_id)
+            .bool("public", blob.public)
+            .build();
+        tx.put_new(self.table(), pointer, Claim::NewItem);
+    }
+
+    pub async fn get_blob(&self, id: i64) -> Result<Option<Blob>, StoreError> {
+        self.get(blob_key(id)).await?.map(|item| blob_from_item(&item)).transpose()
+    }
+
+    pub async fn blob_pointer(&self, uid: &str) -> Result<Option<BlobPointer>, StoreError> {
+        let Some(item) = self.get(uid_key(uid)).await? else { return Ok(None) };
+        let corrupt = || StoreError::Corrupt("blob pointer".into());
+        Ok(Some(BlobPointer {
+            blob_id: item.int("blob_id").ok_or_else(corrupt)?,
+            app_id: item.int("app_id").ok_or_else(corrupt)?,
+            owner_id: item.int("owner_id").ok_or_else(corrupt)?,
+            public: item.flag("public"),
+        }))
+    }
+
+    /// Records the uploaded object's real size and type.
+    pub async fn complete_blob(&self, blob: &Blob) -> Result<(), StoreError> {
+        let mut tx = Tx::new();
+        // `size` is a reserved word in DynamoDB expressions.
+        let mut set = Expr::new("SET #size = :size, content_type = :type, updated_at = :now, completed_at = :done")
+            .name("#size", "size")
+            .value(":size", n(blob.size.unwrap_or(0)))
+            .value(":type", s(&blob.content_type))
+            .value(":now", n(blob.updated_at));
+        set = set.value(":done", n(blob.completed_at.unwrap_or(blob.updated_at)));
+        tx.update(self.table(), blob_key(blob.id), set, Some((Expr::new("attribute_exists(pk)"), Claim::Unchanged)));
+        self.commit(tx).await
+    }
+
+    /// Deletes the blob record and its pointer.
+    pub async fn delete_blob(&self, blob: &Blob) -> Result<(), StoreError> {
+        let mut tx = Tx::new();
+        tx.delete(self.table(), blob_key(blob.id));
+        tx.delete(self.table(), uid_key(&blob.uid));
+        self.commit(tx).await
+    }
+}
