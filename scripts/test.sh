@@ -61,7 +61,7 @@ echo "listening on $endpoint"
 export DYNAMODB_LOCAL_ENDPOINT=$endpoint REQUIRE_DYNAMODB_LOCAL=1
 
 cargo_tier "unit and handler tests" --workspace --lib --bins
-cargo_tier "flows and storage (both engines)" -p api-tests --test flows --test storage --test users --test seeded --test blobs
+cargo_tier "flows and storage (both engines)" -p api-tests --test flows --test storage --test users --test seeded --test blobs --test identity
 cargo_tier "template and contract checks" -p api-tests --test template
 cargo_tier "runtime-API harness" -p api-tests --test harness
 cargo_tier "CLI and local mode" -p api-tests --test cli

@@ -59,7 +59,8 @@ async fn manage_apps(extra: &[&str], env: &[(&str, &str)]) {
     assert_eq!(
         updated["settings"],
         json!({"allow_session_without_user": true, "require_signature": false,
-        "session_ttl": 900, "session_max_lifetime": 2_592_000, "users_v1_listing": true})
+        "session_ttl": 900, "session_max_lifetime": 2_592_000, "users_v1_listing": true,
+        "firebase_projects": [], "cidp": null})
     );
 
     let args = with(&["apps", "show", &id, "--json"]);

@@ -3,6 +3,7 @@
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use shared::domain::app::{App, AppSettings};
+use shared::domain::cidp::CidpSettings;
 
 use crate::target::Target;
 
@@ -62,10 +63,32 @@ pub struct SettingsArgs {
     /// default.
     #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub users_v1_listing: Option<bool>,
+    /// A Firebase project whose ID tokens may sign users in (repeat for several; replaces the
+    /// list).
+    #[arg(long = "firebase-project", value_name = "PROJECT_ID")]
+    pub firebase_projects: Vec<String>,
+    /// Forget every allowed Firebase project.
+    #[arg(long)]
+    pub no_firebase_projects: bool,
+    /// Turn the Custom Identity Provider on: the URL it is called at…
+    #[arg(long, value_name = "URL", requires_all = ["cidp_request", "cidp_response"])]
+    pub cidp_url: Option<String>,
+    /// …with GET (parameters in the query) or POST (form body)…
+    #[arg(long, value_name = "GET|POST", default_value = "GET")]
+    pub cidp_method: String,
+    /// …the request parameters, e.g. '{"token":"#{login}"}'…
+    #[arg(long, value_name = "JSON")]
+    pub cidp_request: Option<String>,
+    /// …and where its answer's fields are, e.g. '{"uid":"#{user.id}","login":"#{user.login}"}'.
+    #[arg(long, value_name = "JSON")]
+    pub cidp_response: Option<String>,
+    /// Turn the Custom Identity Provider off.
+    #[arg(long, conflicts_with = "cidp_url")]
+    pub no_cidp: bool,
 }
 
 impl SettingsArgs {
-    fn apply(&self, settings: &mut AppSettings) {
+    fn apply(&self, settings: &mut AppSettings) -> anyhow::Result<()> {
         if let Some(v) = self.allow_session_without_user {
             settings.allow_session_without_user = v;
         }
@@ -81,6 +104,20 @@ impl SettingsArgs {
         if let Some(v) = self.users_v1_listing {
             settings.users_v1_listing = v;
         }
+        if self.no_firebase_projects {
+            settings.firebase_projects.clear();
+        }
+        if !self.firebase_projects.is_empty() {
+            settings.firebase_projects = self.firebase_projects.clone();
+        }
+        if self.no_cidp {
+            settings.cidp = None;
+        }
+        if let (Some(url), Some(request), Some(response)) = (&self.cidp_url, &self.cidp_request, &self.cidp_response) {
+            let cidp = CidpSettings::parse(url, &self.cidp_method, request, response).map_err(anyhow::Error::msg)?;
+            settings.cidp = Some(cidp);
+        }
+        Ok(())
     }
 }
 
@@ -92,7 +129,7 @@ pub async fn run(target: &Target, command: AppsCommand) -> anyhow::Result<String
     match command {
         AppsCommand::Create { name, settings: args, json } => {
             let mut settings = AppSettings::default();
-            args.apply(&mut settings);
+            args.apply(&mut settings)?;
             settings.validate().map_err(anyhow::Error::msg)?;
             let app = store.create_app(&name, settings, now).await?;
             Ok(if json { credentials(&app).to_string() } else { describe(&app) })
@@ -119,7 +156,7 @@ pub async fn run(target: &Target, command: AppsCommand) -> anyhow::Result<String
             if let Some(name) = name {
                 app.name = name;
             }
-            args.apply(&mut app.settings);
+            args.apply(&mut app.settings)?;
             app.settings.validate().map_err(anyhow::Error::msg)?;
             store.update_app(&app, now).await?;
             Ok(if json { app_json(&app).to_string() } else { describe(&app) })
@@ -145,6 +182,13 @@ fn app_json(app: &App) -> Value {
             "session_ttl": s.session_ttl_secs,
             "session_max_lifetime": s.session_max_lifetime_secs,
             "users_v1_listing": s.users_v1_listing,
+            "firebase_projects": s.firebase_projects,
+            "cidp": s.cidp.as_ref().map(|c| json!({
+                "url": c.url,
+                "method": c.method.as_str(),
+                "request": serde_json::from_str::<Value>(&c.request_json()).unwrap_or(Value::Null),
+                "response": serde_json::from_str::<Value>(&c.response_json()).unwrap_or(Value::Null),
+            })),
         }
     })
 }
@@ -152,7 +196,7 @@ fn app_json(app: &App) -> Value {
 fn describe(app: &App) -> String {
     let s = &app.settings;
     format!(
-        "application {id} ({name})\n  auth_key     {key}\n  auth_secret  {secret}\n  allow session without user  {auto}\n  require signature           {sig}\n  session ttl                 {ttl} s\n  session max lifetime        {max} s\n  users V1 listing            {v1}",
+        "application {id} ({name})\n  auth_key     {key}\n  auth_secret  {secret}\n  allow session without user  {auto}\n  require signature           {sig}\n  session ttl                 {ttl} s\n  session max lifetime        {max} s\n  users V1 listing            {v1}\n  firebase projects           {firebase}\n  custom identity provider    {cidp}",
         id = app.id,
         name = app.name,
         key = app.auth_key,
@@ -162,5 +206,7 @@ fn describe(app: &App) -> String {
         ttl = s.session_ttl_secs,
         max = s.session_max_lifetime_secs,
         v1 = s.users_v1_listing,
+        firebase = if s.firebase_projects.is_empty() { "none".to_string() } else { s.firebase_projects.join(", ") },
+        cidp = s.cidp.as_ref().map_or_else(|| "off".to_string(), |c| format!("{} {}", c.method.as_str(), c.url)),
     )
 }

@@ -74,6 +74,14 @@ impl DataDir {
         Ok(())
     }
 
+    /// Gives the handlers the identity providers' client (Firebase keys from
+    /// `FIREBASE_CERTS_URL`, Google's by default).
+    pub fn start_identity(&mut self) -> anyhow::Result<()> {
+        let config = shared::identity::IdentityConfig::from_env()?;
+        self.deps = self.deps.clone().with_identity(shared::identity::Identity::new(&config)?);
+        Ok(())
+    }
+
     /// Announces a running server (pid, address, engine endpoint) to other commands.
     pub fn write_serve_file(&self, addr: &str) -> anyhow::Result<()> {
         let endpoint = self.engine.as_ref().map(|e| e.endpoint().to_string()).unwrap_or_default();

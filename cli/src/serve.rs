@@ -19,6 +19,7 @@ pub async fn run(addr: &str, data_dir: &Path) -> anyhow::Result<()> {
         data_dir.display()
     );
     dir.start_blob_storage().await?;
+    dir.start_identity()?;
     let (app, created) = dir.dev_app().await?;
     let listener = TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;

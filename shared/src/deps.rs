@@ -12,6 +12,9 @@ pub struct Deps {
     /// S3 blob storage, present only in the functions (and servers) that serve blobs.
     #[cfg(feature = "s3")]
     pub blobs: Option<crate::blobs::Blobs>,
+    /// Outbound identity providers (Firebase keys, CIdP), in the functions that sign in.
+    #[cfg(feature = "outbound")]
+    pub identity: Option<std::sync::Arc<crate::identity::Identity>>,
 }
 
 impl Deps {
@@ -22,7 +25,31 @@ impl Deps {
             config,
             #[cfg(feature = "s3")]
             blobs: None,
+            #[cfg(feature = "outbound")]
+            identity: None,
         }
+    }
+
+    /// Everything from the environment, including the identity providers' client.
+    #[cfg(feature = "outbound")]
+    pub async fn from_env_with_identity() -> anyhow::Result<Deps> {
+        let sdk = crate::aws::sdk_config_from_env().await;
+        let identity = crate::identity::Identity::new(&crate::identity::IdentityConfig::from_env()?)?;
+        Ok(Deps::from_sdk(&sdk)?.with_identity(identity))
+    }
+
+    /// The identity providers' client, or a 503 when this build or deployment has none.
+    #[cfg(feature = "outbound")]
+    pub fn identity(&self) -> Result<&crate::identity::Identity, crate::error::ApiError> {
+        self.identity.as_deref().ok_or_else(|| {
+            crate::error::ApiError::unavailable(anyhow::anyhow!("identity providers are not configured"))
+        })
+    }
+
+    #[cfg(feature = "outbound")]
+    pub fn with_identity(mut self, identity: crate::identity::Identity) -> Self {
+        self.identity = Some(std::sync::Arc::new(identity));
+        self
     }
 
     /// Everything from the environment, for a Lambda function's `main`.

@@ -19,6 +19,8 @@ pub mod deps;
 pub mod domain;
 pub mod error;
 pub mod http;
+#[cfg(feature = "outbound")]
+pub mod identity;
 pub mod params;
 pub mod routes;
 pub mod runtime;

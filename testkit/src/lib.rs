@@ -84,8 +84,25 @@ impl Env {
             .expect("start embedded S3");
         let s3_endpoint = s3.endpoint().to_string();
         let blobs = Blobs::new(&sdk, BlobConfig::local(TEST_BUCKET, &s3_endpoint));
-        let deps = Deps::new(store, Clock::system(), config).with_blobs(blobs);
+        let identity = shared::identity::Identity::new(&shared::identity::IdentityConfig {
+            firebase_certs_url: "http://127.0.0.1:9/no-key-server-configured".into(),
+            timeout: std::time::Duration::from_secs(2),
+            key_refetch_interval: shared::identity::firebase::REFETCH_INTERVAL,
+        })
+        .expect("identity client");
+        let deps = Deps::new(store, Clock::system(), config).with_blobs(blobs).with_identity(identity);
         Env { deps, kind, endpoint, s3_endpoint, s3_root, _s3: s3, _embedded: embedded }
+    }
+
+    /// These dependencies with Firebase keys fetched from `certs_url` (a test key server),
+    /// an unknown `kid` refetching them at most once per `key_refetch_interval`.
+    pub fn deps_with_firebase_keys(&self, certs_url: &str, key_refetch_interval: std::time::Duration) -> Deps {
+        let config = shared::identity::IdentityConfig {
+            firebase_certs_url: certs_url.to_string(),
+            timeout: std::time::Duration::from_secs(2),
+            key_refetch_interval,
+        };
+        self.deps.clone().with_identity(shared::identity::Identity::new(&config).expect("identity client"))
     }
 
     pub fn store(&self) -> &Store {

@@ -6,20 +6,34 @@ bin=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 here=$(cd "$(dirname "$0")" && pwd)
 data=$(mktemp -d)
 pid=""
+providers_pid=""
 cleanup() {
-  if [ -n "$pid" ]; then
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  fi
+  for p in $pid $providers_pid; do
+    kill "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+  done
   rm -rf "$data"
 }
 trap cleanup EXIT
 
+# A local stand-in for Google's signing keys and for a customer's identity provider.
+node "$here/fake-providers.mjs" "$data/providers.json" &
+providers_pid=$!
+for _ in $(seq 1 100); do
+  [ -s "$data/providers.json" ] && break
+  sleep 0.05
+done
+providers="http://127.0.0.1:$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1])).port)' "$data/providers.json")"
+
 # Apps that some tests need, made before the server takes the data dir.
 "$bin" apps create --data-dir "$data" --name sdk-short-lived --session-ttl 2 --json > "$data/short-app.json"
 "$bin" apps create --data-dir "$data" --name sdk-v1-listing --users-v1-listing --json > "$data/v1-app.json"
+"$bin" apps create --data-dir "$data" --name sdk-firebase --firebase-project cube-sdk-project --json > "$data/firebase-app.json"
+"$bin" apps create --data-dir "$data" --name sdk-cidp --cidp-url "$providers/verify" --cidp-method GET \
+  --cidp-request '{"token":"#{login}"}' --cidp-response '{"uid":"#{user.id}","login":"#{user.login}","full_name":"#{user.name}"}' \
+  --json > "$data/cidp-app.json"
 
-RUST_LOG=warn "$bin" serve --addr 127.0.0.1:0 --data-dir "$data" > "$data/serve.log" 2>&1 &
+FIREBASE_CERTS_URL="$providers/certs" RUST_LOG=warn "$bin" serve --addr 127.0.0.1:0 --data-dir "$data" > "$data/serve.log" 2>&1 &
 pid=$!
 for _ in $(seq 1 200); do
   [ -f "$data/serve.json" ] && break

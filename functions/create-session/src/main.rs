@@ -1,9 +1,10 @@
-//! Lambda wiring for `create-session`: configuration and clients once per cold start, then serve.
+//! Lambda wiring for `create-session`: configuration and clients (DynamoDB, the identity providers'
+//! HTTPS client) once per cold start, then serve.
 #![recursion_limit = "256"]
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), shared::runtime::Error> {
     shared::runtime::init_logging();
-    let deps = shared::Deps::from_env().await?;
+    let deps = shared::Deps::from_env_with_identity().await?;
     shared::runtime::run(|req| create_session::handle(&deps, req)).await
 }

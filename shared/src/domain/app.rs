@@ -2,6 +2,7 @@
 
 use crate::clock::Timestamp;
 use crate::crypto::random::random_alphanumeric;
+use crate::domain::cidp::CidpSettings;
 
 /// Two hours of inactivity, ConnectyCube's documented session lifetime.
 pub const DEFAULT_SESSION_TTL_SECS: i64 = 7200;
@@ -37,6 +38,11 @@ pub struct AppSettings {
     /// Allow the deprecated V1 listing `GET /users` (ConnectyCube's "DISABLE LIST USERS API
     /// V1" unchecked). Off by default: it reads the whole application.
     pub users_v1_listing: bool,
+    /// Firebase projects whose ID tokens may sign users in; none by default, so no Firebase
+    /// project can mint users until the application names it.
+    pub firebase_projects: Vec<String>,
+    /// The Custom Identity Provider; when set, logins by `login` go to it.
+    pub cidp: Option<CidpSettings>,
 }
 
 impl Default for AppSettings {
@@ -47,6 +53,8 @@ impl Default for AppSettings {
             session_ttl_secs: DEFAULT_SESSION_TTL_SECS,
             session_max_lifetime_secs: DEFAULT_SESSION_MAX_LIFETIME_SECS,
             users_v1_listing: false,
+            firebase_projects: Vec::new(),
+            cidp: None,
         }
     }
 }

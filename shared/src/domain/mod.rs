@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod blob;
+pub mod cidp;
 pub mod dates;
 pub mod search;
 pub mod session;

@@ -32,6 +32,11 @@ pub struct User {
     pub expires_at: Option<Timestamp>,
     /// Incremented by every profile write; writes are conditional on it (optimistic locking).
     pub version: i64,
+    /// External identities that sign this user in, each `<provider>:<issuer>:<subject>`
+    /// (`firebase_phone:<project>:<uid>`, `cidp:<app>:<uid>`). Never shown; each has a
+    /// uniqueness marker, so one identity maps to exactly one user and one provider can never
+    /// claim another's user (ASVS 6.8.1).
+    pub identities: Vec<String>,
 }
 
 /// The fields that are unique per application, each guarded by a marker item written in the
@@ -44,16 +49,19 @@ pub enum UniqueField {
     ExternalId,
     FacebookId,
     TwitterId,
+    /// An external identity (see [`User::identities`]).
+    Identity,
 }
 
 impl UniqueField {
-    pub const ALL: [UniqueField; 6] = [
+    pub const ALL: [UniqueField; 7] = [
         UniqueField::Login,
         UniqueField::Email,
         UniqueField::ExternalUserId,
         UniqueField::ExternalId,
         UniqueField::FacebookId,
         UniqueField::TwitterId,
+        UniqueField::Identity,
     ];
 
     /// The parameter name, also the key of its 422 error.
@@ -65,6 +73,7 @@ impl UniqueField {
             UniqueField::ExternalId => "external_id",
             UniqueField::FacebookId => "facebook_id",
             UniqueField::TwitterId => "twitter_id",
+            UniqueField::Identity => "identity",
         }
     }
 
@@ -90,7 +99,8 @@ impl User {
             (UniqueField::FacebookId, self.facebook_id.as_deref()),
             (UniqueField::TwitterId, self.twitter_id.as_deref()),
         ];
-        values.into_iter().filter_map(|(field, value)| value.map(|v| (field, field.normalise(v)))).collect()
+        let fields = values.into_iter().filter_map(|(field, value)| value.map(|v| (field, field.normalise(v))));
+        fields.chain(self.identities.iter().map(|id| (UniqueField::Identity, id.clone()))).collect()
     }
 
     /// Whether the user still exists at `now` (guests expire).

@@ -5,6 +5,7 @@ pub mod auth;
 #[cfg(feature = "s3")]
 pub mod blobs;
 pub mod credentials;
+pub mod external;
 pub mod profile;
 pub mod search;
 pub mod sessions;

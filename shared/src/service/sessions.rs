@@ -17,6 +17,7 @@ use crate::http::{ApiRequest, Reply};
 use crate::params::Field;
 use crate::service::auth::{authenticate, lookup};
 use crate::service::credentials::{PasswordLogin, verify_password};
+use crate::service::external::{self, FirebaseLogin, parse_provider};
 use crate::service::users::{conflict_to_api, new_user};
 use crate::store::ids::SESSIONS;
 use crate::store::{Claim, StoreError, Tx};
@@ -28,22 +29,44 @@ pub const SIGNATURE_WINDOW_SECS: i64 = 3600;
 enum Intent {
     App,
     Password(PasswordLogin),
-    Guest { full_name: Option<String> },
+    /// `user[login]` with no password: a token for the application's identity provider.
+    LoginToken(String),
+    Guest {
+        full_name: Option<String>,
+    },
+    Firebase(FirebaseLogin),
 }
 
 impl Intent {
     fn parse(params: Field<'_>) -> Result<Intent, ApiError> {
-        if let Some(provider) = params.get("provider").non_blank() {
-            return Err(unsupported_provider(&provider));
+        if let Some(firebase) = parse_provider(params)? {
+            return Ok(Intent::Firebase(firebase));
         }
         let user = params.get("user");
         if user.get("guest").truthy() {
             let full_name = user.get("full_name").non_blank().map(|n| n.trim().to_string());
             return Ok(Intent::Guest { full_name });
         }
+        if let Some(login) = user.get("login").non_blank()
+            && user.get("password").text().is_none_or(|p| p.is_empty())
+        {
+            return Ok(Intent::LoginToken(login.trim().to_string()));
+        }
         match PasswordLogin::parse(user)? {
             Some(login) => Ok(Intent::Password(login)),
             None => Ok(Intent::App),
+        }
+    }
+
+    /// With a Custom Identity Provider on, a login goes to it (any password is ignored);
+    /// without one, a login needs a password.
+    fn for_app(self, app: &App) -> Result<Intent, ApiError> {
+        match self {
+            Intent::Password(login) if app.settings.cidp.is_some() && login.field == UniqueField::Login => {
+                Ok(Intent::LoginToken(login.value))
+            }
+            Intent::LoginToken(_) if app.settings.cidp.is_none() => Err(ApiError::field("password", "can't be blank")),
+            other => Ok(other),
         }
     }
 
@@ -53,10 +76,6 @@ impl Intent {
             _ => None,
         }
     }
-}
-
-fn unsupported_provider(provider: &str) -> ApiError {
-    ApiError::Unprocessable(format!("provider not supported: {}", provider.chars().take(40).collect::<String>()))
 }
 
 /// A verified legacy signature's replay-protection inputs.
@@ -82,6 +101,7 @@ pub async fn create_session(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, 
     let (app, user_id) = deps.store.app_and_user_id(app_id, intent.lookup(), now).await?;
     let app = app.filter(|app| auth_key_matches(app, &auth_key)).ok_or(ApiError::Unauthorized)?;
     let signed = check_signature(&app, &params, now)?;
+    let intent = intent.for_app(&app)?;
 
     let mut tx = Tx::new();
     if let Some(signed) = &signed {
@@ -90,6 +110,16 @@ pub async fn create_session(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, 
     }
     let (user, kind) = match intent {
         Intent::App => (None, SessionKind::App),
+        Intent::Firebase(firebase) => {
+            let user = external::firebase_user(deps, &app, &firebase, now).await?;
+            deps.store.tx_touch_user(&mut tx, user.id, now);
+            (Some(user), SessionKind::User)
+        }
+        Intent::LoginToken(token) => {
+            let user = external::cidp_user(deps, &app, &token, now).await?;
+            deps.store.tx_touch_user(&mut tx, user.id, now);
+            (Some(user), SessionKind::User)
+        }
         Intent::Guest { full_name } => {
             let guest = new_guest(deps, &app, full_name, now).await?;
             deps.store.tx_insert_user(&mut tx, &guest, now);
@@ -253,25 +283,38 @@ pub async fn destroy_session(deps: &Deps, req: &mut ApiRequest) -> Result<Reply,
 }
 
 /// `POST /login`: binds a user to the caller's (application) session; the token stays the
-/// same. Replies `{"user":{…}}`.
+/// same. Replies `{"user":{…}}`. The credentials are a login or email and password, a
+/// Firebase token, or (with a Custom Identity Provider on) the provider's token as `login`.
 pub async fn login(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, ApiError> {
     let caller = authenticate(deps, req).await?;
     let params = req.params()?;
     let fields = Field::of(&params);
-    if let Some(provider) = fields.get("provider").non_blank() {
-        return Err(unsupported_provider(&provider));
-    }
+    let now = deps.clock.now();
     // SDKs send the credentials unwrapped; accept a `user` wrapper as well.
     let credentials = if fields.get("user").is_object() { fields.get("user") } else { fields };
-    let login = PasswordLogin::parse(credentials)?
-        .ok_or_else(|| ApiError::Unprocessable("login or email and password are required".into()))?;
-    let now = deps.clock.now();
-    let user_id = deps.store.find_user_id(caller.app_id(), login.field, &login.value, now).await?;
-    let existing = match user_id {
-        Some(id) => deps.store.get_user(id, now).await?,
-        None => None,
+    let mut user = if let Some(firebase) = parse_provider(fields)? {
+        let app = deps.store.get_app(caller.app_id()).await?.ok_or(ApiError::SessionMissing)?;
+        external::firebase_user(deps, &app, &firebase, now).await?
+    } else {
+        let login = credentials.get("login").non_blank().map(|l| (UniqueField::Login, l));
+        let email = credentials.get("email").non_blank().map(|e| (UniqueField::Email, e));
+        let (field, value) = login
+            .or(email)
+            .ok_or_else(|| ApiError::Unprocessable("login or email and password are required".into()))?;
+        // One round trip: the application (is a CIdP on?) and the user behind the login.
+        let (app, user_id) = deps.store.app_and_user_id(caller.app_id(), Some((field, value.trim())), now).await?;
+        let app = app.ok_or(ApiError::SessionMissing)?;
+        if app.settings.cidp.is_some() && field == UniqueField::Login {
+            external::cidp_user(deps, &app, value.trim(), now).await?
+        } else {
+            let password = PasswordLogin::parse(credentials)?.expect("a login or an email is present").password;
+            let existing = match user_id {
+                Some(id) => deps.store.get_user(id, now).await?,
+                None => None,
+            };
+            verify_password(existing, &password).await.ok_or(ApiError::Unauthorized)?
+        }
     };
-    let mut user = verify_password(existing, &login.password).await.ok_or(ApiError::Unauthorized)?;
     let session = deps
         .store
         .bind_session_user(&caller.session, user.id, SessionKind::User, now)

@@ -2,6 +2,7 @@
 
 use crate::clock::Timestamp;
 use crate::domain::app::{App, AppSettings};
+use crate::domain::cidp::CidpSettings;
 use crate::store::ids::APPS;
 use crate::store::item::{Item, ItemBuilder, ItemExt, key};
 use crate::store::{Claim, Store, StoreError, Tx, keys};
@@ -19,6 +20,11 @@ fn app_item(app: &App, now: Timestamp) -> Item {
         .n("session_ttl", s.session_ttl_secs)
         .n("session_max_lifetime", s.session_max_lifetime_secs)
         .bool("users_v1_listing", s.users_v1_listing)
+        .list("firebase_projects", &s.firebase_projects)
+        .opt_s("cidp_url", s.cidp.as_ref().map(|c| c.url.as_str()))
+        .opt_s("cidp_method", s.cidp.as_ref().map(|c| c.method.as_str()))
+        .opt_s("cidp_request", s.cidp.as_ref().map(CidpSettings::request_json).as_deref())
+        .opt_s("cidp_response", s.cidp.as_ref().map(CidpSettings::response_json).as_deref())
         .n("created_at", app.created_at)
         .n("updated_at", now)
         .build()
@@ -38,6 +44,18 @@ fn app_from_item(item: &Item) -> Result<App, StoreError> {
             session_ttl_secs: item.int("session_ttl").unwrap_or(defaults.session_ttl_secs),
             session_max_lifetime_secs: item.int("session_max_lifetime").unwrap_or(defaults.session_max_lifetime_secs),
             users_v1_listing: item.flag("users_v1_listing"),
+            firebase_projects: item.strings("firebase_projects"),
+            cidp: match (
+                item.str("cidp_url"),
+                item.str("cidp_method"),
+                item.str("cidp_request"),
+                item.str("cidp_response"),
+            ) {
+                (Some(url), Some(method), Some(request), Some(response)) => {
+                    Some(CidpSettings::parse(&url, &method, &request, &response).map_err(StoreError::Corrupt)?)
+                }
+                _ => None,
+            },
         },
         created_at: item.int("created_at").unwrap_or_default(),
     })

@@ -39,6 +39,7 @@ pub(crate) fn user_item(user: &User) -> Item {
         .opt_n("last_request_at", user.last_request_at)
         .opt_n("expires_at", user.expires_at)
         .n("version", user.version)
+        .list("identities", &user.identities)
         .build()
 }
 
@@ -68,6 +69,7 @@ pub(crate) fn user_from_item(item: &Item) -> Result<User, StoreError> {
         last_request_at: item.int("last_request_at"),
         expires_at: item.int("expires_at"),
         version: item.int("version").unwrap_or_default(),
+        identities: item.strings("identities"),
     })
 }
 
