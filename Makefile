@@ -1,6 +1,6 @@
 # cube-auth: `make test` runs every test tier from a clean clone (installing what it needs);
 # `make serve` runs local mode.
-.PHONY: test serve build lint fmt clean
+.PHONY: test serve build lint fmt clean screenshots
 
 test:
 	bash scripts/test.sh
@@ -17,6 +17,11 @@ lint:
 
 fmt:
 	cargo fmt --all
+
+# Refreshes docs/reset-*.png from the SDK suite's browser check.
+screenshots:
+	cargo build --bin cube-auth
+	SCREENSHOT_DIR=$(CURDIR)/docs bash tests/sdk/run.sh target/debug/cube-auth
 
 clean:
 	cargo clean

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs what `make test` needs and the machine lacks: a JDK (DynamoDB Local), Node.js and
-# npm (SDK suite), Python venv support (AWS SAM CLI), then the SAM CLI itself into .tools/.
+# Installs what `make test` needs and the machine lacks: a JDK (DynamoDB Local), Chromium (the
+# reset page's browser check), Node.js and
+# npm (SDK suite), Python venv support, then the SAM CLI and aiosmtpd (a real SMTP server for
+# the reset tests) into .tools/.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -9,6 +11,7 @@ command -v javac >/dev/null || missing+=(openjdk-17-jdk-headless)
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+command -v chromium >/dev/null || missing+=(chromium fonts-dejavu-core)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing with apt: ${missing[*]}"
   sudo_cmd=""
@@ -18,12 +21,12 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 venv="$root/.tools/venv"
-if [ ! -x "$venv/bin/sam" ]; then
-  echo "installing AWS SAM CLI into .tools/venv"
+if [ ! -x "$venv/bin/sam" ] || ! "$venv/bin/python" -c 'import aiosmtpd' 2>/dev/null; then
+  echo "installing AWS SAM CLI and aiosmtpd into .tools/venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check -r "$root/scripts/requirements-tools.txt"
 fi
 
-if [ ! -d "$root/tests/sdk/node_modules/connectycube" ]; then
+if [ ! -d "$root/tests/sdk/node_modules/connectycube" ] || [ ! -d "$root/tests/sdk/node_modules/playwright-core" ]; then
   (cd "$root/tests/sdk" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi

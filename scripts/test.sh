@@ -16,6 +16,7 @@ export SAM_CLI_TELEMETRY=0 CARGO_TERM_COLOR=never
 
 logs=$(mktemp -d)
 state="$root/.tools/dynamodb-local.state"
+smtp_pid=""
 summary=()
 failed=0
 total_pass=0
@@ -23,6 +24,10 @@ total_fail=0
 
 cleanup() {
   scripts/dynamodb-local/run.sh stop "$state" 2>/dev/null || true
+  if [ -n "$smtp_pid" ]; then
+    kill "$smtp_pid" 2>/dev/null || true
+    wait "$smtp_pid" 2>/dev/null || true
+  fi
   rm -rf "$logs"
 }
 trap cleanup EXIT
@@ -60,8 +65,16 @@ endpoint=$(scripts/dynamodb-local/run.sh start "$state") || { echo "DynamoDB Loc
 echo "listening on $endpoint"
 export DYNAMODB_LOCAL_ENDPOINT=$endpoint REQUIRE_DYNAMODB_LOCAL=1
 
+echo "== SMTP server (aiosmtpd) on loopback"
+.tools/venv/bin/python scripts/smtp-sink.py --dir "$logs/mail" --port-file "$logs/smtp.port" &
+smtp_pid=$!
+for _ in $(seq 1 100); do [ -s "$logs/smtp.port" ] && break; sleep 0.1; done
+[ -s "$logs/smtp.port" ] || { echo "the SMTP server did not start"; exit 1; }
+export SMTP_SINK_PORT=$(cat "$logs/smtp.port") SMTP_SINK_DIR="$logs/mail" REQUIRE_SMTP_SINK=1
+echo "listening on 127.0.0.1:$SMTP_SINK_PORT"
+
 cargo_tier "unit and handler tests" --workspace --lib --bins
-cargo_tier "flows and storage (both engines)" -p api-tests --test flows --test storage --test users --test seeded --test blobs --test identity
+cargo_tier "flows and storage (both engines)" -p api-tests --test flows --test storage --test users --test seeded --test blobs --test identity --test reset
 cargo_tier "template and contract checks" -p api-tests --test template
 cargo_tier "runtime-API harness" -p api-tests --test harness
 cargo_tier "CLI and local mode" -p api-tests --test cli

@@ -60,7 +60,7 @@ async fn manage_apps(extra: &[&str], env: &[(&str, &str)]) {
         updated["settings"],
         json!({"allow_session_without_user": true, "require_signature": false,
         "session_ttl": 900, "session_max_lifetime": 2_592_000, "users_v1_listing": true,
-        "firebase_projects": [], "cidp": null})
+        "firebase_projects": [], "cidp": null, "reset_subject": null, "reset_body": null})
     );
 
     let args = with(&["apps", "show", &id, "--json"]);

@@ -29,3 +29,20 @@ async fn every_function_binary_serves_its_fixtures_through_the_runtime_api() {
         println!("{function}: {} fixtures answered by the binary", cases.len());
     }
 }
+
+/// `send-mail` is driven by the table's stream: it is fed a stream batch (one new outbox item
+/// and one removal) and must answer with no failed records, having written one mail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_send_mail_binary_mails_a_queued_reset_from_a_stream_batch() {
+    let env = Env::dynoxide().await;
+    seed(&env.deps).await;
+    let outbox = env.mail_outbox();
+    let api = RuntimeApi::start(vec![event_json("send-mail-outbox")]).await;
+    let mut child = spawn_function(&binary_dir().join("send-mail"), &api, &env);
+    let outcomes = api.outcomes(1, Duration::from_secs(60)).await;
+    child.kill().await.expect("stop the function process");
+    let Some((_, Outcome::Response(body))) = outcomes.first() else { panic!("{outcomes:?}") };
+    assert_eq!(body, &serde_json::json!({"batchItemFailures": []}));
+    let mails: Vec<_> = std::fs::read_dir(&outbox).expect("mail written").collect();
+    assert_eq!(mails.len(), 1);
+}

@@ -85,6 +85,12 @@ pub struct SettingsArgs {
     /// Turn the Custom Identity Provider off.
     #[arg(long, conflicts_with = "cidp_url")]
     pub no_cidp: bool,
+    /// Subject of the password-reset mail ({app} is filled in).
+    #[arg(long, value_name = "TEXT")]
+    pub reset_subject: Option<String>,
+    /// Text of the password-reset mail ({link}, {name} and {app} are filled in).
+    #[arg(long, value_name = "TEXT")]
+    pub reset_body: Option<String>,
 }
 
 impl SettingsArgs {
@@ -112,6 +118,13 @@ impl SettingsArgs {
         }
         if self.no_cidp {
             settings.cidp = None;
+        }
+        if let Some(subject) = &self.reset_subject {
+            settings.reset_subject = Some(subject.clone()).filter(|s| !s.is_empty());
+        }
+        if let Some(body) = &self.reset_body {
+            anyhow::ensure!(body.is_empty() || body.contains("{link}"), "the reset mail text must contain {{link}}");
+            settings.reset_body = Some(body.clone()).filter(|b| !b.is_empty());
         }
         if let (Some(url), Some(request), Some(response)) = (&self.cidp_url, &self.cidp_request, &self.cidp_response) {
             let cidp = CidpSettings::parse(url, &self.cidp_method, request, response).map_err(anyhow::Error::msg)?;
@@ -189,6 +202,8 @@ fn app_json(app: &App) -> Value {
                 "request": serde_json::from_str::<Value>(&c.request_json()).unwrap_or(Value::Null),
                 "response": serde_json::from_str::<Value>(&c.response_json()).unwrap_or(Value::Null),
             })),
+            "reset_subject": s.reset_subject,
+            "reset_body": s.reset_body,
         }
     })
 }

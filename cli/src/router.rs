@@ -27,6 +27,8 @@ pub async fn dispatch(deps: &Deps, req: ApiRequest) -> ApiResponse {
         complete_blob::FUNCTION => complete_blob::handle(deps, req).await,
         get_blob::FUNCTION => get_blob::handle(deps, req).await,
         delete_blob::FUNCTION => delete_blob::handle(deps, req).await,
+        reset_password::FUNCTION => reset_password::handle(deps, req).await,
+        reset_page::FUNCTION => reset_page::handle(deps, req).await,
         _ => req.respond(Err(shared::ApiError::NoRoute)),
     }
 }
@@ -47,4 +49,6 @@ pub const FUNCTIONS: &[&str] = &[
     complete_blob::FUNCTION,
     get_blob::FUNCTION,
     delete_blob::FUNCTION,
+    reset_password::FUNCTION,
+    reset_page::FUNCTION,
 ];

@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
+use shared::mail::{Delivery, MailConfig, Mailer};
+use shared::service::reset::deliver_pending;
+
 use crate::apps::credentials;
 use crate::local::{DEV_APP_FILE, DataDir};
 use crate::server;
@@ -34,7 +37,30 @@ pub async fn run(addr: &str, data_dir: &Path) -> anyhow::Result<()> {
     );
     println!("{}", credentials(&app));
 
+    // Mail goes to files; the table's stream (on AWS) is stood in for by a drainer.
+    let outbox = data_dir.join("outbox");
+    let mailer = Mailer::new(&MailConfig {
+        from: std::env::var("MAIL_FROM").unwrap_or_else(|_| "cube-auth <no-reply@localhost>".into()),
+        public_base_url: format!("http://{bound}"),
+        delivery: Delivery::Files(outbox.clone()),
+    })?;
+    println!("mail: {}", outbox.display());
+
     let serving = server::serve(listener, dir.deps.clone(), shutdown_signal());
+    let delivering = async {
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            tick.tick().await;
+            match deliver_pending(&dir.deps, &mailer).await {
+                Ok(links) => {
+                    for link in links {
+                        println!("password reset mail written to {}; link: {link}", outbox.display());
+                    }
+                }
+                Err(error) => tracing::warn!(error = %error, "delivering queued mail failed"),
+            }
+        }
+    };
     // DynamoDB's TTL deletes lazily, the embedded engine only when asked. Reads never rely on
     // it (they check `expires_at` themselves); sweeping only keeps the file small.
     let sweeping = async {
@@ -49,6 +75,7 @@ pub async fn run(addr: &str, data_dir: &Path) -> anyhow::Result<()> {
     tokio::select! {
         result = serving => result?,
         () = sweeping => {}
+        () = delivering => {}
     }
     println!("cube-auth stopped");
     dir.remove_serve_file();

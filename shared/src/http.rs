@@ -320,6 +320,12 @@ impl ApiResponse {
         if let Some(url) = location {
             headers.push(("Location".into(), url));
         }
+        if content_type == Some(HTML) {
+            // Pages carry reset tokens: nothing may load, frame them, or see them in a Referer.
+            headers.push(("Content-Security-Policy".into(), crate::pages::content_security_policy().into()));
+            headers.push(("Referrer-Policy".into(), "no-referrer".into()));
+            headers.push(("X-Frame-Options".into(), "DENY".into()));
+        }
         ApiResponse { status, headers, body }
     }
 

@@ -21,6 +21,9 @@ pub mod error;
 pub mod http;
 #[cfg(feature = "outbound")]
 pub mod identity;
+#[cfg(feature = "mail")]
+pub mod mail;
+pub mod pages;
 pub mod params;
 pub mod routes;
 pub mod runtime;

@@ -45,6 +45,10 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/blobs/{id}/download", "get-blob"),
     route("GET", "/blobs/{id}/object", "get-blob"),
     route("DELETE", "/blobs/{id}", "delete-blob"),
+    route("POST", "/users/password/reset", "reset-password"),
+    route("GET", "/users/password/reset", "reset-password"),
+    route("GET", "/password-reset", "reset-page"),
+    route("POST", "/password-reset", "reset-page"),
 ];
 
 impl Route {

@@ -35,3 +35,59 @@ where
     }))
     .await
 }
+
+/// The part of a DynamoDB stream event we use: each record's keys (the stream carries keys
+/// only, so no profile data or address ever travels in it).
+#[derive(Debug, serde::Deserialize)]
+pub struct StreamEvent {
+    #[serde(rename = "Records", default)]
+    pub records: Vec<StreamRecord>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct StreamRecord {
+    #[serde(rename = "eventName", default)]
+    pub event_name: String,
+    pub dynamodb: StreamData,
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct StreamData {
+    #[serde(rename = "Keys", default)]
+    pub keys: std::collections::HashMap<String, std::collections::HashMap<String, String>>,
+    #[serde(rename = "SequenceNumber", default)]
+    pub sequence_number: String,
+}
+
+impl StreamRecord {
+    /// A string key attribute (`pk`, `sk`).
+    pub fn key(&self, name: &str) -> Option<&str> {
+        self.dynamodb.keys.get(name).and_then(|v| v.get("S")).map(String::as_str)
+    }
+}
+
+/// The answer to a stream batch: the records to retry (partial batch response).
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct BatchResponse {
+    #[serde(rename = "batchItemFailures")]
+    pub failures: Vec<BatchItemFailure>,
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct BatchItemFailure {
+    #[serde(rename = "itemIdentifier")]
+    pub item_identifier: String,
+}
+
+/// Serves DynamoDB stream batches with `handler` until the runtime stops us.
+pub async fn run_stream<F, Fut>(handler: F) -> Result<(), Error>
+where
+    F: Fn(StreamEvent) -> Fut,
+    Fut: Future<Output = BatchResponse>,
+{
+    lambda_runtime::run(service_fn(|event: LambdaEvent<StreamEvent>| {
+        let response = handler(event.payload);
+        async move { Ok::<_, Infallible>(response.await) }
+    }))
+    .await
+}

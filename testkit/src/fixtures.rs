@@ -12,6 +12,7 @@ use shared::domain::session::{Session, SessionKind};
 use shared::domain::user::User;
 use shared::http::HttpApiEvent;
 use shared::store::Tx;
+use shared::store::resets::{OutboxReset, ResetToken};
 use shared::{ApiRequest, Deps};
 
 pub const APP_ID: i64 = 9001;
@@ -27,6 +28,9 @@ pub const PUBLIC_BLOB_ID: i64 = 9201;
 pub const PUBLIC_BLOB_UID: &str = "f1x7e0000000000000000000000abc01";
 pub const PRIVATE_BLOB_ID: i64 = 9202;
 pub const PRIVATE_BLOB_UID: &str = "f1x7e0000000000000000000000abc02";
+/// A live password-reset token of the fixture user, and a queued reset mail for it.
+pub const RESET_TOKEN: &str = "5e7f1c2d3b4a59687766554433221100ffeeddccbbaa99887766554433221100";
+pub const OUTBOX_SK: &str = "000000000001#FIXTURE";
 pub const USER_EXTERNAL_ID: i64 = 555;
 /// A user session of the fixture user.
 pub const USER_TOKEN: &str = "0123456789abcdef0123456789abcdef01234567";
@@ -111,6 +115,11 @@ pub async fn seed(deps: &Deps) {
         deps.store.tx_insert_blob(&mut tx, &blob);
     }
     deps.store.commit(tx).await.expect("seed fixture user, sessions and blobs");
+    let queued = OutboxReset { sk: OUTBOX_SK.into(), app_id: APP_ID, user_id: USER_ID, email: USER_EMAIL.into() };
+    deps.store.queue_reset(Some(&queued), "fixture", now + 3600).await.expect("seed a queued reset mail");
+    let token =
+        ResetToken { token_hash: token_hash(RESET_TOKEN), app_id: APP_ID, user_id: USER_ID, expires_at: now + 3600 };
+    deps.store.issue_reset(&queued, &token, None).await.expect("seed a reset token");
 }
 
 /// One fixture and what it must produce (`events/expectations.json`).

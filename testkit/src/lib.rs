@@ -105,6 +105,11 @@ impl Env {
         self.deps.clone().with_identity(shared::identity::Identity::new(&config).expect("identity client"))
     }
 
+    /// Where a function spawned for this environment writes mail (`MAIL_OUTBOX_DIR`).
+    pub fn mail_outbox(&self) -> PathBuf {
+        self.s3_root.join("mail-outbox")
+    }
+
     pub fn store(&self) -> &Store {
         &self.deps.store
     }

@@ -43,6 +43,10 @@ pub struct AppSettings {
     pub firebase_projects: Vec<String>,
     /// The Custom Identity Provider; when set, logins by `login` go to it.
     pub cidp: Option<CidpSettings>,
+    /// Subject of the password-reset mail (default: "Reset your password").
+    pub reset_subject: Option<String>,
+    /// Text of the password-reset mail; `{link}`, `{name}` and `{app}` are filled in.
+    pub reset_body: Option<String>,
 }
 
 impl Default for AppSettings {
@@ -55,6 +59,8 @@ impl Default for AppSettings {
             users_v1_listing: false,
             firebase_projects: Vec::new(),
             cidp: None,
+            reset_subject: None,
+            reset_body: None,
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod blobs;
 pub mod credentials;
 pub mod external;
 pub mod profile;
+pub mod reset;
 pub mod search;
 pub mod sessions;
 pub mod signup;

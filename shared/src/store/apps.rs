@@ -25,6 +25,8 @@ fn app_item(app: &App, now: Timestamp) -> Item {
         .opt_s("cidp_method", s.cidp.as_ref().map(|c| c.method.as_str()))
         .opt_s("cidp_request", s.cidp.as_ref().map(CidpSettings::request_json).as_deref())
         .opt_s("cidp_response", s.cidp.as_ref().map(CidpSettings::response_json).as_deref())
+        .opt_s("reset_subject", s.reset_subject.as_deref())
+        .opt_s("reset_body", s.reset_body.as_deref())
         .n("created_at", app.created_at)
         .n("updated_at", now)
         .build()
@@ -56,6 +58,8 @@ fn app_from_item(item: &Item) -> Result<App, StoreError> {
                 }
                 _ => None,
             },
+            reset_subject: item.str("reset_subject"),
+            reset_body: item.str("reset_body"),
         },
         created_at: item.int("created_at").unwrap_or_default(),
     })

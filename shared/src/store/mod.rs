@@ -10,6 +10,8 @@ pub mod ids;
 pub mod item;
 pub mod keys;
 pub mod listing;
+pub mod rate;
+pub mod resets;
 pub mod schema;
 pub mod sessions;
 pub mod tx;

@@ -8,11 +8,13 @@ use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, CreateGlobalSecondaryIndexAction, GlobalSecondaryIndex,
     GlobalSecondaryIndexUpdate, KeySchemaElement, KeyType, Projection, ProjectionType, ScalarAttributeType,
-    TableStatus, TimeToLiveSpecification,
+    StreamSpecification, StreamViewType, TableStatus, TimeToLiveSpecification,
 };
 
 /// The attribute DynamoDB's TTL deletes items by (Unix seconds).
 pub const TTL_ATTRIBUTE: &str = "expires_at";
+/// The table's stream carries keys only (it tells the mail sender which outbox item is new).
+pub const STREAM_VIEW_TYPE: &str = "KEYS_ONLY";
 
 /// A global secondary index: name, hash key, optional range key. Indexes project keys only:
 /// they find users, the users themselves are read from the table (no second copy of
@@ -96,6 +98,10 @@ fn definition(name: &str, kind: ScalarKind) -> AttributeDefinition {
     AttributeDefinition::builder().attribute_name(name).attribute_type(kind.sdk()).build().expect("set")
 }
 
+fn stream_specification() -> StreamSpecification {
+    StreamSpecification::builder().stream_enabled(true).stream_view_type(StreamViewType::KeysOnly).build().expect("set")
+}
+
 fn index_definition(index: &IndexSpec) -> GlobalSecondaryIndex {
     GlobalSecondaryIndex::builder()
         .index_name(index.name)
@@ -124,6 +130,7 @@ pub async fn ensure_table(client: &Client, table: &str) -> anyhow::Result<()> {
                 .set_key_schema(Some(key_schema(HASH_KEY.0, Some(RANGE_KEY.0))))
                 .set_global_secondary_indexes(if gsis.is_empty() { None } else { Some(gsis) })
                 .billing_mode(BillingMode::PayPerRequest)
+                .stream_specification(stream_specification())
                 .send()
                 .await
                 .map_err(|e| anyhow::anyhow!("creating table {table}: {}", DisplayErrorContext(e)))?;
@@ -131,6 +138,22 @@ pub async fn ensure_table(client: &Client, table: &str) -> anyhow::Result<()> {
         }
         Some(present) => {
             wait_until_active(client, table).await?;
+            let described = client.describe_table().table_name(table).send().await;
+            let streaming = described
+                .ok()
+                .and_then(|out| out.table)
+                .and_then(|t| t.stream_specification)
+                .is_some_and(|spec| spec.stream_enabled);
+            if !streaming {
+                client
+                    .update_table()
+                    .table_name(table)
+                    .stream_specification(stream_specification())
+                    .send()
+                    .await
+                    .map_err(|e| anyhow::anyhow!("enabling the stream of {table}: {}", DisplayErrorContext(e)))?;
+                wait_until_active(client, table).await?;
+            }
             // DynamoDB adds one index per UpdateTable call.
             for index in indexes() {
                 if present.iter().any(|p| p.index_name() == Some(index.name)) {

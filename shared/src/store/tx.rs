@@ -24,6 +24,10 @@ pub enum Claim {
     NewItem,
     /// A record must be unchanged since it was read (optimistic concurrency).
     Unchanged,
+    /// A rate-limit counter must have room left.
+    RateLimit,
+    /// A password-reset token must still be unused, live and current.
+    ResetToken,
 }
 
 /// One action plus the claim its condition protects (if it has a condition).
