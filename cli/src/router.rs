@@ -3,7 +3,9 @@
 
 use shared::{ApiRequest, ApiResponse, Deps};
 
-/// Serves one request with the handler of the function that owns its route.
+/// Serves one request with the handler of the function that owns its route. Each handler's
+/// future is boxed: inline, the largest of them would size this one, and deep async stacks
+/// overflow small thread stacks.
 pub async fn dispatch(deps: &Deps, req: ApiRequest) -> ApiResponse {
     if req.method() == "OPTIONS" {
         return ApiResponse::preflight();
@@ -13,22 +15,22 @@ pub async fn dispatch(deps: &Deps, req: ApiRequest) -> ApiResponse {
         Err(error) => return req.respond(Err(error)),
     };
     match route.function {
-        create_session::FUNCTION => create_session::handle(deps, req).await,
-        get_session::FUNCTION => get_session::handle(deps, req).await,
-        destroy_session::FUNCTION => destroy_session::handle(deps, req).await,
-        login::FUNCTION => login::handle(deps, req).await,
-        logout::FUNCTION => logout::handle(deps, req).await,
-        signup::FUNCTION => signup::handle(deps, req).await,
-        update_user::FUNCTION => update_user::handle(deps, req).await,
-        delete_user::FUNCTION => delete_user::handle(deps, req).await,
-        list_users_v2::FUNCTION => list_users_v2::handle(deps, req).await,
-        users_v1::FUNCTION => users_v1::handle(deps, req).await,
-        create_blob::FUNCTION => create_blob::handle(deps, req).await,
-        complete_blob::FUNCTION => complete_blob::handle(deps, req).await,
-        get_blob::FUNCTION => get_blob::handle(deps, req).await,
-        delete_blob::FUNCTION => delete_blob::handle(deps, req).await,
-        reset_password::FUNCTION => reset_password::handle(deps, req).await,
-        reset_page::FUNCTION => reset_page::handle(deps, req).await,
+        create_session::FUNCTION => Box::pin(create_session::handle(deps, req)).await,
+        get_session::FUNCTION => Box::pin(get_session::handle(deps, req)).await,
+        destroy_session::FUNCTION => Box::pin(destroy_session::handle(deps, req)).await,
+        login::FUNCTION => Box::pin(login::handle(deps, req)).await,
+        logout::FUNCTION => Box::pin(logout::handle(deps, req)).await,
+        signup::FUNCTION => Box::pin(signup::handle(deps, req)).await,
+        update_user::FUNCTION => Box::pin(update_user::handle(deps, req)).await,
+        delete_user::FUNCTION => Box::pin(delete_user::handle(deps, req)).await,
+        list_users_v2::FUNCTION => Box::pin(list_users_v2::handle(deps, req)).await,
+        users_v1::FUNCTION => Box::pin(users_v1::handle(deps, req)).await,
+        create_blob::FUNCTION => Box::pin(create_blob::handle(deps, req)).await,
+        complete_blob::FUNCTION => Box::pin(complete_blob::handle(deps, req)).await,
+        get_blob::FUNCTION => Box::pin(get_blob::handle(deps, req)).await,
+        delete_blob::FUNCTION => Box::pin(delete_blob::handle(deps, req)).await,
+        reset_password::FUNCTION => Box::pin(reset_password::handle(deps, req)).await,
+        reset_page::FUNCTION => Box::pin(reset_page::handle(deps, req)).await,
         _ => req.respond(Err(shared::ApiError::NoRoute)),
     }
 }

@@ -73,7 +73,7 @@ async fn answer(deps: &Deps, req: Request<Incoming>, peer: SocketAddr) -> Respon
                 Some(peer.ip().to_string()),
                 request_id,
             );
-            dispatch(deps, req).await
+            shared::trips::tracked(dispatch(deps, req)).await.0
         }
         Err(_) => {
             let req = ApiRequest::new(

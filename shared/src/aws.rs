@@ -56,7 +56,7 @@ pub fn sdk_config_local() -> SdkConfig {
 
 /// A DynamoDB client, on `endpoint` when given (local engines), else the regional one.
 pub fn dynamodb_client(sdk: &SdkConfig, endpoint: Option<&str>) -> aws_sdk_dynamodb::Client {
-    let mut builder = aws_sdk_dynamodb::config::Builder::from(sdk);
+    let mut builder = aws_sdk_dynamodb::config::Builder::from(sdk).interceptor(crate::trips::RoundTrips);
     if let Some(endpoint) = endpoint {
         builder = builder.endpoint_url(endpoint);
     }

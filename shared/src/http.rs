@@ -214,6 +214,7 @@ impl ApiRequest {
             route = %self.route_path(),
             status,
             latency_ms = self.received.elapsed().as_secs_f64() * 1000.0,
+            round_trips = crate::trips::count(),
             "request"
         );
     }

@@ -29,6 +29,7 @@ pub mod routes;
 pub mod runtime;
 pub mod service;
 pub mod store;
+pub mod trips;
 
 pub use deps::Deps;
 pub use error::ApiError;

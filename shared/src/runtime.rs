@@ -30,8 +30,8 @@ where
     Fut: Future<Output = ApiResponse>,
 {
     lambda_runtime::run(service_fn(|event: LambdaEvent<HttpApiEvent>| {
-        let response = handler(ApiRequest::from_event(event.payload));
-        async move { Ok::<_, Infallible>(response.await.into_event()) }
+        let response = crate::trips::tracked(handler(ApiRequest::from_event(event.payload)));
+        async move { Ok::<_, Infallible>(response.await.0.into_event()) }
     }))
     .await
 }
@@ -86,8 +86,8 @@ where
     Fut: Future<Output = BatchResponse>,
 {
     lambda_runtime::run(service_fn(|event: LambdaEvent<StreamEvent>| {
-        let response = handler(event.payload);
-        async move { Ok::<_, Infallible>(response.await) }
+        let response = crate::trips::tracked(handler(event.payload));
+        async move { Ok::<_, Infallible>(response.await.0) }
     }))
     .await
 }

@@ -88,7 +88,7 @@ fn s3_error(context: &'static str, error: impl std::error::Error + Send + Sync +
 
 impl Blobs {
     pub fn new(sdk: &SdkConfig, config: BlobConfig) -> Blobs {
-        let mut builder = aws_sdk_s3::config::Builder::from(sdk);
+        let mut builder = aws_sdk_s3::config::Builder::from(sdk).interceptor(crate::trips::RoundTrips);
         if let Some(endpoint) = &config.s3_endpoint {
             builder = builder.endpoint_url(endpoint).force_path_style(true);
         }

@@ -1,0 +1,178 @@
+//! Round-trip budgets: how many DynamoDB and S3 calls each endpoint makes, counted by the
+//! SDK interceptor, on both engines. Deterministic: no timing, only the calls sent.
+//!
+//! Budgets hold for a warm instance: the first create of a kind in a cold instance also
+//! reserves a block of ids (one extra `UpdateItem` every `ID_BLOCK_SIZE` creates).
+
+use serde_json::json;
+use shared::ApiResponse;
+use shared::domain::app::{App, AppSettings};
+use shared::domain::user::User;
+use shared::store::Tx;
+use testkit::{Env, Req, get, on_both_engines, post, put};
+
+const PASSWORD: &str = "correct-horse-battery";
+
+async fn trips(env: &Env, req: Req) -> (ApiResponse, Vec<String>) {
+    shared::trips::tracked(cube_auth::router::dispatch(&env.deps, req.build())).await
+}
+
+/// Asserts the call list and a ceiling, naming the endpoint.
+fn budget(endpoint: &str, (resp, calls): &(ApiResponse, Vec<String>), expected: &[&str], ceiling: usize) {
+    assert!(resp.status < 300, "{endpoint}: {} {}", resp.status, String::from_utf8_lossy(&resp.body));
+    assert_eq!(calls, expected, "{endpoint}");
+    assert!(calls.len() <= ceiling, "{endpoint}: {} calls, budget {ceiling}", calls.len());
+    assert!(!calls.iter().any(|c| c == "Scan"), "{endpoint}: no Scan");
+}
+
+async fn token(env: &Env, app: &App, login: &str) -> String {
+    let body =
+        json!({"application_id": app.id, "auth_key": app.auth_key, "user": {"login": login, "password": PASSWORD}});
+    trips(env, post("/session").json(body)).await.0.json()["session"]["token"].as_str().unwrap().to_string()
+}
+
+async fn every_endpoint_stays_within_its_round_trip_budget(env: &Env) {
+    let app = env.app(AppSettings::default()).await;
+    // Warm the instance: reserve the first id blocks of users and sessions.
+    let signup = |login: &str| {
+        post("/users").header("CB-AuthKey", &app.auth_key).json(json!({"user": {"login": login, "email": format!("{login}@example.com"), "password": PASSWORD, "tag_list": "budget"}}))
+    };
+    trips(env, signup("warmup")).await;
+    let me = token(env, &app, "warmup").await;
+
+    let signed_up = trips(env, signup("measured")).await;
+    budget("signup", &signed_up, &["GetItem", "TransactWriteItems"], 2);
+    let id = signed_up.0.json()["user"]["id"].as_i64().unwrap();
+
+    let login = trips(env, post("/session").json(json!({"application_id": app.id, "auth_key": app.auth_key, "user": {"login": "measured", "password": PASSWORD}}))).await;
+    budget("login (POST /session)", &login, &["BatchGetItem", "GetItem", "TransactWriteItems"], 3);
+
+    let app_session =
+        trips(env, post("/session").json(json!({"application_id": app.id, "auth_key": app.auth_key}))).await;
+    budget("application session", &app_session, &["GetItem", "PutItem"], 2);
+
+    budget("get session", &trips(env, get("/session.json").token(&me)).await, &["GetItem", "GetItem"], 2);
+    budget(
+        "get user by id",
+        &trips(env, get(&format!("/users/{id}.json")).token(&me)).await,
+        &["GetItem", "BatchGetItem"],
+        2,
+    );
+    budget(
+        "V2 by login",
+        &trips(env, get("/users/v2.json?login=measured").token(&me)).await,
+        &["GetItem", "BatchGetItem", "BatchGetItem"],
+        3,
+    );
+    budget(
+        "V2 by tag",
+        &trips(env, get("/users/v2.json?user_tags=budget").token(&me)).await,
+        &["GetItem", "Query", "BatchGetItem"],
+        3,
+    );
+    budget(
+        "V1 by login",
+        &trips(env, get("/users/by_login.json?login=measured").token(&me)).await,
+        &["GetItem", "GetItem", "BatchGetItem"],
+        3,
+    );
+
+    let update =
+        trips(env, put(&format!("/users/{id}.json")).token(&me).json(json!({"user": {"full_name": "Renamed"}}))).await;
+    assert_eq!(update.0.status, 403, "only one's own user");
+    let my_id = trips(env, get("/session").token(&me)).await.0.json()["session"]["user_id"].as_i64().unwrap();
+    let update =
+        trips(env, put(&format!("/users/{my_id}.json")).token(&me).json(json!({"user": {"full_name": "Renamed"}})))
+            .await;
+    budget("update profile", &update, &["GetItem", "GetItem", "TransactWriteItems"], 3);
+
+    let login_on_app_session = {
+        let app_token = app_session.0.json()["session"]["token"].as_str().unwrap().to_string();
+        trips(env, post("/login.json").token(&app_token).json(json!({"login": "measured", "password": PASSWORD}))).await
+    };
+    budget("POST /login", &login_on_app_session, &["GetItem", "BatchGetItem", "GetItem", "TransactWriteItems"], 4);
+}
+
+async fn v2_by_login_costs_the_same_whatever_the_application_size(env: &Env) {
+    let app = env.app(AppSettings::default()).await;
+    let now = env.clock().now();
+    let mut work = Vec::new();
+    for i in 0..300 {
+        let id = env.store().next_id("users").await.unwrap();
+        let user = User {
+            id,
+            app_id: app.id,
+            login: Some(format!("crowd{i}")),
+            full_name: Some(format!("Crowd Member {i}")),
+            tags: vec!["crowd".into()],
+            password_hash: Some("x".into()),
+            created_at: now,
+            updated_at: now,
+            ..User::default()
+        };
+        let mut tx = Tx::new();
+        env.store().tx_insert_user(&mut tx, &user, now);
+        work.push(tx);
+    }
+    for tx in work {
+        env.store().commit(tx).await.unwrap();
+    }
+    let session = trips(env, post("/session").json(json!({"application_id": app.id, "auth_key": app.auth_key}))).await;
+    let me = session.0.json()["session"]["token"].as_str().unwrap().to_string();
+    let small = trips(env, get("/users/v2.json?login=crowd7").token(&me)).await;
+    budget("V2 by login among 300", &small, &["GetItem", "BatchGetItem", "BatchGetItem"], 3);
+    let list = trips(env, get("/users/v2.json?login[in]=crowd1,crowd2,crowd250").token(&me)).await;
+    budget("V2 by three logins among 300", &list, &["GetItem", "BatchGetItem", "BatchGetItem"], 3);
+    // A tag that 300 users carry: one query of its items, then only the page of users.
+    let tagged = trips(env, get("/users/v2.json?user_tags=crowd&limit=20").token(&me)).await;
+    budget("V2 by a popular tag", &tagged, &["GetItem", "Query", "BatchGetItem"], 3);
+    assert_eq!(tagged.0.json()["total_entries"], 300);
+}
+
+async fn blob_endpoints_make_few_calls_and_presigning_none(env: &Env) {
+    let app = env.app(AppSettings::default()).await;
+    trips(
+        env,
+        post("/users")
+            .header("CB-AuthKey", &app.auth_key)
+            .json(json!({"user": {"login": "filer", "password": PASSWORD}})),
+    )
+    .await;
+    let me = token(env, &app, "filer").await;
+    let body = json!({"blob": {"name": "a.png", "content_type": "image/png", "public": true}});
+    trips(env, post("/blobs.json").token(&me).json(body.clone())).await;
+    let created = trips(env, post("/blobs.json").token(&me).json(body)).await;
+    budget("create blob (presigned POST signed locally)", &created, &["GetItem", "TransactWriteItems"], 2);
+    let uid = created.0.json()["blob"]["uid"].as_str().unwrap().to_string();
+    let download = trips(env, get(&format!("/blobs/{uid}"))).await;
+    assert_eq!(download.0.status, 302);
+    assert_eq!(download.1, ["GetItem"], "a public download is one read; the presigned GET costs nothing");
+}
+
+async fn a_reset_request_does_the_same_calls_for_known_and_unknown_addresses(env: &Env) {
+    let app = env.app(AppSettings::default()).await;
+    trips(
+        env,
+        post("/users")
+            .header("CB-AuthKey", &app.auth_key)
+            .json(json!({"user": {"login": "known", "email": "known@example.com", "password": PASSWORD}})),
+    )
+    .await;
+    let session = trips(env, post("/session").json(json!({"application_id": app.id, "auth_key": app.auth_key}))).await;
+    let me = session.0.json()["session"]["token"].as_str().unwrap().to_string();
+    let known =
+        trips(env, post("/users/password/reset.json").token(&me).json(json!({"email": "known@example.com"}))).await;
+    let unknown =
+        trips(env, post("/users/password/reset.json").token(&me).json(json!({"email": "unknown@example.com"}))).await;
+    assert_eq!((known.0.status, unknown.0.status), (200, 200));
+    assert_eq!(known.0.body, unknown.0.body);
+    assert_eq!(known.1, unknown.1, "the same calls, in the same order");
+    budget("reset request", &known, &["GetItem", "TransactWriteItems", "GetItem", "GetItem", "PutItem"], 5);
+}
+
+on_both_engines!(
+    every_endpoint_stays_within_its_round_trip_budget,
+    v2_by_login_costs_the_same_whatever_the_application_size,
+    blob_endpoints_make_few_calls_and_presigning_none,
+    a_reset_request_does_the_same_calls_for_known_and_unknown_addresses,
+);
