@@ -1,9 +1,13 @@
 # cube-auth: `make test` runs every test tier from a clean clone (installing what it needs);
 # `make serve` runs local mode.
-.PHONY: test serve build lint fmt clean screenshots
+.PHONY: test bench serve build lint fmt clean screenshots
 
 test:
 	bash scripts/test.sh
+
+# Release build, cold starts, warm load and hashing; writes docs/benchmarks.md (not part of test).
+bench:
+	bash scripts/bench.sh
 
 serve:
 	cargo run --release --bin cube-auth -- serve
@@ -13,7 +17,7 @@ build:
 
 lint:
 	cargo fmt --all -- --check
-	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets --features bench/driver -- -D warnings
 
 fmt:
 	cargo fmt --all

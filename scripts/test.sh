@@ -58,7 +58,7 @@ echo "== tools"
 scripts/ensure-tools.sh || { echo "tool installation failed"; exit 1; }
 
 echo "== build (one debug build of every crate, binary and test)"
-cargo build --workspace --bins --quiet && cargo test --workspace --no-run --quiet || { echo "build failed"; exit 1; }
+cargo build --workspace --bins --features bench/driver --quiet && cargo test --workspace --features bench/driver --no-run --quiet || { echo "build failed"; exit 1; }
 
 echo "== DynamoDB Local"
 endpoint=$(scripts/dynamodb-local/run.sh start "$state") || { echo "DynamoDB Local did not start"; exit 1; }
@@ -73,7 +73,7 @@ for _ in $(seq 1 100); do [ -s "$logs/smtp.port" ] && break; sleep 0.1; done
 export SMTP_SINK_PORT=$(cat "$logs/smtp.port") SMTP_SINK_DIR="$logs/mail" REQUIRE_SMTP_SINK=1
 echo "listening on 127.0.0.1:$SMTP_SINK_PORT"
 
-cargo_tier "unit and handler tests" --workspace --lib --bins
+cargo_tier "unit and handler tests" --workspace --lib --bins --features bench/driver
 cargo_tier "flows and storage (both engines)" -p api-tests --test flows --test storage --test users --test seeded --test blobs --test identity --test reset --test budgets
 cargo_tier "template and contract checks" -p api-tests --test template
 cargo_tier "runtime-API harness" -p api-tests --test harness
@@ -95,7 +95,7 @@ if .tools/venv/bin/sam validate --lint 2>&1 | tail -5; then record "sam validate
 
 echo "== cargo fmt --check, cargo clippy"
 if cargo fmt --all -- --check >/dev/null; then record "cargo fmt --check" 1 0; else cargo fmt --all -- --check | head -20; record "cargo fmt --check" 0 1; fi
-if cargo clippy --workspace --all-targets --quiet -- -D warnings 2>"$logs/clippy.log"; then
+if cargo clippy --workspace --all-targets --features bench/driver --quiet -- -D warnings 2>"$logs/clippy.log"; then
   record "cargo clippy -D warnings" 1 0
 else
   head -60 "$logs/clippy.log"

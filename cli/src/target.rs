@@ -27,7 +27,7 @@ impl Target {
         }
         if std::env::var("TABLE_NAME").is_ok_and(|t| !t.is_empty()) {
             let config = Config::from_env()?;
-            let sdk = aws::sdk_config_from_env().await;
+            let sdk = aws::sdk_config_default_chain().await;
             let client = aws::dynamodb_client(&sdk, config.dynamodb_endpoint.as_deref());
             let store = Store::new(client, &config.table_name, config.id_block_size);
             return Ok(Target::Remote(Deps::new(store, Clock::system(), config)));

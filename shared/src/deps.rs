@@ -33,7 +33,7 @@ impl Deps {
     /// Everything from the environment, including the identity providers' client.
     #[cfg(feature = "outbound")]
     pub async fn from_env_with_identity() -> anyhow::Result<Deps> {
-        let sdk = crate::aws::sdk_config_from_env().await;
+        let sdk = crate::aws::sdk_config_from_env()?;
         let identity = crate::identity::Identity::new(&crate::identity::IdentityConfig::from_env()?)?;
         Ok(Deps::from_sdk(&sdk)?.with_identity(identity))
     }
@@ -54,7 +54,7 @@ impl Deps {
 
     /// Everything from the environment, for a Lambda function's `main`.
     pub async fn from_env() -> anyhow::Result<Deps> {
-        let sdk = crate::aws::sdk_config_from_env().await;
+        let sdk = crate::aws::sdk_config_from_env()?;
         Deps::from_sdk(&sdk)
     }
 
@@ -69,7 +69,7 @@ impl Deps {
     /// Everything from the environment, including blob storage (`BLOB_BUCKET`, …).
     #[cfg(feature = "s3")]
     pub async fn from_env_with_blobs() -> anyhow::Result<Deps> {
-        let sdk = crate::aws::sdk_config_from_env().await;
+        let sdk = crate::aws::sdk_config_from_env()?;
         let blobs = crate::blobs::Blobs::new(&sdk, crate::blobs::BlobConfig::from_env()?);
         Ok(Deps::from_sdk(&sdk)?.with_blobs(blobs))
     }

@@ -10,17 +10,31 @@ use crate::http::{ApiRequest, ApiResponse, HttpApiEvent};
 pub use lambda_runtime::Error;
 
 /// Structured JSON logs on stdout (CloudWatch), level from `AWS_LAMBDA_LOG_LEVEL` or
-/// `RUST_LOG`, `info` by default.
+/// `RUST_LOG`, `info` by default. A plain level, not an `EnvFilter`: directives would link a
+/// regex engine into every function for a setting Lambda expresses as one word.
 pub fn init_logging() {
     let level =
         std::env::var("AWS_LAMBDA_LOG_LEVEL").or_else(|_| std::env::var("RUST_LOG")).unwrap_or_else(|_| "info".into());
     let _ = tracing_subscriber::fmt()
         .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(level.to_lowercase()))
+        .with_max_level(log_level(&level))
         .with_target(false)
         .with_current_span(false)
         .without_time()
         .try_init();
+}
+
+/// A Lambda log level (`TRACE` … `FATAL`, any case); unknown words mean `info`.
+fn log_level(level: &str) -> tracing_subscriber::filter::LevelFilter {
+    use tracing_subscriber::filter::LevelFilter;
+    match level.trim().to_ascii_lowercase().as_str() {
+        "trace" => LevelFilter::TRACE,
+        "debug" => LevelFilter::DEBUG,
+        "warn" => LevelFilter::WARN,
+        "error" | "fatal" => LevelFilter::ERROR,
+        "off" => LevelFilter::OFF,
+        _ => LevelFilter::INFO,
+    }
 }
 
 /// Serves API Gateway HTTP API events with `handler` until the runtime stops us.
@@ -90,4 +104,18 @@ where
         async move { Ok::<_, Infallible>(response.await.0) }
     }))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing_subscriber::filter::LevelFilter;
+
+    #[test]
+    fn lambda_log_levels_map_to_tracing_levels() {
+        assert_eq!(log_level("DEBUG"), LevelFilter::DEBUG);
+        assert_eq!(log_level("FATAL"), LevelFilter::ERROR);
+        assert_eq!(log_level("warn"), LevelFilter::WARN);
+        assert_eq!(log_level("shared=debug"), LevelFilter::INFO);
+    }
 }

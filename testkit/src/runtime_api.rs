@@ -82,6 +82,18 @@ impl RuntimeApi {
         self.addr.to_string()
     }
 
+    /// Queues more events, served after those given to [`RuntimeApi::start`].
+    pub fn enqueue(&self, events: impl IntoIterator<Item = Value>) {
+        {
+            let mut pending = self.state.pending.lock().expect("lock");
+            let offset = pending.len() + self.state.outcomes.lock().expect("lock").len();
+            for (i, event) in events.into_iter().enumerate() {
+                pending.push_back((format!("request-q{}", offset + i), event));
+            }
+        }
+        self.state.changed.notify_waiters();
+    }
+
     /// Waits until `count` invocations have finished (or `timeout` passes).
     pub async fn outcomes(&self, count: usize, timeout: Duration) -> Vec<(Instant, Outcome)> {
         let deadline = Instant::now() + timeout;

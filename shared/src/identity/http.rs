@@ -1,4 +1,5 @@
-//! The outbound HTTP client for identity providers: HTTPS (rustls, the system's roots) or
+//! The outbound HTTP client for identity providers: HTTPS (rustls, Mozilla's roots compiled
+//! in, so a cold start parses no certificate files) or
 //! plain HTTP (local test servers), built once per cold start and shared by every request.
 //! It never follows redirects, gives up after a short timeout, and reads at most a small
 //! body: a misbehaving provider must fail the login, not hang or exhaust the function.
@@ -45,7 +46,7 @@ impl OutboundClient {
         http.enforce_http(false);
         http.set_connect_timeout(Some(timeout));
         let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()?
+            .with_webpki_roots()
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);

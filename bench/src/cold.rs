@@ -1,0 +1,145 @@
+//! Cold starts: each release binary started the way Lambda starts it, against the runtime-API
+//! harness and a freshly seeded embedded DynamoDB, once per sample.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+use testkit::Env;
+use testkit::fixtures::{event_json, expectations, seed};
+use testkit::runtime_api::{Outcome, RuntimeApi, spawn_function};
+
+use crate::process::{cpu_time, peak_rss};
+use crate::stats::Samples;
+
+/// The baseline binary, fed an API Gateway event it answers with 200.
+pub const HELLO: &str = "hello";
+pub const HELLO_EVENT: &str = "get-session";
+
+/// One binary and the fixture it is started with.
+#[derive(Debug, Clone, Copy)]
+pub struct ColdCase {
+    pub function: &'static str,
+    pub event: &'static str,
+    /// Whether the request hashes a password: argon2id is the request's work, the same cold or
+    /// warm, so those rows are shown but not held to the cold-start ratio.
+    pub hashes: bool,
+}
+
+const fn case(function: &'static str, event: &'static str) -> ColdCase {
+    ColdCase { function, event, hashes: false }
+}
+
+const fn hashing(function: &'static str, event: &'static str) -> ColdCase {
+    ColdCase { function, event, hashes: true }
+}
+
+/// Every function, with its most common request that does not hash a password; then the
+/// password paths, for the record.
+pub const CASES: &[ColdCase] = &[
+    case("create-session", "create-session-app"),
+    case("get-session", "get-session"),
+    case("destroy-session", "destroy-session"),
+    case("login", "login-firebase-project-not-allowed"),
+    case("logout", "logout"),
+    case("signup", "signup-unknown-auth-key"),
+    case("update-user", "update-user"),
+    case("delete-user", "delete-user"),
+    case("list-users-v2", "list-users-v2-login"),
+    case("users-v1", "users-v1-by-id"),
+    case("create-blob", "create-blob"),
+    case("complete-blob", "complete-blob-not-uploaded"),
+    case("get-blob", "get-blob-download"),
+    case("delete-blob", "delete-blob"),
+    case("reset-password", "reset-password-post"),
+    case("reset-page", "reset-page-form"),
+    case("send-mail", "send-mail-outbox"),
+    hashing("create-session", "create-session-user"),
+    hashing("signup", "signup"),
+];
+
+/// The medians and peaks of one binary's cold starts.
+#[derive(Debug, Clone)]
+pub struct ColdStart {
+    /// Spawn to the first `GET …/invocation/next`: the init phase.
+    pub init: Samples,
+    /// Spawn to the first response posted.
+    pub first_response: Samples,
+    pub peak_rss: u64,
+    pub size: u64,
+}
+
+/// Starts `binary` `spawns` times, each against a fresh seeded table, feeding it `event`.
+pub async fn measure(binary: &Path, event: &str, spawns: usize) -> anyhow::Result<ColdStart> {
+    let expected = expected_status(binary, event);
+    let size = std::fs::metadata(binary).with_context(|| format!("{} is not built", binary.display()))?.len();
+    let (mut init, mut first_response, mut peak) = (Vec::new(), Vec::new(), 0);
+    for _ in 0..spawns {
+        let env = Env::dynoxide().await;
+        seed(&env.deps).await;
+        let api = RuntimeApi::start(vec![event_json(event)]).await;
+        let spawned = Instant::now();
+        let mut child = spawn_function(binary, &api, &env);
+        let outcomes = api.outcomes(1, Duration::from_secs(30)).await;
+        let pid = child.id().context("the function exited")?;
+        peak = peak.max(peak_rss(pid).unwrap_or(0));
+        child.kill().await?;
+        let Some((answered, outcome)) = outcomes.first() else { bail!("{}: no response", binary.display()) };
+        check(binary, event, outcome, expected)?;
+        let polled = api.first_poll().context("no poll")?;
+        init.push(polled - spawned);
+        first_response.push(*answered - spawned);
+    }
+    Ok(ColdStart { init: Samples::new(init), first_response: Samples::new(first_response), peak_rss: peak, size })
+}
+
+/// Warm cost per invocation in one process: after a first (cold) invocation, `count` more of
+/// `event`; returns the process's CPU time and the wall time per invocation.
+pub async fn warm_invocations(binary: &Path, event: &str, count: usize) -> anyhow::Result<(Duration, Duration)> {
+    let expected = expected_status(binary, event);
+    let env = Env::dynoxide().await;
+    seed(&env.deps).await;
+    let api = RuntimeApi::start(vec![event_json(event)]).await;
+    let mut child = spawn_function(binary, &api, &env);
+    api.outcomes(1, Duration::from_secs(30)).await;
+    let pid = child.id().context("the function exited")?;
+    let cpu_before = cpu_time(pid).context("no /proc stat")?;
+    let started = Instant::now();
+    api.enqueue(std::iter::repeat_n(event_json(event), count));
+    let outcomes = api.outcomes(count + 1, Duration::from_secs(120)).await;
+    let wall = started.elapsed();
+    let cpu = cpu_time(pid).context("no /proc stat")? - cpu_before;
+    child.kill().await?;
+    if outcomes.len() != count + 1 {
+        bail!("{}: {} of {} invocations answered", binary.display(), outcomes.len(), count + 1);
+    }
+    for (_, outcome) in &outcomes {
+        check(binary, event, outcome, expected)?;
+    }
+    Ok((cpu / count as u32, wall / count as u32))
+}
+
+/// The status `events/expectations.json` names for this function's fixture (200 for hello
+/// and for the stream-driven `send-mail`, which answers a batch).
+fn expected_status(binary: &Path, event: &str) -> u16 {
+    let function = binary.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    if function == HELLO || function == "send-mail" {
+        return 200;
+    }
+    expectations(function).iter().find(|c| c.event == event).map_or(200, |c| c.status)
+}
+
+/// A benchmark of failing requests measures nothing: every answer must be the expected one.
+fn check(binary: &Path, event: &str, outcome: &Outcome, expected: u16) -> anyhow::Result<()> {
+    let status = match outcome {
+        Outcome::Response(value) => value["statusCode"].as_u64().map(|s| s as u16),
+        Outcome::Error(_) | Outcome::InitError(_) => None,
+    };
+    let batch_ok = matches!(outcome, Outcome::Response(value) if value["batchItemFailures"] == Value::Array(vec![]));
+    if status == Some(expected) || (batch_ok && expected == 200) {
+        Ok(())
+    } else {
+        bail!("{} on {event}: expected {expected}, got {outcome:?}", binary.display())
+    }
+}

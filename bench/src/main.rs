@@ -1,0 +1,145 @@
+//! `make bench`: measures the release build and writes `docs/benchmarks.md`.
+//!
+//! `bench [--bin-dir DIR] [--profile NAME=DIR]... [--spawns N] [--seconds S] [--out FILE]`
+//! - `--bin-dir`: the release function binaries, `hello` and `cube-auth` (`target/release`);
+//! - `--profile`: another build of the comparison functions and `hello`, to compare profiles;
+//! - `--spawns`: cold starts per binary (10); `--seconds`: each warm run (5);
+//! - `--only cold|profiles|warm`: one section (repeatable), while tuning; writes no report.
+
+mod cold;
+mod load;
+mod process;
+mod report;
+mod stats;
+mod warm;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+/// Workers of the warm load generator.
+const CONCURRENCY: usize = 8;
+/// Invocations per process in the profile comparison.
+const WARM_INVOCATIONS: usize = 500;
+/// Sequential samples of the hash and of login.
+const LOGIN_SAMPLES: usize = 60;
+/// Functions built under each compared profile: the smallest, a hashing one, a query.
+const COMPARED: &[(&str, &str)] = &[
+    ("get-session", "get-session"),
+    ("create-session", "create-session-app"),
+    ("list-users-v2", "list-users-v2-login"),
+];
+
+struct Options {
+    bin_dir: PathBuf,
+    profiles: Vec<(String, PathBuf)>,
+    spawns: usize,
+    seconds: u64,
+    out: PathBuf,
+    only: Vec<String>,
+}
+
+impl Options {
+    fn runs(&self, section: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|s| s == section)
+    }
+}
+
+fn options() -> anyhow::Result<Options> {
+    let mut options = Options {
+        bin_dir: PathBuf::from("target/release"),
+        profiles: Vec::new(),
+        spawns: 10,
+        seconds: 5,
+        out: PathBuf::from("docs/benchmarks.md"),
+        only: Vec::new(),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().with_context(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--bin-dir" => options.bin_dir = value()?.into(),
+            "--profile" => {
+                let spec = value()?;
+                let (name, dir) = spec.split_once('=').context("--profile NAME=DIR")?;
+                options.profiles.push((name.to_string(), dir.into()));
+            }
+            "--spawns" => options.spawns = value()?.parse()?,
+            "--seconds" => options.seconds = value()?.parse()?,
+            "--out" => options.out = value()?.into(),
+            "--only" => options.only.push(value()?),
+            other => bail!("unknown argument {other}"),
+        }
+    }
+    Ok(options)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let options = options()?;
+    let mut verdicts = Vec::new();
+    let mut document = format!(
+        "# Benchmarks\n\nWritten by `make bench` (release profile; `bench/`). Re-run it to refresh.\n\n{}\n",
+        report::machine()
+    );
+    let mut sections = String::new();
+
+    if options.runs("cold") {
+        sections += &format!("## Cold starts\n\n{}\n", cold_starts(&options, &mut verdicts).await?);
+    }
+    if options.runs("warm") {
+        eprintln!("warm requests on cube-auth serve");
+        let server = warm::Server::start(&options.bin_dir.join("cube-auth")).await?;
+        let measured = warm::measure(&server, CONCURRENCY, Duration::from_secs(options.seconds), LOGIN_SAMPLES).await;
+        server.stop().await;
+        let (login, measured) = measured?;
+        sections += &format!(
+            "## Warm requests on `cube-auth serve`\n\n{}\n## Password hashing and login\n\n{}\n",
+            report::warm(&measured, CONCURRENCY, &mut verdicts),
+            report::login(&login, &mut verdicts)
+        );
+    }
+    if options.runs("profiles") {
+        sections += &format!("## Build profiles\n\n{}", build_profiles(&options).await?);
+    }
+    document += &format!("## Targets\n\n{}\n{sections}", report::verdicts(&verdicts));
+
+    println!("{document}");
+    if options.only.is_empty() {
+        if let Some(parent) = options.out.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&options.out, &document).with_context(|| format!("writing {}", options.out.display()))?;
+        eprintln!("written to {}", options.out.display());
+    }
+    Ok(())
+}
+
+async fn cold_starts(options: &Options, verdicts: &mut Vec<report::Verdict>) -> anyhow::Result<String> {
+    let spawns = options.spawns;
+    eprintln!("cold starts ({spawns} spawns per binary)");
+    let hello = cold::measure(&options.bin_dir.join(cold::HELLO), cold::HELLO_EVENT, spawns).await?;
+    let mut rows = Vec::new();
+    for case in cold::CASES {
+        eprintln!("  {} ({})", case.function, case.event);
+        rows.push((*case, cold::measure(&options.bin_dir.join(case.function), case.event, spawns).await?));
+    }
+    Ok(report::cold_starts(&hello, &rows, spawns, verdicts))
+}
+
+async fn build_profiles(options: &Options) -> anyhow::Result<String> {
+    eprintln!("build profiles");
+    let mut rows = Vec::new();
+    let release = ("release".to_string(), options.bin_dir.clone());
+    for (profile, dir) in std::iter::once(&release).chain(&options.profiles) {
+        for &(function, event) in [(cold::HELLO, cold::HELLO_EVENT)].iter().chain(COMPARED) {
+            eprintln!("  {profile}: {function}");
+            let binary = dir.join(function);
+            let cold = cold::measure(&binary, event, options.spawns).await?;
+            let (warm_cpu, warm_wall) = cold::warm_invocations(&binary, event, WARM_INVOCATIONS).await?;
+            rows.push(report::ProfileRow { profile: profile.clone(), function, cold, warm_cpu, warm_wall });
+        }
+    }
+    Ok(report::profiles(&rows, WARM_INVOCATIONS))
+}

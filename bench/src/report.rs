@@ -1,0 +1,240 @@
+//! The Markdown report: the machine and build, one table per measurement, and the targets
+//! the measurements are held to.
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use crate::cold::{ColdCase, ColdStart};
+use crate::stats::ms;
+use crate::warm::{LoginCost, Measured};
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// A target and whether this run met it.
+pub struct Verdict {
+    pub target: String,
+    pub measured: String,
+    pub met: bool,
+}
+
+/// The machine, toolchain, commit and date the numbers were taken on.
+pub fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|info| {
+            info.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|k| k.parse::<f64>().ok())
+        })
+        .map_or_else(|| "unknown".into(), |kib| format!("{:.1} GiB", kib / MIB));
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let commit = command("git", &["rev-parse", "--short=12", "HEAD"]);
+    let dirty = if command("git", &["status", "--porcelain", "--untracked-files=no"]).is_empty() {
+        ""
+    } else {
+        " (with uncommitted changes)"
+    };
+    format!(
+        "- Date: {}\n- Commit: {commit}{dirty}\n- Machine: {cores} cores ({cpu}), {memory} memory, Linux {}\n- Toolchain: {}\n",
+        command("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+        kernel.trim(),
+        command("rustc", &["--version"]),
+    )
+}
+
+fn command(program: &str, args: &[&str]) -> String {
+    std::process::Command::new(program)
+        .args(args)
+        .output()
+        .ok()
+        .and_then(|out| String::from_utf8(out.stdout).ok())
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1}", bytes as f64 / MIB)
+}
+
+/// Cold starts of every function beside the baseline.
+pub fn cold_starts(
+    hello: &ColdStart,
+    rows: &[(ColdCase, ColdStart)],
+    spawns: usize,
+    verdicts: &mut Vec<Verdict>,
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "| function | request | init p50 ms | first response p50 ms | × hello | size MiB | peak RSS MiB |"
+    );
+    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|");
+    let base = hello.first_response.median();
+    let _ = writeln!(
+        out,
+        "| hello (lambda_http baseline) | any event | {} | {} | 1.00 | {} | {} |",
+        ms(hello.init.median()),
+        ms(base),
+        mib(hello.size),
+        mib(hello.peak_rss)
+    );
+    let mut worst_ratio: (f64, &str) = (0.0, "");
+    for (case, cold) in rows {
+        let ratio = cold.first_response.median().as_secs_f64() / base.as_secs_f64();
+        let request = if case.hashes { format!("{} (one argon2id hash)", case.event) } else { case.event.to_string() };
+        let _ = writeln!(
+            out,
+            "| {} | {request} | {} | {} | {ratio:.2} | {} | {} |",
+            case.function,
+            ms(cold.init.median()),
+            ms(cold.first_response.median()),
+            mib(cold.size),
+            mib(cold.peak_rss)
+        );
+        if !case.hashes && ratio > worst_ratio.0 {
+            worst_ratio = (ratio, case.function);
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\nMedians of {spawns} spawns each; every spawn is a new process against a freshly seeded table,"
+    );
+    let _ = writeln!(out, "and every answer is checked against the status its fixture expects.");
+    verdicts.push(Verdict {
+        target: "every function's median spawn-to-first-response ≤ 3× hello's".into(),
+        measured: format!("worst {:.2}× ({})", worst_ratio.0, worst_ratio.1),
+        met: worst_ratio.0 <= 3.0,
+    });
+    let biggest = rows.iter().max_by_key(|(_, c)| c.size).map(|(case, c)| (c.size, case.function)).unwrap_or((0, ""));
+    verdicts.push(Verdict {
+        target: "no function over 10 MB stripped".into(),
+        measured: format!("largest {} MiB ({})", mib(biggest.0), biggest.1),
+        met: biggest.0 <= 10_000_000,
+    });
+    let hungriest =
+        rows.iter().max_by_key(|(_, c)| c.peak_rss).map(|(case, c)| (c.peak_rss, case.function)).unwrap_or((0, ""));
+    verdicts.push(Verdict {
+        target: "peak RSS under 64 MiB".into(),
+        measured: format!("largest {} MiB ({})", mib(hungriest.0), hungriest.1),
+        met: hungriest.0 < 64 * 1024 * 1024,
+    });
+    out
+}
+
+/// Warm throughput and latency on `cube-auth serve`.
+pub fn warm(measured: &[Measured], concurrency: usize, verdicts: &mut Vec<Verdict>) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "| endpoint | requests | req/s | p50 ms | p99 ms | server CPU ms/req | load generator CPU ms/req |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|");
+    for m in measured {
+        let run = &m.run;
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.0} | {} | {} | {:.3} | {:.3} |",
+            m.name,
+            run.requests,
+            run.per_second(),
+            ms(run.latencies.median()),
+            ms(run.latencies.percentile(99.0)),
+            run.server_cpu_per_request().as_secs_f64() * 1000.0,
+            run.client_cpu_per_request().as_secs_f64() * 1000.0,
+        );
+        if matches!(m.name, "get session" | "get user by id") {
+            let p99 = run.latencies.percentile(99.0);
+            verdicts.push(Verdict {
+                target: format!("{}: ≥ 2,500 req/s with p99 < 10 ms", m.name),
+                measured: format!("{:.0} req/s, p99 {} ms", run.per_second(), ms(p99)),
+                met: run.per_second() >= 2500.0 && p99 < Duration::from_millis(10),
+            });
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\nClosed loop at concurrency {concurrency}, kept-alive loopback connections, load generator on the same"
+    );
+    let _ = writeln!(out, "machine; each endpoint after a one-second warm-up, every answer checked for its status.");
+    out
+}
+
+/// Login latency as a multiple of one hash.
+pub fn login(cost: &LoginCost, verdicts: &mut Vec<Verdict>) -> String {
+    let ratio = cost.login.median().as_secs_f64() / cost.hash.median().as_secs_f64();
+    let mut out = String::new();
+    let _ = writeln!(out, "| measurement | samples | p50 ms | p99 ms |");
+    let _ = writeln!(out, "|---|---:|---:|---:|");
+    for (name, samples) in
+        [("argon2id hash (19 MiB, t=2, p=1)", &cost.hash), ("login (POST /session), concurrency 1", &cost.login)]
+    {
+        let _ = writeln!(
+            out,
+            "| {name} | {} | {} | {} |",
+            samples.len(),
+            ms(samples.median()),
+            ms(samples.percentile(99.0))
+        );
+    }
+    let _ = writeln!(out, "\nLogin p50 is {ratio:.3}× one hash.");
+    verdicts.push(Verdict {
+        target: "login latency ≤ 1.15× one argon2id hash".into(),
+        measured: format!("{ratio:.3}×"),
+        met: ratio <= 1.15,
+    });
+    out
+}
+
+/// One row of the build-profile comparison.
+pub struct ProfileRow {
+    pub profile: String,
+    pub function: &'static str,
+    pub cold: ColdStart,
+    pub warm_cpu: Duration,
+    pub warm_wall: Duration,
+}
+
+pub fn profiles(rows: &[ProfileRow], invocations: usize) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "| profile | function | size MiB | init p50 ms | first response p50 ms | warm CPU µs/invocation | warm wall µs/invocation |"
+    );
+    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|");
+    for row in rows {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {:.0} | {:.0} |",
+            row.profile,
+            row.function,
+            mib(row.cold.size),
+            ms(row.cold.init.median()),
+            ms(row.cold.first_response.median()),
+            row.warm_cpu.as_secs_f64() * 1e6,
+            row.warm_wall.as_secs_f64() * 1e6,
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nWarm figures: {invocations} invocations of the same request in one process, through the runtime-API"
+    );
+    let _ = writeln!(out, "harness (wall time includes the harness and the embedded table in the benchmark process).");
+    out
+}
+
+pub fn verdicts(verdicts: &[Verdict]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "| target | measured | met |");
+    let _ = writeln!(out, "|---|---|---|");
+    for v in verdicts {
+        let _ = writeln!(out, "| {} | {} | {} |", v.target, v.measured, if v.met { "yes" } else { "**no**" });
+    }
+    out
+}
