@@ -90,6 +90,34 @@ async fn wrong_password_is_401_and_unknown_user_is_404_when_auto_create_is_denie
     assert_eq!(wrong.status, 401);
 }
 
+/// A password login writes the session while it verifies the password; a wrong password
+/// must leave nothing of that behind: no session, no link, the user's activity unchanged.
+async fn a_wrong_password_leaves_no_session_and_no_activity_behind(env: &Env) {
+    let app = env.app(AppSettings::default()).await;
+    let created = signup(env, &app, json!({"login": "vera", "password": PASSWORD})).await;
+    let id = created.json()["user"]["id"].as_i64().unwrap();
+    let right = user_session(env, &app, json!({"login": "vera", "password": PASSWORD})).await;
+    assert_eq!(right.status, 201);
+    let logged_in_at = env.store().get_user(id, env.clock().now()).await.unwrap().unwrap().last_request_at;
+    assert!(logged_in_at.is_some(), "a login records activity");
+    assert_eq!(env.store().user_session_hashes(id).await.unwrap().len(), 1);
+
+    env.clock().advance(120);
+    for i in 0..5 {
+        let wrong = user_session(env, &app, json!({"login": "vera", "password": format!("wrong-{i}")})).await;
+        assert_eq!((wrong.status, body(&wrong).as_str()), (401, r#"{"errors":["Unauthorized"]}"#));
+    }
+    let user = env.store().get_user(id, env.clock().now()).await.unwrap().unwrap();
+    assert_eq!(user.last_request_at, logged_in_at, "failed attempts are not activity");
+    assert_eq!(env.store().user_session_hashes(id).await.unwrap().len(), 1, "only the real session remains");
+
+    let again = user_session(env, &app, json!({"login": "vera", "password": PASSWORD})).await;
+    assert_eq!(again.status, 201);
+    let user = env.store().get_user(id, env.clock().now()).await.unwrap().unwrap();
+    assert_eq!(user.last_request_at, Some(env.clock().now()));
+    assert_eq!(env.store().user_session_hashes(id).await.unwrap().len(), 2);
+}
+
 async fn bad_application_credentials_are_401(env: &Env) {
     let app = env.app(AppSettings::default()).await;
     let wrong_key = call(env, post("/session").json(json!({"application_id": app.id, "auth_key": "nope"}))).await;
@@ -400,6 +428,7 @@ async fn cors_preflight_and_headers(env: &Env) {
 on_both_engines!(
     app_session_signup_and_user_sessions_by_login_and_email,
     wrong_password_is_401_and_unknown_user_is_404_when_auto_create_is_denied,
+    a_wrong_password_leaves_no_session_and_no_activity_behind,
     bad_application_credentials_are_401,
     unknown_user_is_created_on_the_fly_when_the_app_allows_it,
     guest_sessions_create_temporary_users_that_end_after_a_day,

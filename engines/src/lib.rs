@@ -28,7 +28,13 @@ impl EmbeddedDynamo {
     /// A database persisted in one SQLite file (local mode).
     pub async fn in_file(path: &Path) -> anyhow::Result<Self> {
         let path = path.to_str().ok_or_else(|| anyhow::anyhow!("data path is not UTF-8: {}", path.display()))?;
-        Self::serve(dynoxide::Database::new(path).map_err(|e| anyhow::anyhow!("dynoxide: opening {path}: {e}"))?).await
+        let db = dynoxide::Database::new(path).map_err(|e| anyhow::anyhow!("dynoxide: opening {path}: {e}"))?;
+        // WAL with `synchronous = NORMAL`: a commit survives cube-auth crashing or being killed,
+        // and only an OS crash can lose the last few. SQLite's default fsyncs every commit,
+        // which made each write cost milliseconds; a development server does not need that.
+        db.disable_bulk_loading()
+            .map_err(|e| anyhow::anyhow!("dynoxide: setting {path} to synchronous=NORMAL: {e}"))?;
+        Self::serve(db).await
     }
 
     async fn serve(db: dynoxide::Database) -> anyhow::Result<Self> {

@@ -35,7 +35,16 @@ pub async fn verify_password(user: Option<User>, password: &Password) -> Option<
     if password.expose().len() > MAX_PASSWORD_BYTES {
         return None;
     }
-    let hash = user.as_ref().filter(|u| !u.is_guest).and_then(|u| u.password_hash.clone());
+    let hash = user.as_ref().and_then(|u| hash_to_check(u, password));
     let matches = password::verify(password.clone(), hash).await;
     if matches { user } else { None }
+}
+
+/// The stored hash `password` could match: none for a guest, a user without a password, or
+/// a password longer than any valid one.
+pub fn hash_to_check(user: &User, password: &Password) -> Option<String> {
+    if user.is_guest || password.expose().len() > MAX_PASSWORD_BYTES {
+        return None;
+    }
+    user.password_hash.clone()
 }

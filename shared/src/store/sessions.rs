@@ -142,6 +142,34 @@ impl Store {
         self.commit(tx).await
     }
 
+    /// Undoes a login whose password turned out wrong (see `password_session`): deletes the
+    /// session and its link, and puts back the user's `last_request_at` unless something else
+    /// has set it since. Failures are logged, not returned: the caller answers 401 either way,
+    /// and a session left behind is one whose token nobody was given.
+    pub async fn withdraw_login(
+        &self,
+        session: &Session,
+        user_id: i64,
+        previous_request_at: Option<Timestamp>,
+        touched_at: Timestamp,
+    ) {
+        let restore = match previous_request_at {
+            Some(previous) => Expr::new("SET last_request_at = :previous").value(":previous", n(previous)),
+            None => Expr::new("REMOVE last_request_at"),
+        };
+        let mut restore_tx = Tx::new();
+        let unchanged = Expr::new("last_request_at = :touched").value(":touched", n(touched_at));
+        restore_tx.update(self.table(), user_key(user_id), restore, Some((unchanged, Claim::Unchanged)));
+        let (deleted, restored) = tokio::join!(self.delete_session(session), self.commit(restore_tx));
+        if let Err(error) = deleted {
+            tracing::warn!(error = %error, "withdrawing a session after a wrong password failed");
+        }
+        match restored {
+            Ok(()) | Err(StoreError::Conflict(_)) => {}
+            Err(error) => tracing::warn!(error = %error, "restoring last_request_at after a wrong password failed"),
+        }
+    }
+
     /// Binds `user_id` to a live session (`POST /login`), replacing any previous user, and
     /// records the activity. Fails with `Claim::SessionLive` if the session ended meanwhile.
     pub async fn bind_session_user(
