@@ -52,6 +52,10 @@ async fn manage_apps(extra: &[&str], env: &[(&str, &str)]) {
         "--require-signature=false",
         "--allow-session-without-user",
         "--users-v1-listing",
+        "--limit-login-ip",
+        "50/600",
+        "--lockout",
+        "5/900",
         "--json",
     ]);
     let updated: Value =
@@ -60,8 +64,15 @@ async fn manage_apps(extra: &[&str], env: &[(&str, &str)]) {
         updated["settings"],
         json!({"allow_session_without_user": true, "require_signature": false,
         "session_ttl": 900, "session_max_lifetime": 2_592_000, "users_v1_listing": true,
-        "firebase_projects": [], "cidp": null, "reset_subject": null, "reset_body": null})
+        "firebase_projects": [], "cidp": null, "reset_subject": null, "reset_body": null,
+        "limits": {"login_failures_per_ip": "50/600", "login_failures_per_account": "10/300",
+            "signups_per_ip": "30/3600", "searches_per_ip": "1200/60", "lockout": "5/900"}})
     );
+    let args = with(&["apps", "update", &id, "--no-lockout", "--json"]);
+    let unlocked: Value =
+        serde_json::from_str(&run(&args.iter().map(String::as_str).collect::<Vec<_>>(), env).await).unwrap();
+    assert_eq!(unlocked["settings"]["limits"]["lockout"], Value::Null);
+    assert_eq!(unlocked["settings"]["limits"]["login_failures_per_ip"], "50/600", "other settings stay");
 
     let args = with(&["apps", "show", &id, "--json"]);
     let shown: Value =

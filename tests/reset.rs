@@ -252,7 +252,26 @@ async fn requests_are_rate_limited_per_address_and_per_ip(env: &Env) {
     assert_eq!(call(env, ask(&f.email, "198.51.100.1")).await.status, 200);
 }
 
+/// With the application's lockout on, a reset (proof of the mailbox) unlocks the account
+/// at once, without waiting out the lockout.
+async fn a_reset_lifts_an_account_lockout(env: &Env) {
+    let Some((port, dir)) = sink() else { return };
+    let mailer = smtp_mailer(port);
+    let mut f = account(env, "locked").await;
+    f.app.settings.limits.lockout = Some(shared::domain::limits::Rate::new(2, 3600));
+    env.store().update_app(&f.app, env.clock().now()).await.unwrap();
+    assert_eq!(log_in(env, &f, "wrong-password-1").await, 401);
+    assert_eq!(log_in(env, &f, "wrong-password-2").await, 401);
+    assert_eq!(log_in(env, &f, PASSWORD).await, 429, "locked");
+    call(env, post("/users/password/reset.json").token(&f.app_token).json(json!({"email": f.email}))).await;
+    deliver_pending(&env.deps, &mailer).await.unwrap();
+    let link = link_in(&mails_to(&dir, &f.email)[0]);
+    assert_eq!(submit(env, &link, NEW_PASSWORD).await.status, 200);
+    assert_eq!(log_in(env, &f, NEW_PASSWORD).await, 201, "the reset unlocked the account");
+}
+
 on_both_engines!(
+    a_reset_lifts_an_account_lockout,
     a_reset_by_mail_sets_the_password_and_ends_every_session,
     expired_and_superseded_links_are_refused,
     the_json_variant_and_the_password_policy,

@@ -4,6 +4,7 @@ use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use shared::domain::app::{App, AppSettings};
 use shared::domain::cidp::CidpSettings;
+use shared::domain::limits::Rate;
 
 use crate::target::Target;
 
@@ -91,6 +92,25 @@ pub struct SettingsArgs {
     /// Text of the password-reset mail ({link}, {name} and {app} are filled in).
     #[arg(long, value_name = "TEXT")]
     pub reset_body: Option<String>,
+    /// Failed logins allowed from one source IP, as MAX/SECONDS (default 30/300).
+    #[arg(long, value_name = "MAX/SECS")]
+    pub limit_login_ip: Option<Rate>,
+    /// Failed logins allowed on one login or email, as MAX/SECONDS (default 10/300).
+    #[arg(long, value_name = "MAX/SECS")]
+    pub limit_login_account: Option<Rate>,
+    /// Signups and guest sessions allowed from one source IP (default 30/3600).
+    #[arg(long, value_name = "MAX/SECS")]
+    pub limit_signup_ip: Option<Rate>,
+    /// User searches allowed from one source IP (default 1200/60).
+    #[arg(long, value_name = "MAX/SECS")]
+    pub limit_search_ip: Option<Rate>,
+    /// Lock an account after THRESHOLD failed logins, each within SECS of the previous, until
+    /// SECS after the last (a password reset unlocks it). Off by default.
+    #[arg(long, value_name = "THRESHOLD/SECS", conflicts_with = "no_lockout")]
+    pub lockout: Option<Rate>,
+    /// Turn the account lockout off.
+    #[arg(long)]
+    pub no_lockout: bool,
 }
 
 impl SettingsArgs {
@@ -125,6 +145,25 @@ impl SettingsArgs {
         if let Some(body) = &self.reset_body {
             anyhow::ensure!(body.is_empty() || body.contains("{link}"), "the reset mail text must contain {{link}}");
             settings.reset_body = Some(body.clone()).filter(|b| !b.is_empty());
+        }
+        let limits = &mut settings.limits;
+        if let Some(rate) = self.limit_login_ip {
+            limits.login_failures_per_ip = rate;
+        }
+        if let Some(rate) = self.limit_login_account {
+            limits.login_failures_per_account = rate;
+        }
+        if let Some(rate) = self.limit_signup_ip {
+            limits.signups_per_ip = rate;
+        }
+        if let Some(rate) = self.limit_search_ip {
+            limits.searches_per_ip = rate;
+        }
+        if self.no_lockout {
+            limits.lockout = None;
+        }
+        if let Some(rate) = self.lockout {
+            limits.lockout = Some(rate);
         }
         if let (Some(url), Some(request), Some(response)) = (&self.cidp_url, &self.cidp_request, &self.cidp_response) {
             let cidp = CidpSettings::parse(url, &self.cidp_method, request, response).map_err(anyhow::Error::msg)?;
@@ -204,6 +243,13 @@ fn app_json(app: &App) -> Value {
             })),
             "reset_subject": s.reset_subject,
             "reset_body": s.reset_body,
+            "limits": {
+                "login_failures_per_ip": s.limits.login_failures_per_ip.to_string(),
+                "login_failures_per_account": s.limits.login_failures_per_account.to_string(),
+                "signups_per_ip": s.limits.signups_per_ip.to_string(),
+                "searches_per_ip": s.limits.searches_per_ip.to_string(),
+                "lockout": s.limits.lockout.map(|r| r.to_string()),
+            },
         }
     })
 }
@@ -211,7 +257,7 @@ fn app_json(app: &App) -> Value {
 fn describe(app: &App) -> String {
     let s = &app.settings;
     format!(
-        "application {id} ({name})\n  auth_key     {key}\n  auth_secret  {secret}\n  allow session without user  {auto}\n  require signature           {sig}\n  session ttl                 {ttl} s\n  session max lifetime        {max} s\n  users V1 listing            {v1}\n  firebase projects           {firebase}\n  custom identity provider    {cidp}",
+        "application {id} ({name})\n  auth_key     {key}\n  auth_secret  {secret}\n  allow session without user  {auto}\n  require signature           {sig}\n  session ttl                 {ttl} s\n  session max lifetime        {max} s\n  users V1 listing            {v1}\n  firebase projects           {firebase}\n  custom identity provider    {cidp}\n  failed logins per IP        {login_ip}\n  failed logins per account   {login_account}\n  signups per IP              {signup_ip}\n  searches per IP             {search_ip}\n  account lockout             {lockout}",
         id = app.id,
         name = app.name,
         key = app.auth_key,
@@ -223,5 +269,10 @@ fn describe(app: &App) -> String {
         v1 = s.users_v1_listing,
         firebase = if s.firebase_projects.is_empty() { "none".to_string() } else { s.firebase_projects.join(", ") },
         cidp = s.cidp.as_ref().map_or_else(|| "off".to_string(), |c| format!("{} {}", c.method.as_str(), c.url)),
+        login_ip = s.limits.login_failures_per_ip,
+        login_account = s.limits.login_failures_per_account,
+        signup_ip = s.limits.signups_per_ip,
+        search_ip = s.limits.searches_per_ip,
+        lockout = s.limits.lockout.map_or_else(|| "off".to_string(), |r| r.to_string()),
     )
 }

@@ -3,6 +3,7 @@
 use crate::clock::Timestamp;
 use crate::crypto::random::random_alphanumeric;
 use crate::domain::cidp::CidpSettings;
+use crate::domain::limits::AbuseLimits;
 
 /// Two hours of inactivity, ConnectyCube's documented session lifetime.
 pub const DEFAULT_SESSION_TTL_SECS: i64 = 7200;
@@ -47,6 +48,8 @@ pub struct AppSettings {
     pub reset_subject: Option<String>,
     /// Text of the password-reset mail; `{link}`, `{name}` and `{app}` are filled in.
     pub reset_body: Option<String>,
+    /// Failed-login, signup and search limits, and the optional account lockout.
+    pub limits: AbuseLimits,
 }
 
 impl Default for AppSettings {
@@ -61,6 +64,7 @@ impl Default for AppSettings {
             cidp: None,
             reset_subject: None,
             reset_body: None,
+            limits: AbuseLimits::default(),
         }
     }
 }

@@ -11,5 +11,6 @@ pub mod reset;
 pub mod search;
 pub mod sessions;
 pub mod signup;
+pub mod throttle;
 pub mod users;
 pub mod users_v1;

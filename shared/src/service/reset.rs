@@ -9,7 +9,6 @@
 //! under the signup policy and ends every session of the user, in one transaction.
 
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use crate::clock::Timestamp;
 use crate::crypto::password::{self, Password};
@@ -22,7 +21,7 @@ use crate::http::{ApiRequest, Reply};
 use crate::pages;
 use crate::params::Field;
 use crate::service::auth::authenticate;
-use crate::store::rate::{Limit, RateDecision};
+use crate::store::rate::{Limit, RateDecision, digest_key};
 use crate::store::resets::{OutboxReset, ResetToken};
 use crate::store::{Claim, StoreError, Tx};
 
@@ -32,10 +31,6 @@ pub const PER_EMAIL_PER_HOUR: i64 = 3;
 pub const PER_IP_PER_HOUR: i64 = 20;
 /// How long a reset link works.
 pub const TOKEN_LIFETIME_SECS: i64 = 3600;
-
-fn email_key(email: &str) -> String {
-    hex::encode(&Sha256::digest(email.as_bytes())[..16])
-}
 
 /// `POST /users/password/reset` (`{"email":…}`) and `GET /users/password/reset?email=…`,
 /// with an application or user session. 200, empty body, always (after the rate limits).
@@ -48,7 +43,7 @@ pub async fn request_reset(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, A
     let now = deps.clock.now();
     let ip = req.source_ip().unwrap_or("unknown").to_string();
     let limits = [
-        Limit { key: format!("reset-email#{}", email_key(&email)), max: PER_EMAIL_PER_HOUR, window_secs: 3600 },
+        Limit { key: format!("reset-email#{}", digest_key(&email)), max: PER_EMAIL_PER_HOUR, window_secs: 3600 },
         Limit { key: format!("reset-ip#{ip}"), max: PER_IP_PER_HOUR, window_secs: 3600 },
     ];
     if let RateDecision::Limited { retry_after_secs } = deps.store.hit(&limits, now).await? {
@@ -239,6 +234,8 @@ async fn set_password(deps: &Deps, record: &ResetToken, hash: String, now: Times
         let mut tx = Tx::new();
         deps.store.tx_consume_reset(&mut tx, record, now);
         deps.store.tx_replace_user(&mut tx, &user, &updated, now);
+        // A reset proves control of the mailbox: it lifts an account lockout.
+        deps.store.tx_unlock(&mut tx, user.id);
         let sessions = deps.store.user_session_hashes(user.id).await?;
         match deps.store.commit_ending_sessions(tx, user.id, &sessions).await {
             Ok(()) => return Ok(true),

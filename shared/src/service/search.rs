@@ -18,12 +18,14 @@ use crate::domain::user_query::{Condition, Operand, Operator, QueryField, UserQu
 use crate::error::ApiError;
 use crate::http::{ApiRequest, Reply};
 use crate::service::auth::authenticate;
+use crate::store::rate::{Limit, RateDecision};
 use crate::store::users::SearchMatch;
 
 /// `GET /users/v2`: any valid session may search its own application.
 pub async fn search_users(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, ApiError> {
     let caller = authenticate(deps, req).await?;
     let query = UserQuery::parse(&req.query()?)?;
+    count_search(deps, caller.app_id(), req.source_ip()).await?;
     let (total, page) = run(deps, caller.app_id(), &query).await?;
     Ok(Reply::ok(json!({
         "limit": query.limit,
@@ -31,6 +33,17 @@ pub async fn search_users(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, Ap
         "total_entries": total,
         "items": page.iter().map(User::to_json).collect::<Vec<Value>>(),
     })))
+}
+
+/// Counts a search against the application's searches-per-IP limit (V2 and V1 alike).
+pub async fn count_search(deps: &Deps, app_id: i64, ip: Option<&str>) -> Result<(), ApiError> {
+    let app = deps.store.cached_app(app_id).await?.ok_or(ApiError::SessionMissing)?;
+    let key = format!("search-ip#{app_id}#{}", ip.unwrap_or("unknown"));
+    let limit = Limit::new(key, app.settings.limits.searches_per_ip);
+    match deps.store.metered_hit(&limit, deps.clock.now()).await? {
+        RateDecision::Allowed => Ok(()),
+        RateDecision::Limited { retry_after_secs } => Err(ApiError::TooManyRequests { retry_after_secs }),
+    }
 }
 
 /// The total number of matches and the requested page.

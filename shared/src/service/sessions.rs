@@ -18,6 +18,8 @@ use crate::params::Field;
 use crate::service::auth::{authenticate, lookup};
 use crate::service::credentials::{PasswordLogin, hash_to_check, verify_password};
 use crate::service::external::{self, FirebaseLogin, parse_provider};
+use crate::service::signup::{limited, signup_limit_of};
+use crate::service::throttle::LoginThrottle;
 use crate::service::users::{conflict_to_api, new_user};
 use crate::store::ids::SESSIONS;
 use crate::store::{Claim, StoreError, Tx};
@@ -108,6 +110,7 @@ pub async fn create_session(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, 
         let expires = signed.timestamp.max(now) + SIGNATURE_WINDOW_SECS + 60;
         deps.store.tx_claim_nonce(&mut tx, app.id, signed.timestamp, &signed.nonce, expires, now);
     }
+    let mut new_user_limit = None;
     let (user, kind) = match intent {
         Intent::App => (None, SessionKind::App),
         Intent::Firebase(firebase) => {
@@ -123,53 +126,75 @@ pub async fn create_session(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, 
         Intent::Guest { full_name } => {
             let guest = new_guest(deps, &app, full_name, now).await?;
             deps.store.tx_insert_user(&mut tx, &guest, now);
+            let limit = signup_limit_of(&app, req.source_ip());
+            deps.store.tx_hit(&mut tx, &limit, now);
+            new_user_limit = Some(limit);
             (Some(guest), SessionKind::Guest)
         }
         Intent::Password(login) => {
+            let throttle = LoginThrottle::new(&app, req.source_ip(), login.field, &login.value);
             let existing = match user_id {
                 Some(id) => deps.store.get_user(id, now).await?,
                 None => None,
             };
-            let known = existing.is_some();
+            let known = existing.as_ref().map(|user| user.id);
             if let Some(user) = existing
                 && let Some(hash) = hash_to_check(&user, &login.password)
             {
-                let (token, session, user) = password_session(deps, &app, user, &login, hash, tx, signed, now).await?;
+                let login = Attempt { login: &login, hash, throttle: &throttle };
+                let (token, session, user) = password_session(deps, &app, user, login, tx, signed, now).await?;
                 req.set_session_expiry(session.expires_at());
                 return Ok(Reply::created(json!({ "session": session.to_json(&token, Some(&user)) })));
             }
             match verify_password(None, &login.password).await {
                 Some(user) => (Some(user), SessionKind::User),
-                None if known => return Err(ApiError::Unauthorized),
+                None if known.is_some() => return Err(throttle.failed(deps, known, ApiError::Unauthorized, now).await),
                 None if app.settings.allow_session_without_user => {
                     let user = auto_created_user(deps, &app, &login, now).await?;
                     deps.store.tx_insert_user(&mut tx, &user, now);
+                    let limit = signup_limit_of(&app, req.source_ip());
+                    deps.store.tx_hit(&mut tx, &limit, now);
+                    new_user_limit = Some(limit);
                     (Some(user), SessionKind::User)
                 }
-                None => return Err(ApiError::NotFound("User not found".into())),
+                None => {
+                    let unknown = ApiError::NotFound("User not found".into());
+                    return Err(throttle.failed(deps, None, unknown, now).await);
+                }
             }
         }
     };
 
     let (token, session) = new_session(deps, &app, user.as_ref().map(|u| u.id), kind, signed.as_ref(), now).await?;
     deps.store.tx_insert_session(&mut tx, &session);
-    deps.store.commit(tx).await.map_err(session_write_error)?;
+    deps.store.commit(tx).await.map_err(|error| {
+        new_user_limit
+            .as_ref()
+            .and_then(|limit| limited(&error, limit, now))
+            .unwrap_or_else(|| session_write_error(error))
+    })?;
     req.set_session_expiry(session.expires_at());
     Ok(Reply::created(json!({ "session": session.to_json(&token, user.as_ref()) })))
 }
 
-/// A user session for `user` if `login`'s password matches `hash`. The session is written
-/// while the password is verified, so that the write's round trip hides behind the hash
-/// instead of following it; on a mismatch it is withdrawn. Its token is only ever
+/// A password login of a known user: the credentials, the user's stored hash, and the
+/// limits the attempt counts against.
+struct Attempt<'a> {
+    login: &'a PasswordLogin,
+    hash: String,
+    throttle: &'a LoginThrottle,
+}
+
+/// A user session for `user` if the attempt's password matches the hash. The session is
+/// written while the password is verified, so that the write's round trip hides behind the
+/// hash instead of following it; on a mismatch it is withdrawn. Its token is only ever
 /// revealed after a match, so the session is unusable in between, and should the withdrawal
-/// fail, the session expires unknown to anyone.
-#[allow(clippy::too_many_arguments)]
+/// fail, the session expires unknown to anyone. The same write checks the login limits.
 async fn password_session(
     deps: &Deps,
     app: &App,
     mut user: User,
-    login: &PasswordLogin,
-    hash: String,
+    attempt: Attempt<'_>,
     mut tx: Tx,
     signed: Option<Signed>,
     now: Timestamp,
@@ -177,12 +202,22 @@ async fn password_session(
     let (token, session) = new_session(deps, app, Some(user.id), SessionKind::User, signed.as_ref(), now).await?;
     deps.store.tx_touch_user(&mut tx, user.id, now);
     deps.store.tx_insert_session(&mut tx, &session);
-    let (matches, written) = tokio::join!(password::verify(login.password.clone(), Some(hash)), deps.store.commit(tx));
+    attempt.throttle.guard(deps, &mut tx, user.id, now);
+    let verify = password::verify(attempt.login.password.clone(), Some(attempt.hash));
+    let (matches, written) = tokio::join!(verify, deps.store.commit(tx));
+    if let Err(error) = &written
+        && let Some(refusal) = attempt.throttle.refusal(error, now)
+    {
+        // Refused whether or not the password matched: a throttled guess learns nothing.
+        return Err(refusal);
+    }
     if !matches {
+        let failed = attempt.throttle.failed(deps, Some(user.id), ApiError::Unauthorized, now);
         if written.is_ok() {
-            deps.store.withdraw_login(&session, user.id, user.last_request_at, now).await;
+            let withdrawn = deps.store.withdraw_login(&session, user.id, user.last_request_at, now);
+            return Err(tokio::join!(withdrawn, failed).1);
         }
-        return Err(ApiError::Unauthorized);
+        return Err(failed.await);
     }
     written.map_err(session_write_error)?;
     user.last_request_at = Some(now);
@@ -326,6 +361,9 @@ pub async fn login(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, ApiError>
     let now = deps.clock.now();
     // SDKs send the credentials unwrapped; accept a `user` wrapper as well.
     let credentials = if fields.get("user").is_object() { fields.get("user") } else { fields };
+    // A password login's limits, checked in the write that binds the user.
+    let mut guards = Tx::new();
+    let mut throttled: Option<LoginThrottle> = None;
     let mut user = if let Some(firebase) = parse_provider(fields)? {
         let app = deps.store.get_app(caller.app_id()).await?.ok_or(ApiError::SessionMissing)?;
         external::firebase_user(deps, &app, &firebase, now).await?
@@ -346,14 +384,25 @@ pub async fn login(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, ApiError>
                 Some(id) => deps.store.get_user(id, now).await?,
                 None => None,
             };
-            verify_password(existing, &password).await.ok_or(ApiError::Unauthorized)?
+            let known = existing.as_ref().map(|user| user.id);
+            let throttle = LoginThrottle::new(&app, req.source_ip(), field, value.trim());
+            match verify_password(existing, &password).await {
+                Some(user) => {
+                    throttle.guard(deps, &mut guards, user.id, now);
+                    throttled = Some(throttle);
+                    user
+                }
+                None => return Err(throttle.failed(deps, known, ApiError::Unauthorized, now).await),
+            }
         }
     };
-    let session = deps
-        .store
-        .bind_session_user(&caller.session, user.id, SessionKind::User, now)
-        .await
-        .map_err(|e| if e.is_conflict_on(Claim::SessionLive) { ApiError::SessionMissing } else { e.into() })?;
+    let session =
+        deps.store.bind_session_user(&caller.session, user.id, SessionKind::User, guards, now).await.map_err(|e| {
+            if e.is_conflict_on(Claim::SessionLive) {
+                return ApiError::SessionMissing;
+            }
+            throttled.as_ref().and_then(|t| t.refusal(&e, now)).unwrap_or_else(|| e.into())
+        })?;
     req.set_session_expiry(session.expires_at());
     user.last_request_at = Some(now);
     Ok(Reply::ok(json!({ "user": user.to_json() })))

@@ -2,15 +2,36 @@
 
 use serde_json::json;
 
+use crate::clock::Timestamp;
 use crate::crypto::password;
 use crate::deps::Deps;
+use crate::domain::app::App;
 use crate::domain::user_input::UserInput;
 use crate::error::{ApiError, FieldErrors};
 use crate::http::{ApiRequest, Reply};
 use crate::params::Field;
 use crate::service::auth::app_of_request;
 use crate::service::users::{conflict_to_api, new_user};
-use crate::store::Tx;
+use crate::store::rate::{Limit, retry_after};
+use crate::store::{Claim, StoreError, Tx};
+
+/// The signups-per-IP limit of `app_id` for a request from `ip`; guest sessions count
+/// against it too.
+pub async fn signup_limit(deps: &Deps, app_id: i64, ip: Option<&str>) -> Result<Limit, ApiError> {
+    let app = deps.store.cached_app(app_id).await?.ok_or(ApiError::Unauthorized)?;
+    Ok(signup_limit_of(&app, ip))
+}
+
+pub fn signup_limit_of(app: &App, ip: Option<&str>) -> Limit {
+    Limit::new(format!("signup-ip#{}#{}", app.id, ip.unwrap_or("unknown")), app.settings.limits.signups_per_ip)
+}
+
+/// 429 when a transaction that counted against `limit` failed because it was exhausted.
+pub fn limited(error: &StoreError, limit: &Limit, now: Timestamp) -> Option<ApiError> {
+    error
+        .is_conflict_on(Claim::RateLimit)
+        .then(|| ApiError::TooManyRequests { retry_after_secs: retry_after(std::slice::from_ref(limit), now) })
+}
 
 /// Creates a user in the caller's application, found through `CB-Token` (any session) or
 /// `CB-AuthKey` (no session). The session, if any, is not upgraded: clients log in next.
@@ -34,10 +55,12 @@ pub async fn signup(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, ApiError
     let password = input.password.clone().expect("checked above");
 
     let now = deps.clock.now();
+    let limit = signup_limit(deps, app_id, req.source_ip()).await?;
     let hash = password::hash(password).await;
     let user = new_user(deps, app_id, &input, Some(hash), now).await?;
     let mut tx = Tx::new();
     deps.store.tx_insert_user(&mut tx, &user, now);
-    deps.store.commit(tx).await.map_err(conflict_to_api)?;
+    deps.store.tx_hit(&mut tx, &limit, now);
+    deps.store.commit(tx).await.map_err(|e| limited(&e, &limit, now).unwrap_or_else(|| conflict_to_api(e)))?;
     Ok(Reply::created(json!({ "user": user.to_json() })))
 }

@@ -13,6 +13,7 @@ use crate::http::{ApiRequest, Reply};
 use crate::params::Field;
 use crate::routes::Route;
 use crate::service::auth::{Caller, authenticate};
+use crate::service::search::count_search;
 use crate::store::schema::{USERS_BY_CREATED, USERS_BY_ID, USERS_BY_UPDATED};
 use crate::store::users::SearchMatch;
 
@@ -29,6 +30,10 @@ pub async fn retrieve(deps: &Deps, req: &mut ApiRequest, route: &Route) -> Resul
     let params = req.query()?;
     let fields = Field::of(&params);
     let segments = req.segments().to_vec();
+    // Lookups by something other than an id are searches, and count as such.
+    if !matches!(route.path, "/users/{id}" | "/users/external/{id}") {
+        count_search(deps, caller.app_id(), req.source_ip()).await?;
+    }
     match route.path {
         "/users" => list(deps, &caller, &params).await,
         "/users/{id}" => {

@@ -3,6 +3,7 @@
 use crate::clock::Timestamp;
 use crate::domain::app::{App, AppSettings};
 use crate::domain::cidp::CidpSettings;
+use crate::domain::limits::{AbuseLimits, Rate};
 use crate::store::ids::APPS;
 use crate::store::item::{Item, ItemBuilder, ItemExt, key};
 use crate::store::{Claim, Store, StoreError, Tx, keys};
@@ -27,6 +28,11 @@ fn app_item(app: &App, now: Timestamp) -> Item {
         .opt_s("cidp_response", s.cidp.as_ref().map(CidpSettings::response_json).as_deref())
         .opt_s("reset_subject", s.reset_subject.as_deref())
         .opt_s("reset_body", s.reset_body.as_deref())
+        .s("limit_login_ip", s.limits.login_failures_per_ip.to_string())
+        .s("limit_login_account", s.limits.login_failures_per_account.to_string())
+        .s("limit_signup_ip", s.limits.signups_per_ip.to_string())
+        .s("limit_search_ip", s.limits.searches_per_ip.to_string())
+        .opt_s("lockout", s.limits.lockout.map(|r| r.to_string()).as_deref())
         .n("created_at", app.created_at)
         .n("updated_at", now)
         .build()
@@ -60,9 +66,24 @@ fn app_from_item(item: &Item) -> Result<App, StoreError> {
             },
             reset_subject: item.str("reset_subject"),
             reset_body: item.str("reset_body"),
+            limits: limits_from_item(item),
         },
         created_at: item.int("created_at").unwrap_or_default(),
     })
+}
+
+/// The stored limits; an attribute that is missing (an application saved before limits
+/// existed) or unreadable falls back to its default.
+fn limits_from_item(item: &Item) -> AbuseLimits {
+    let defaults = AbuseLimits::default();
+    let rate = |name: &str| item.str(name).and_then(|text| text.parse::<Rate>().ok());
+    AbuseLimits {
+        login_failures_per_ip: rate("limit_login_ip").unwrap_or(defaults.login_failures_per_ip),
+        login_failures_per_account: rate("limit_login_account").unwrap_or(defaults.login_failures_per_account),
+        signups_per_ip: rate("limit_signup_ip").unwrap_or(defaults.signups_per_ip),
+        searches_per_ip: rate("limit_search_ip").unwrap_or(defaults.searches_per_ip),
+        lockout: rate("lockout"),
+    }
 }
 
 /// Reads an app from any item that is one (used by batched reads).
@@ -97,11 +118,17 @@ impl Store {
         let mut tx = Tx::new();
         tx.put_new(self.table(), app_item(app, now), Claim::NewItem);
         tx.put_new(self.table(), ItemBuilder::key(pk, sk).n("app_id", app.id).build(), Claim::NewItem);
-        self.commit(tx).await
+        self.commit(tx).await?;
+        self.apps.remember(app);
+        Ok(())
     }
 
     pub async fn get_app(&self, id: i64) -> Result<Option<App>, StoreError> {
-        self.get(app_key(id)).await?.map(|item| app_from_item(&item)).transpose()
+        let app = self.get(app_key(id)).await?.map(|item| app_from_item(&item)).transpose()?;
+        if let Some(app) = &app {
+            self.apps.remember(app);
+        }
+        Ok(app)
     }
 
     /// The application that owns `auth_key`, for signup with only `CB-AuthKey`.
@@ -119,7 +146,9 @@ impl Store {
             crate::store::Expr::new("attribute_exists(pk)"),
             Claim::Unchanged,
         );
-        self.commit(tx).await
+        self.commit(tx).await?;
+        self.apps.remember(app);
+        Ok(())
     }
 
     /// Every application, by id (administrative use; ids are dense because apps never

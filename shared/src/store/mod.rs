@@ -4,12 +4,14 @@
 //! Key layout: [`keys`]. Every multi-item write is one transaction ([`Tx`]) whose conditions
 //! carry [`Claim`]s, so callers learn which guard failed.
 
+mod app_cache;
 pub mod apps;
 pub mod blobs;
 pub mod ids;
 pub mod item;
 pub mod keys;
 pub mod listing;
+mod meter;
 pub mod rate;
 pub mod resets;
 pub mod schema;
@@ -69,11 +71,19 @@ pub struct Store {
     client: Client,
     table: Arc<str>,
     ids: Arc<ids::IdBlocks>,
+    apps: Arc<app_cache::AppCache>,
+    meter: Arc<meter::Meter>,
 }
 
 impl Store {
     pub fn new(client: Client, table: &str, id_block_size: i64) -> Self {
-        Store { client, table: Arc::from(table), ids: Arc::new(ids::IdBlocks::new(id_block_size)) }
+        Store {
+            client,
+            table: Arc::from(table),
+            ids: Arc::new(ids::IdBlocks::new(id_block_size)),
+            apps: Arc::default(),
+            meter: Arc::default(),
+        }
     }
 
     pub fn client(&self) -> &Client {

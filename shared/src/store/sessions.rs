@@ -177,6 +177,7 @@ impl Store {
         session: &Session,
         user_id: i64,
         kind: SessionKind,
+        guards: Tx,
         now: Timestamp,
     ) -> Result<Session, StoreError> {
         let bound = Session { user_id: Some(user_id), kind, updated_at: now, last_active: now, ..session.clone() };
@@ -198,6 +199,7 @@ impl Store {
         }
         tx.put(self.table(), link_item(&bound, user_id));
         self.tx_touch_user(&mut tx, user_id, now);
+        tx.extend(guards);
         self.commit(tx).await?;
         Ok(bound)
     }

@@ -26,6 +26,8 @@ pub enum Claim {
     Unchanged,
     /// A rate-limit counter must have room left.
     RateLimit,
+    /// The account must not be locked out.
+    Locked,
     /// A password-reset token must still be unused, live and current.
     ResetToken,
 }

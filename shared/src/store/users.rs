@@ -167,7 +167,9 @@ impl Store {
         let mut user_id = None;
         for item in &items {
             if item.str("pk").as_deref() == Some(app_pk.as_str()) {
-                app = Some(parse_app(item)?);
+                let parsed = parse_app(item)?;
+                self.apps.remember(&parsed);
+                app = Some(parsed);
             } else {
                 user_id = marker_user(item, now);
             }

@@ -1,0 +1,192 @@
+//! Abuse limits on both DynamoDB engines: online password guessing meets 429 long before it
+//! gets far, signups and searches are counted per source IP, and the optional account
+//! lockout locks and unlocks as configured.
+
+use serde_json::{Value, json};
+use shared::ApiResponse;
+use shared::domain::app::{App, AppSettings};
+use shared::domain::limits::{AbuseLimits, DEFAULT_LOGIN_FAILURES_PER_ACCOUNT, Rate};
+use testkit::{Env, Req, get, on_both_engines, post};
+
+const PASSWORD: &str = "correct-horse-battery";
+const TOO_MANY: &str = r#"{"errors":{"base":["Too many requests, please retry later"]}}"#;
+
+async fn call(env: &Env, req: Req) -> ApiResponse {
+    cube_auth::router::dispatch(&env.deps, req.build()).await
+}
+
+fn text(resp: &ApiResponse) -> String {
+    String::from_utf8_lossy(&resp.body).into_owned()
+}
+
+/// An application with these limits; the test clock moves to the start of an hour first, so
+/// that every fixed window (300 s, 600 s, an hour) starts afresh and cannot roll over while
+/// the test counts.
+async fn app_with(env: &Env, limits: AbuseLimits) -> App {
+    let now = env.clock().now();
+    env.clock().advance(3600 - now.rem_euclid(3600));
+    env.app(AppSettings { limits, ..AppSettings::default() }).await
+}
+
+async fn signup(env: &Env, app: &App, login: &str, ip: &str) -> ApiResponse {
+    let user = json!({"user": {"login": login, "password": PASSWORD}});
+    call(env, post("/users").header("CB-AuthKey", &app.auth_key).from_ip(ip).json(user)).await
+}
+
+fn login_request(app: &App, login: &str, password: &str, ip: &str) -> Req {
+    let body =
+        json!({"application_id": app.id, "auth_key": app.auth_key, "user": {"login": login, "password": password}});
+    post("/session").from_ip(ip).json(body)
+}
+
+/// A 429 in ConnectyCube's error shape with a sensible `Retry-After`.
+fn assert_throttled(resp: &ApiResponse, at_most_secs: u64) {
+    assert_eq!((resp.status, text(resp).as_str()), (429, TOO_MANY));
+    let retry: u64 = resp.header("Retry-After").expect("Retry-After").parse().unwrap();
+    assert!((1..=at_most_secs).contains(&retry), "Retry-After {retry}");
+}
+
+async fn two_hundred_wrong_passwords_from_one_ip_meet_429_long_before_the_end(env: &Env) {
+    let app = app_with(env, AbuseLimits::default()).await;
+    assert_eq!(signup(env, &app, "victim", "198.51.100.20").await.status, 201);
+    let attacker = "203.0.113.66";
+    let mut statuses = Vec::new();
+    for i in 0..200 {
+        let resp = call(env, login_request(&app, "victim", &format!("guess-{i:03}"), attacker)).await;
+        if resp.status == 429 {
+            assert_throttled(&resp, 300);
+        }
+        statuses.push(resp.status);
+    }
+    let first_429 = statuses.iter().position(|s| *s == 429).expect("throttled at some point");
+    let allowed = DEFAULT_LOGIN_FAILURES_PER_ACCOUNT.max as usize;
+    assert_eq!(first_429, allowed, "the first {allowed} failures are 401s, then 429: {statuses:?}");
+    assert!(statuses[first_429..].iter().all(|s| *s == 429), "{statuses:?}");
+
+    // While throttled, even the right password is refused (from anywhere: it is the account's
+    // limit), so the 429 tells a guesser nothing; no session is written.
+    let right_now = call(env, login_request(&app, "victim", PASSWORD, "198.51.100.20")).await;
+    assert_throttled(&right_now, 300);
+    // After the window the right password works.
+    env.clock().advance(DEFAULT_LOGIN_FAILURES_PER_ACCOUNT.window_secs);
+    let later = call(env, login_request(&app, "victim", PASSWORD, "198.51.100.20")).await;
+    assert_eq!(later.status, 201, "{}", text(&later));
+}
+
+async fn one_ip_guessing_across_many_accounts_is_throttled_and_others_are_not(env: &Env) {
+    let limits = AbuseLimits { login_failures_per_ip: Rate::new(5, 600), ..AbuseLimits::default() };
+    let app = app_with(env, limits).await;
+    assert_eq!(signup(env, &app, "alice", "198.51.100.1").await.status, 201);
+    let mut statuses = Vec::new();
+    for i in 0..8 {
+        // Unknown logins and wrong passwords count alike.
+        let login = if i % 2 == 0 { format!("nobody{i}") } else { "alice".to_string() };
+        statuses.push(call(env, login_request(&app, &login, "wrong-password", "203.0.113.9")).await.status);
+    }
+    assert_eq!(statuses, [404, 401, 404, 401, 404, 429, 429, 429]);
+    let elsewhere = call(env, login_request(&app, "alice", PASSWORD, "198.51.100.1")).await;
+    assert_eq!(elsewhere.status, 201, "another IP is not affected");
+    let here = call(env, login_request(&app, "alice", PASSWORD, "203.0.113.9")).await;
+    assert_throttled(&here, 600);
+}
+
+async fn login_on_an_application_session_is_throttled_too(env: &Env) {
+    let limits = AbuseLimits { login_failures_per_account: Rate::new(3, 300), ..AbuseLimits::default() };
+    let app = app_with(env, limits).await;
+    assert_eq!(signup(env, &app, "bob", "198.51.100.1").await.status, 201);
+    let token = call(env, post("/session").json(json!({"application_id": app.id, "auth_key": app.auth_key})))
+        .await
+        .json()["session"]["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let attempt = |password: &str| {
+        post("/login.json").token(&token).from_ip("203.0.113.5").json(json!({"login": "bob", "password": password}))
+    };
+    let statuses: Vec<u16> = {
+        let mut out = Vec::new();
+        for i in 0..5 {
+            out.push(call(env, attempt(&format!("wrong-{i}"))).await.status);
+        }
+        out
+    };
+    assert_eq!(statuses, [401, 401, 401, 429, 429]);
+    assert_throttled(&call(env, attempt(PASSWORD)).await, 300);
+    let session = call(env, get("/session.json").token(&token)).await;
+    assert_eq!(session.json()["session"]["user_id"], Value::Null, "the refused login bound no user");
+    env.clock().advance(300);
+    assert_eq!(call(env, attempt(PASSWORD)).await.status, 200);
+}
+
+async fn with_lockout_on_the_account_locks_and_unlocks_as_configured(env: &Env) {
+    let lockout = Rate::new(3, 900);
+    let limits = AbuseLimits { lockout: Some(lockout), ..AbuseLimits::default() };
+    let app = app_with(env, limits).await;
+    assert_eq!(signup(env, &app, "carol", "198.51.100.1").await.status, 201);
+    // Failures spread over several IPs and over more than one rate window still lock.
+    for (i, ip) in ["203.0.113.1", "203.0.113.2", "203.0.113.3"].iter().enumerate() {
+        let wrong = call(env, login_request(&app, "carol", "not-her-password", ip)).await;
+        assert_eq!(wrong.status, 401, "failure {i}");
+        env.clock().advance(400);
+    }
+    let locked = call(env, login_request(&app, "carol", PASSWORD, "198.51.100.1")).await;
+    assert_throttled(&locked, 900);
+    // Still locked shortly before the duration has passed since the last failure…
+    env.clock().advance(900 - 400 - 10);
+    assert_eq!(call(env, login_request(&app, "carol", PASSWORD, "198.51.100.1")).await.status, 429);
+    // …and open after it.
+    env.clock().advance(20);
+    assert_eq!(call(env, login_request(&app, "carol", PASSWORD, "198.51.100.1")).await.status, 201);
+
+    // Failures far apart never add up to a lock.
+    for _ in 0..4 {
+        assert_eq!(call(env, login_request(&app, "carol", "nope-nope", "203.0.113.1")).await.status, 401);
+        env.clock().advance(901);
+    }
+    assert_eq!(call(env, login_request(&app, "carol", PASSWORD, "198.51.100.1")).await.status, 201);
+}
+
+async fn signups_are_counted_per_ip_and_a_refused_one_writes_nothing(env: &Env) {
+    let limits = AbuseLimits { signups_per_ip: Rate::new(2, 3600), ..AbuseLimits::default() };
+    let app = app_with(env, limits).await;
+    assert_eq!(signup(env, &app, "first", "203.0.113.40").await.status, 201);
+    assert_eq!(signup(env, &app, "second", "203.0.113.40").await.status, 201);
+    let third = signup(env, &app, "third", "203.0.113.40").await;
+    assert_throttled(&third, 3600);
+    // Guest sessions create users as well, so they count against the same limit.
+    let guest = json!({"application_id": app.id, "auth_key": app.auth_key, "user": {"guest": true}});
+    assert_throttled(&call(env, post("/session").from_ip("203.0.113.40").json(guest.clone())).await, 3600);
+    // Nothing of the refused signup remains: its login is free, and another IP may sign up.
+    assert_eq!(signup(env, &app, "third", "198.51.100.41").await.status, 201);
+    assert_eq!(call(env, post("/session").from_ip("198.51.100.41").json(guest)).await.status, 201);
+}
+
+async fn searches_are_counted_per_ip(env: &Env) {
+    let limits = AbuseLimits { searches_per_ip: Rate::new(20, 3600), ..AbuseLimits::default() };
+    let app = app_with(env, limits).await;
+    assert_eq!(signup(env, &app, "searcher", "198.51.100.1").await.status, 201);
+    let body = json!({"application_id": app.id, "auth_key": app.auth_key, "user": {"login": "searcher", "password": PASSWORD}});
+    let token = call(env, post("/session").json(body)).await.json()["session"]["token"].as_str().unwrap().to_string();
+    let mut statuses = Vec::new();
+    for _ in 0..50 {
+        let resp = call(env, get("/users/v2.json?login=searcher").token(&token).from_ip("203.0.113.77")).await;
+        statuses.push(resp.status);
+    }
+    let first_429 = statuses.iter().position(|s| *s == 429).expect("throttled");
+    // Counted in batches of ten per instance: the limit holds to within one batch.
+    assert!((20..=30).contains(&first_429), "first 429 at {first_429}: {statuses:?}");
+    assert!(statuses[first_429..].iter().all(|s| *s == 429), "{statuses:?}");
+    let v1 = call(env, get("/users/by_login.json?login=searcher").token(&token).from_ip("203.0.113.77")).await;
+    assert_eq!(v1.status, 429, "V1 lookups are searches too");
+    let other = call(env, get("/users/v2.json?login=searcher").token(&token).from_ip("198.51.100.2")).await;
+    assert_eq!(other.status, 200, "another IP is not affected");
+}
+
+on_both_engines!(
+    two_hundred_wrong_passwords_from_one_ip_meet_429_long_before_the_end,
+    one_ip_guessing_across_many_accounts_is_throttled_and_others_are_not,
+    login_on_an_application_session_is_throttled_too,
+    with_lockout_on_the_account_locks_and_unlocks_as_configured,
+    signups_are_counted_per_ip_and_a_refused_one_writes_nothing,
+    searches_are_counted_per_ip,
+);
