@@ -27,6 +27,14 @@ if [ ! -x "$venv/bin/sam" ] || ! "$venv/bin/python" -c 'import aiosmtpd' 2>/dev/
   "$venv/bin/pip" install -q --disable-pip-version-check -r "$root/scripts/requirements-tools.txt"
 fi
 
+# schemathesis in its own venv: its dependencies need not agree with the SAM CLI's.
+fuzz_venv="$root/.tools/schemathesis"
+if [ ! -x "$fuzz_venv/bin/schemathesis" ]; then
+  echo "installing schemathesis into .tools/schemathesis"
+  python3 -m venv "$fuzz_venv"
+  "$fuzz_venv/bin/pip" install -q --disable-pip-version-check -r "$root/scripts/requirements-schemathesis.txt"
+fi
+
 if [ ! -d "$root/tests/sdk/node_modules/connectycube" ] || [ ! -d "$root/tests/sdk/node_modules/playwright-core" ]; then
   (cd "$root/tests/sdk" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi

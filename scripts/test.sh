@@ -6,7 +6,8 @@
 #   4. runtime-API harness             (each built function binary fed its fixtures)
 #      CLI and local mode              (apps on a real table and a data dir; restart; Ctrl-C)
 #   5. SDK suite                       (official connectycube@6.1.2 against cube-auth serve)
-#   6. sam validate --lint
+#   6. schemathesis                    (openapi.yaml, fixed seed, bounded examples, against serve)
+#      sam validate --lint
 #   7. cargo fmt --check and cargo clippy -D warnings
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -89,6 +90,18 @@ sdk_pass=${sdk_pass:-0}
 sdk_fail=${sdk_fail:-0}
 if [ "$sdk_status" -ne 0 ] && [ "$sdk_fail" -eq 0 ]; then sdk_fail=1; tail -40 "$logs/sdk.log"; fi
 record "SDK suite" "$sdk_pass" "$sdk_fail"
+
+echo "== schemathesis (every route of openapi.yaml against cube-auth serve)"
+tests/schemathesis/run.sh target/debug/cube-auth "${SCHEMATHESIS_EXAMPLES:-20}" > "$logs/schemathesis.log" 2>&1
+st_status=$?
+sed -n '/SUMMARY/,$p' "$logs/schemathesis.log" | grep -E "generated|Seed" || true
+st_generated=$(sed -nE 's/^ *([0-9]+) generated.*/\1/p' "$logs/schemathesis.log" | tail -n 1)
+if [ "$st_status" -eq 0 ] && [ -n "$st_generated" ]; then
+  record "schemathesis ($st_generated requests)" 1 0
+else
+  grep -vE "^\s*$" "$logs/schemathesis.log" | tail -60
+  record "schemathesis (${st_generated:-0} requests)" 0 1
+fi
 
 echo "== sam validate --lint"
 if .tools/venv/bin/sam validate --lint 2>&1 | tail -5; then record "sam validate --lint" 1 0; else record "sam validate --lint" 0 1; fi

@@ -81,6 +81,38 @@ fn every_route_is_in_the_template_on_its_function_and_nothing_else_is() {
     );
 }
 
+/// Every (method, path) that `openapi.yaml` documents.
+fn openapi_routes() -> BTreeSet<(String, String)> {
+    let text = std::fs::read_to_string(root().join("openapi.yaml")).expect("read openapi.yaml");
+    let spec = YamlLoader::load_from_str(&text).expect("openapi.yaml parses").remove(0);
+    assert_eq!(spec["openapi"].as_str(), Some("3.1.0"));
+    let mut routes = BTreeSet::new();
+    for (path, item) in spec["paths"].as_hash().expect("paths") {
+        for (method, _) in item.as_hash().expect("path item") {
+            let method = method.as_str().unwrap();
+            if ["get", "put", "post", "delete", "patch", "head", "options"].contains(&method) {
+                routes.insert((method.to_uppercase(), path.as_str().unwrap().to_string()));
+            }
+        }
+    }
+    routes
+}
+
+/// The spec is the contract schemathesis holds the server to, so it must cover exactly the
+/// route table (which the template and the local router are held to above).
+#[test]
+fn the_openapi_spec_documents_every_route_and_nothing_else() {
+    let documented = openapi_routes();
+    let served: BTreeSet<(String, String)> =
+        ROUTES.iter().map(|r| (r.method.to_string(), r.path.to_string())).collect();
+    let undocumented: Vec<_> = served.difference(&documented).collect();
+    let unserved: Vec<_> = documented.difference(&served).collect();
+    assert!(
+        undocumented.is_empty() && unserved.is_empty(),
+        "served but not in openapi.yaml: {undocumented:?}\nin openapi.yaml but not served: {unserved:?}"
+    );
+}
+
 #[test]
 fn every_function_crate_is_deployed_and_routed() {
     let crates: BTreeSet<String> = std::fs::read_dir(root().join("functions"))
