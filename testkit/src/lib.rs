@@ -4,6 +4,7 @@
 //! either engine: embedded dynoxide (fast tier) or AWS DynamoDB Local (reference tier, found
 //! through `DYNAMODB_LOCAL_ENDPOINT`). The same test body runs on both via [`on_both_engines!`].
 
+pub mod faults;
 pub mod fixtures;
 pub mod request;
 pub mod runtime_api;
@@ -33,6 +34,8 @@ pub const TEST_BUCKET: &str = "test-blobs";
 
 pub struct Env {
     pub deps: Deps,
+    /// Fault injection on this environment's DynamoDB and S3 clients (disarmed).
+    pub faults: faults::Faults,
     pub kind: EngineKind,
     pub endpoint: String,
     /// The embedded S3 endpoint (signature checks on) behind `deps.blobs`.
@@ -74,7 +77,16 @@ impl Env {
     async fn on_endpoint(kind: EngineKind, endpoint: String, embedded: Option<EmbeddedDynamo>) -> Env {
         let table = format!("test-{}", shared::crypto::random::random_upper_hex::<8>().to_lowercase());
         let sdk = shared::aws::sdk_config_local();
+        let faults = faults::Faults::new(faults::silent_peer().await);
         let client = shared::aws::dynamodb_client(&sdk, Some(&endpoint));
+        // Production retry counts and timeouts, but a short first backoff: fault tests make
+        // the SDK retry hundreds of times.
+        let retry = aws_sdk_dynamodb::config::retry::RetryConfig::standard()
+            .with_max_attempts(shared::aws::MAX_ATTEMPTS)
+            .with_initial_backoff(std::time::Duration::from_millis(5));
+        let client = aws_sdk_dynamodb::Client::from_conf(
+            client.config().to_builder().interceptor(faults.interceptor()).retry_config(retry).build(),
+        );
         schema::ensure_table(&client, &table).await.expect("create test table");
         let config = Config::for_table(&table, Some(endpoint.clone()));
         let store = Store::new(client, &table, config.id_block_size);
@@ -83,7 +95,8 @@ impl Env {
             .await
             .expect("start embedded S3");
         let s3_endpoint = s3.endpoint().to_string();
-        let blobs = Blobs::new(&sdk, BlobConfig::local(TEST_BUCKET, &s3_endpoint));
+        let blobs =
+            Blobs::new(&sdk, BlobConfig::local(TEST_BUCKET, &s3_endpoint)).with_interceptor(faults.interceptor());
         let identity = shared::identity::Identity::new(&shared::identity::IdentityConfig {
             firebase_certs_url: "http://127.0.0.1:9/no-key-server-configured".into(),
             timeout: std::time::Duration::from_secs(2),
@@ -91,7 +104,7 @@ impl Env {
         })
         .expect("identity client");
         let deps = Deps::new(store, Clock::system(), config).with_blobs(blobs).with_identity(identity);
-        Env { deps, kind, endpoint, s3_endpoint, s3_root, _s3: s3, _embedded: embedded }
+        Env { deps, faults, kind, endpoint, s3_endpoint, s3_root, _s3: s3, _embedded: embedded }
     }
 
     /// These dependencies with Firebase keys fetched from `certs_url` (a test key server),

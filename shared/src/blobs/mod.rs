@@ -95,6 +95,15 @@ impl Blobs {
         Blobs { s3: aws_sdk_s3::Client::from_conf(builder.build()), sdk: sdk.clone(), config }
     }
 
+    /// The same, with one more interceptor on the S3 client (tests inject faults with it).
+    pub fn with_interceptor(
+        mut self,
+        interceptor: impl aws_smithy_runtime_api::client::interceptors::Intercept + 'static,
+    ) -> Blobs {
+        self.s3 = aws_sdk_s3::Client::from_conf(self.s3.config().to_builder().interceptor(interceptor).build());
+        self
+    }
+
     /// The URL clients upload to.
     pub fn upload_url(&self) -> String {
         match (&self.config.upload_url, &self.config.s3_endpoint) {
