@@ -207,11 +207,14 @@ impl ApiRequest {
     }
 
     fn log(&self, status: u16) {
-        // Never the query string or body: they can hold emails, logins and passwords.
+        // Never the query string, the body or the path's values: they can hold emails,
+        // logins, passwords, reset tokens and blob uids. The route's pattern says enough.
+        let route = crate::routes::resolve(&self.method, &self.segments).ok();
         tracing::info!(
             request_id = %self.request_id,
+            function = route.map_or("none", |r| r.function),
             method = %self.method,
-            route = %self.route_path(),
+            route = route.map_or("unmatched", |r| r.path),
             status,
             latency_ms = self.received.elapsed().as_secs_f64() * 1000.0,
             round_trips = crate::trips::count(),

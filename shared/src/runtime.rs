@@ -15,13 +15,26 @@ pub use lambda_runtime::Error;
 pub fn init_logging() {
     let level =
         std::env::var("AWS_LAMBDA_LOG_LEVEL").or_else(|_| std::env::var("RUST_LOG")).unwrap_or_else(|_| "info".into());
-    let _ = tracing_subscriber::fmt()
+    let _ = tracing::subscriber::set_global_default(json_logger(log_level(&level), std::io::stdout));
+}
+
+/// The JSON log format of every function (Lambda stamps the time itself), writing to
+/// `writer`; tests capture a flow's logs through it.
+pub fn json_logger<W>(
+    level: tracing_subscriber::filter::LevelFilter,
+    writer: W,
+) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt()
         .json()
-        .with_max_level(log_level(&level))
+        .with_max_level(level)
         .with_target(false)
         .with_current_span(false)
         .without_time()
-        .try_init();
+        .with_writer(writer)
+        .finish()
 }
 
 /// A Lambda log level (`TRACE` … `FATAL`, any case); unknown words mean `info`.
