@@ -113,6 +113,31 @@ fn the_openapi_spec_documents_every_route_and_nothing_else() {
     );
 }
 
+/// API Gateway throttles every route (the outer abuse layer), the credential and mail routes
+/// harder; every throttled route key is one the API serves.
+#[test]
+fn api_gateway_throttles_every_route_and_the_credential_routes_harder() {
+    let template = template();
+    let api = &template["Resources"]["HttpApi"]["Properties"];
+    let default = &api["DefaultRouteSettings"];
+    assert!(!default["ThrottlingRateLimit"].is_badvalue() && !default["ThrottlingBurstLimit"].is_badvalue());
+    let served: BTreeSet<String> =
+        template_routes(&template).into_iter().map(|(_, method, path)| format!("{method} {path}")).collect();
+    let throttled: BTreeSet<String> = api["RouteSettings"]
+        .as_hash()
+        .expect("RouteSettings")
+        .keys()
+        .map(|k| k.as_str().unwrap().to_string())
+        .collect();
+    let unknown: Vec<_> = throttled.difference(&served).collect();
+    assert!(unknown.is_empty(), "throttling for routes that do not exist: {unknown:?}");
+    for route in ["POST /session", "POST /login", "POST /users", "POST /users/password/reset", "POST /password-reset"] {
+        for key in [route.to_string(), format!("{route}.json")] {
+            assert!(throttled.contains(&key), "{key} is not throttled harder");
+        }
+    }
+}
+
 #[test]
 fn every_function_crate_is_deployed_and_routed() {
     let crates: BTreeSet<String> = std::fs::read_dir(root().join("functions"))
