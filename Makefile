@@ -1,6 +1,6 @@
 # cube-auth: `make test` runs every test tier from a clean clone (installing what it needs);
 # `make serve` runs local mode.
-.PHONY: test bench serve build lint fmt clean screenshots
+.PHONY: test bench fuzz serve build lint fmt clean screenshots
 
 test:
 	bash scripts/test.sh
@@ -8,6 +8,10 @@ test:
 # Release build, cold starts, warm load and hashing; writes docs/benchmarks.md (not part of test).
 bench:
 	bash scripts/bench.sh
+
+# A long schemathesis run and the cargo fuzz targets, time-bounded (not part of test).
+fuzz:
+	bash scripts/fuzz.sh
 
 serve:
 	cargo run --release --bin cube-auth -- serve
