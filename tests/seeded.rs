@@ -50,11 +50,12 @@ fn make_user(rng: &mut Lcg, id: i64, app_id: i64, now: i64, generation: usize) -
     }
 }
 
-/// Writes `work` transactions with up to 16 in flight.
+/// Writes `work` transactions with up to 8 in flight (more only queue up inside DynamoDB
+/// Local on a 2-core machine, into the SDK's operation timeout).
 async fn write_all(env: &Env, work: Vec<Tx>) {
     let mut set = tokio::task::JoinSet::new();
     for tx in work {
-        if set.len() >= 16 {
+        if set.len() >= 8 {
             set.join_next().await.unwrap().unwrap();
         }
         let store = env.store().clone();
