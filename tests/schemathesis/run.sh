@@ -27,14 +27,8 @@ trap cleanup EXIT
   --limit-login-ip 1000000/60 --limit-login-account 1000000/60 \
   --limit-signup-ip 1000000/60 --limit-search-ip 1000000/60 > "$data/app.json"
 
-RUST_LOG=warn "$bin" serve --addr 127.0.0.1:0 --data-dir "$data" > "$data/serve.log" 2>&1 &
-pid=$!
-for _ in $(seq 1 200); do
-  [ -f "$data/serve.json" ] && break
-  kill -0 "$pid" 2>/dev/null || { cat "$data/serve.log"; exit 1; }
-  sleep 0.05
-done
-addr=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["addr"])' "$data/serve.json")
+. "$here/../serve.sh"
+start_serve "$bin" "$data"
 
 cd "$here"
 status=0

@@ -33,14 +33,8 @@ providers="http://127.0.0.1:$(node -e 'console.log(JSON.parse(require("fs").read
   --cidp-request '{"token":"#{login}"}' --cidp-response '{"uid":"#{user.id}","login":"#{user.login}","full_name":"#{user.name}"}' \
   --json > "$data/cidp-app.json"
 
-FIREBASE_CERTS_URL="$providers/certs" RUST_LOG=warn "$bin" serve --addr 127.0.0.1:0 --data-dir "$data" > "$data/serve.log" 2>&1 &
-pid=$!
-for _ in $(seq 1 200); do
-  [ -f "$data/serve.json" ] && break
-  kill -0 "$pid" 2>/dev/null || { cat "$data/serve.log"; exit 1; }
-  sleep 0.05
-done
-addr=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1])).addr)' "$data/serve.json")
+. "$here/../serve.sh"
+FIREBASE_CERTS_URL="$providers/certs" start_serve "$bin" "$data"
 
 cd "$here"
 CUBE_AUTH_API="http://$addr" CUBE_AUTH_DATA_DIR="$data" node --test --test-reporter=spec ./*.test.mjs
