@@ -166,8 +166,16 @@ async fn a_reset_request_does_the_same_calls_for_known_and_unknown_addresses(env
         trips(env, post("/users/password/reset.json").token(&me).json(json!({"email": "unknown@example.com"}))).await;
     assert_eq!((known.0.status, unknown.0.status), (200, 200));
     assert_eq!(known.0.body, unknown.0.body);
-    assert_eq!(known.1, unknown.1, "the same calls, in the same order");
-    budget("reset request", &known, &["GetItem", "TransactWriteItems", "GetItem", "GetItem", "PutItem"], 5);
+    // The counters and the address lookup go out together, so they may come back in either
+    // order: compare the calls as sets with counts.
+    let sorted = |(resp, calls): &(ApiResponse, Vec<String>)| {
+        let mut calls = calls.clone();
+        calls.sort();
+        (resp.clone(), calls)
+    };
+    let (known, unknown) = (sorted(&known), sorted(&unknown));
+    assert_eq!(known.1, unknown.1, "the same calls");
+    budget("reset request", &known, &["GetItem", "GetItem", "GetItem", "PutItem", "TransactWriteItems"], 5);
 }
 
 on_both_engines!(

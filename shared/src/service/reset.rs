@@ -46,11 +46,14 @@ pub async fn request_reset(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, A
         Limit { key: format!("reset-email#{}", digest_key(&email)), max: PER_EMAIL_PER_HOUR, window_secs: 3600 },
         Limit { key: format!("reset-ip#{ip}"), max: PER_IP_PER_HOUR, window_secs: 3600 },
     ];
-    if let RateDecision::Limited { retry_after_secs } = deps.store.hit(&limits, now).await? {
+    let app_id = caller.app_id();
+    // Counting and the address lookup are independent: one round trip's wait for both.
+    let (decision, user_id) =
+        tokio::join!(deps.store.hit(&limits, now), deps.store.find_user_id(app_id, UniqueField::Email, &email, now));
+    if let RateDecision::Limited { retry_after_secs } = decision? {
         return Err(ApiError::TooManyRequests { retry_after_secs });
     }
-    let app_id = caller.app_id();
-    let user = match deps.store.find_user_id(app_id, UniqueField::Email, &email, now).await? {
+    let user = match user_id? {
         Some(id) => deps.store.get_user(id, now).await?,
         None => {
             deps.store.read_nothing().await?;
@@ -89,14 +92,18 @@ pub async fn deliver_reset(
     reset: &OutboxReset,
 ) -> Result<Option<String>, ApiError> {
     let now = deps.clock.now();
-    let user = deps.store.get_user(reset.user_id, now).await?;
-    let app = deps.store.get_app(reset.app_id).await?;
+    // Three independent reads, waited for together.
+    let (user, app, previous) = tokio::join!(
+        deps.store.get_user(reset.user_id, now),
+        deps.store.get_app(reset.app_id),
+        deps.store.current_reset(reset.user_id, now)
+    );
+    let (user, app, previous) = (user?, app?, previous?);
     let (Some(user), Some(app)) = (user.filter(|u| u.email.as_deref() == Some(reset.email.as_str())), app) else {
         // The user or the address went away meanwhile: nothing to send.
         deps.store.delete_outbox(&reset.sk).await?;
         return Ok(None);
     };
-    let previous = deps.store.current_reset(user.id, now).await?;
     let (token, hash) = crate::crypto::random::new_link_token();
     let record =
         ResetToken { token_hash: hash, app_id: app.id, user_id: user.id, expires_at: now + TOKEN_LIFETIME_SECS };
