@@ -34,6 +34,20 @@ impl Server {
         let dir = std::env::temp_dir().join(format!("cube-auth-bench-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)?;
+        // The load is thousands of signups and searches from one address: an application
+        // whose per-IP limits are out of the way (they are still counted, as in production).
+        let created = Command::new(binary)
+            .args(["--data-dir".as_ref(), dir.as_os_str()])
+            .args(["apps", "create", "--name", "bench", "--json"])
+            .args(["--limit-signup-ip", "100000000/3600", "--limit-search-ip", "100000000/60"])
+            .args(["--limit-login-ip", "100000000/300", "--limit-login-account", "100000000/300"])
+            .output()
+            .await
+            .with_context(|| format!("creating the bench application with {}", binary.display()))?;
+        if !created.status.success() {
+            bail!("apps create failed: {}", String::from_utf8_lossy(&created.stderr));
+        }
+        let app: Value = serde_json::from_slice(&created.stdout)?;
         let log = std::fs::File::create(dir.join("serve.log"))?;
         let child = Command::new(binary)
             .args(["--data-dir".as_ref(), dir.as_os_str(), "serve".as_ref(), "--addr".as_ref(), "127.0.0.1:0".as_ref()])
@@ -59,7 +73,6 @@ impl Server {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
-        let app: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("dev-app.json"))?)?;
         Ok(Server {
             child,
             pid,
