@@ -120,8 +120,10 @@ pub async fn delete_user_by_external_id(deps: &Deps, req: &mut ApiRequest, exter
 async fn delete_own_user(deps: &Deps, me: i64) -> Result<Reply, ApiError> {
     for attempt in 1..=RACE_RETRIES {
         let now = deps.clock.now();
-        let user = deps.store.get_user(me, now).await?.ok_or(ApiError::SessionMissing)?;
-        let sessions = deps.store.user_session_hashes(me).await?;
+        // Independent reads, waited for together.
+        let (user, sessions) = tokio::join!(deps.store.get_user(me, now), deps.store.user_session_hashes(me));
+        let user = user?.ok_or(ApiError::SessionMissing)?;
+        let sessions = sessions?;
         let mut tx = Tx::new();
         deps.store.tx_delete_user(&mut tx, &user);
         match deps.store.commit_ending_sessions(tx, me, &sessions).await {

@@ -25,8 +25,12 @@ use crate::store::users::SearchMatch;
 pub async fn search_users(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, ApiError> {
     let caller = authenticate(deps, req).await?;
     let query = UserQuery::parse(&req.query()?)?;
-    count_search(deps, caller.app_id(), req.source_ip()).await?;
-    let (total, page) = run(deps, caller.app_id(), &query).await?;
+    // Counting (which may read the application's limits) and the search are independent;
+    // a refused search was read-only, so doing it alongside costs nothing but the reads.
+    let (counted, found) =
+        tokio::join!(count_search(deps, caller.app_id(), req.source_ip()), run(deps, caller.app_id(), &query));
+    counted?;
+    let (total, page) = found?;
     Ok(Reply::ok(json!({
         "limit": query.limit,
         "skip": query.offset,

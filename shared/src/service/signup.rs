@@ -55,8 +55,9 @@ pub async fn signup(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, ApiError
     let password = input.password.clone().expect("checked above");
 
     let now = deps.clock.now();
-    let limit = signup_limit(deps, app_id, req.source_ip()).await?;
-    let hash = password::hash(password).await;
+    // The limit may need the application read; that read hides behind the hash.
+    let (limit, hash) = tokio::join!(signup_limit(deps, app_id, req.source_ip()), password::hash(password));
+    let limit = limit?;
     let user = new_user(deps, app_id, &input, Some(hash), now).await?;
     let mut tx = Tx::new();
     deps.store.tx_insert_user(&mut tx, &user, now);

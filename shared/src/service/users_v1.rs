@@ -30,66 +30,72 @@ pub async fn retrieve(deps: &Deps, req: &mut ApiRequest, route: &Route) -> Resul
     let params = req.query()?;
     let fields = Field::of(&params);
     let segments = req.segments().to_vec();
-    // Lookups by something other than an id are searches, and count as such.
-    if !matches!(route.path, "/users/{id}" | "/users/external/{id}") {
-        count_search(deps, caller.app_id(), req.source_ip()).await?;
-    }
-    match route.path {
-        "/users" => list(deps, &caller, &params).await,
-        "/users/{id}" => {
-            let id = route.param("id", &segments).and_then(|id| id.parse::<i64>().ok()).ok_or_else(not_found)?;
-            one(deps, &caller, vec![id]).await
-        }
-        "/users/by_login" => by_unique(deps, &caller, UniqueField::Login, required(fields, "login")?).await,
-        "/users/by_email" => by_unique(deps, &caller, UniqueField::Email, required(fields, "email")?).await,
-        "/users/by_facebook_id" => {
-            by_unique(deps, &caller, UniqueField::FacebookId, required(fields, "facebook_id")?).await
-        }
-        "/users/by_twitter_id" => {
-            by_unique(deps, &caller, UniqueField::TwitterId, required(fields, "twitter_id")?).await
-        }
-        "/users/external/{id}" => {
-            let external = route.param("id", &segments).unwrap_or_default().to_string();
-            by_unique(deps, &caller, UniqueField::ExternalUserId, external).await
-        }
-        "/users/phone" | "/users/by_phone" => {
-            let phone = normalise(&required(fields, "phone")?);
-            let ids = deps
-                .store
-                .search_user_ids(caller.app_id(), SearchField::Phone, &SearchMatch::Exact(phone), deps.clock.now())
-                .await?;
-            one(deps, &caller, ids).await
-        }
-        "/users/by_full_name" => {
-            let name = normalise(&required(fields, "full_name")?);
-            let now = deps.clock.now();
-            let ids = deps
-                .store
-                .search_user_ids(caller.app_id(), SearchField::FullName, &SearchMatch::Exact(name), now)
-                .await?;
-            paged_by_id(deps, &caller, ids, fields).await
-        }
-        "/users/by_tags" => {
-            let tags: Vec<String> = fields
-                .get("tags")
-                .list()
-                .unwrap_or_default()
-                .iter()
-                .flat_map(|t| t.split(','))
-                .map(normalise_tag)
-                .filter(|t| !t.is_empty())
-                .collect();
-            if tags.is_empty() {
-                return Err(ApiError::Unprocessable("tags is required".into()));
+    // Lookups by something other than an id are searches, and count as such; the count (which
+    // may read the application's limits) goes alongside the lookup, which is read-only.
+    let is_search = !matches!(route.path, "/users/{id}" | "/users/external/{id}");
+    let ip = req.source_ip();
+    let counting = async { if is_search { count_search(deps, caller.app_id(), ip).await } else { Ok(()) } };
+    let lookup = async {
+        match route.path {
+            "/users" => list(deps, &caller, &params).await,
+            "/users/{id}" => {
+                let id = route.param("id", &segments).and_then(|id| id.parse::<i64>().ok()).ok_or_else(not_found)?;
+                one(deps, &caller, vec![id]).await
             }
-            if tags.len() > crate::domain::user_query::MAX_LIST_VALUES {
-                return Err(ApiError::Unprocessable("tags takes at most 100 values".into()));
+            "/users/by_login" => by_unique(deps, &caller, UniqueField::Login, required(fields, "login")?).await,
+            "/users/by_email" => by_unique(deps, &caller, UniqueField::Email, required(fields, "email")?).await,
+            "/users/by_facebook_id" => {
+                by_unique(deps, &caller, UniqueField::FacebookId, required(fields, "facebook_id")?).await
             }
-            let ids = deps.store.tagged_user_ids(caller.app_id(), &tags, deps.clock.now()).await?;
-            paged_by_id(deps, &caller, ids, fields).await
+            "/users/by_twitter_id" => {
+                by_unique(deps, &caller, UniqueField::TwitterId, required(fields, "twitter_id")?).await
+            }
+            "/users/external/{id}" => {
+                let external = route.param("id", &segments).unwrap_or_default().to_string();
+                by_unique(deps, &caller, UniqueField::ExternalUserId, external).await
+            }
+            "/users/phone" | "/users/by_phone" => {
+                let phone = normalise(&required(fields, "phone")?);
+                let ids = deps
+                    .store
+                    .search_user_ids(caller.app_id(), SearchField::Phone, &SearchMatch::Exact(phone), deps.clock.now())
+                    .await?;
+                one(deps, &caller, ids).await
+            }
+            "/users/by_full_name" => {
+                let name = normalise(&required(fields, "full_name")?);
+                let now = deps.clock.now();
+                let ids = deps
+                    .store
+                    .search_user_ids(caller.app_id(), SearchField::FullName, &SearchMatch::Exact(name), now)
+                    .await?;
+                paged_by_id(deps, &caller, ids, fields).await
+            }
+            "/users/by_tags" => {
+                let tags: Vec<String> = fields
+                    .get("tags")
+                    .list()
+                    .unwrap_or_default()
+                    .iter()
+                    .flat_map(|t| t.split(','))
+                    .map(normalise_tag)
+                    .filter(|t| !t.is_empty())
+                    .collect();
+                if tags.is_empty() {
+                    return Err(ApiError::Unprocessable("tags is required".into()));
+                }
+                if tags.len() > crate::domain::user_query::MAX_LIST_VALUES {
+                    return Err(ApiError::Unprocessable("tags takes at most 100 values".into()));
+                }
+                let ids = deps.store.tagged_user_ids(caller.app_id(), &tags, deps.clock.now()).await?;
+                paged_by_id(deps, &caller, ids, fields).await
+            }
+            _ => Err(ApiError::NoRoute),
         }
-        _ => Err(ApiError::NoRoute),
-    }
+    };
+    let (counted, reply) = tokio::join!(counting, lookup);
+    counted?;
+    reply
 }
 
 fn required(fields: Field<'_>, name: &str) -> Result<String, ApiError> {
