@@ -72,26 +72,53 @@ pub struct ColdStart {
 
 /// Starts `binary` `spawns` times, each against a fresh seeded table, feeding it `event`.
 pub async fn measure(binary: &Path, event: &str, spawns: usize) -> anyhow::Result<ColdStart> {
-    let expected = expected_status(binary, event);
-    let size = std::fs::metadata(binary).with_context(|| format!("{} is not built", binary.display()))?.len();
-    let (mut init, mut first_response, mut peak) = (Vec::new(), Vec::new(), 0);
-    for _ in 0..spawns {
-        let env = Env::dynoxide().await;
-        seed(&env.deps).await;
-        let api = RuntimeApi::start(vec![event_json(event)]).await;
-        let spawned = Instant::now();
-        let mut child = spawn_function(binary, &api, &env);
-        let outcomes = api.outcomes(1, Duration::from_secs(30)).await;
-        let pid = child.id().context("the function exited")?;
-        peak = peak.max(peak_rss(pid).unwrap_or(0));
-        child.kill().await?;
-        let Some((answered, outcome)) = outcomes.first() else { bail!("{}: no response", binary.display()) };
-        check(binary, event, outcome, expected)?;
-        let polled = api.first_poll().context("no poll")?;
-        init.push(polled - spawned);
-        first_response.push(*answered - spawned);
+    let mut measured = measure_interleaved(&[(binary, event)], spawns).await?;
+    Ok(measured.remove(0))
+}
+
+/// Cold starts of several binaries, taken in rounds (one spawn of each per round), so that
+/// a slow spell of a shared machine weighs on every binary alike instead of on whichever was
+/// being measured then. Returned in the order given.
+pub async fn measure_interleaved(binaries: &[(&Path, &str)], spawns: usize) -> anyhow::Result<Vec<ColdStart>> {
+    let mut taken = Vec::new();
+    for (binary, event) in binaries {
+        let size = std::fs::metadata(binary).with_context(|| format!("{} is not built", binary.display()))?.len();
+        taken.push((Vec::new(), Vec::new(), 0, size, expected_status(binary, event)));
     }
-    Ok(ColdStart { init: Samples::new(init), first_response: Samples::new(first_response), peak_rss: peak, size })
+    for _ in 0..spawns {
+        for ((binary, event), (init, first_response, peak, _, expected)) in binaries.iter().zip(&mut taken) {
+            let (polled, answered, rss) = spawn_once(binary, event, *expected).await?;
+            init.push(polled);
+            first_response.push(answered);
+            *peak = (*peak).max(rss);
+        }
+    }
+    Ok(taken
+        .into_iter()
+        .map(|(init, first_response, peak_rss, size, _)| ColdStart {
+            init: Samples::new(init),
+            first_response: Samples::new(first_response),
+            peak_rss,
+            size,
+        })
+        .collect())
+}
+
+/// One cold start: spawn to first poll, spawn to first response, and peak RSS.
+async fn spawn_once(binary: &Path, event: &str, expected: u16) -> anyhow::Result<(Duration, Duration, u64)> {
+    let env = Env::dynoxide().await;
+    seed(&env.deps).await;
+    let api = RuntimeApi::start(vec![event_json(event)]).await;
+    let spawned = Instant::now();
+    let mut child = spawn_function(binary, &api, &env);
+    let outcomes = api.outcomes(1, Duration::from_secs(30)).await;
+    let pid = child.id().context("the function exited")?;
+    let peak = peak_rss(pid).unwrap_or(0);
+    child.kill().await?;
+    let Some((answered, outcome)) = outcomes.first() else { bail!("{}: no response", binary.display()) };
+    check(binary, event, outcome, expected)?;
+    let polled = api.first_poll().context("no poll")?;
+    Ok((polled - spawned, *answered - spawned, peak))
 }
 
 /// Warm cost per invocation in one process: after a first (cold) invocation, `count` more of

@@ -23,7 +23,7 @@ const CONCURRENCY: usize = 8;
 /// Invocations per process in the profile comparison.
 const WARM_INVOCATIONS: usize = 500;
 /// Sequential samples of the hash and of login.
-const LOGIN_SAMPLES: usize = 60;
+const LOGIN_SAMPLES: usize = 100;
 /// Functions built under each compared profile: the smallest, a hashing one, a query.
 const COMPARED: &[(&str, &str)] = &[
     ("get-session", "get-session"),
@@ -118,13 +118,16 @@ async fn main() -> anyhow::Result<()> {
 
 async fn cold_starts(options: &Options, verdicts: &mut Vec<report::Verdict>) -> anyhow::Result<String> {
     let spawns = options.spawns;
-    eprintln!("cold starts ({spawns} spawns per binary)");
-    let hello = cold::measure(&options.bin_dir.join(cold::HELLO), cold::HELLO_EVENT, spawns).await?;
-    let mut rows = Vec::new();
-    for case in cold::CASES {
-        eprintln!("  {} ({})", case.function, case.event);
-        rows.push((*case, cold::measure(&options.bin_dir.join(case.function), case.event, spawns).await?));
-    }
+    eprintln!("cold starts ({spawns} rounds of one spawn per binary, the baseline included)");
+    let paths: Vec<std::path::PathBuf> = std::iter::once(cold::HELLO)
+        .chain(cold::CASES.iter().map(|case| case.function))
+        .map(|function| options.bin_dir.join(function))
+        .collect();
+    let events = std::iter::once(cold::HELLO_EVENT).chain(cold::CASES.iter().map(|case| case.event));
+    let binaries: Vec<(&std::path::Path, &str)> = paths.iter().map(|p| p.as_path()).zip(events).collect();
+    let mut measured = cold::measure_interleaved(&binaries, spawns).await?;
+    let hello = measured.remove(0);
+    let rows: Vec<_> = cold::CASES.iter().copied().zip(measured).collect();
     Ok(report::cold_starts(&hello, &rows, spawns, verdicts))
 }
 

@@ -104,9 +104,14 @@ pub fn cold_starts(
     }
     let _ = writeln!(
         out,
-        "\nMedians of {spawns} spawns each; every spawn is a new process against a freshly seeded table,"
+        "\nMedians of {spawns} spawns each, taken in rounds of one spawn per binary (the baseline included),"
     );
-    let _ = writeln!(out, "and every answer is checked against the status its fixture expects.");
+    let _ =
+        writeln!(out, "so that a slow spell of the machine weighs on every row alike; every spawn is a new process");
+    let _ = writeln!(
+        out,
+        "against a freshly seeded table, and every answer is checked against the status its fixture expects."
+    );
     verdicts.push(Verdict {
         target: "every function's median spawn-to-first-response ≤ 3× hello's".into(),
         measured: format!("worst {:.2}× ({})", worst_ratio.0, worst_ratio.1),

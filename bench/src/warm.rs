@@ -218,7 +218,8 @@ pub async fn measure(
 /// `samples` sequential logins and as many argon2id hashes at the production parameters,
 /// in alternating blocks of ten so that both see the machine in the same state.
 async fn login_cost(loader: &Loader, server: &Server, samples: usize) -> anyhow::Result<LoginCost> {
-    const BLOCK: usize = 10;
+    // Alternate one hash and one login, so that drift on a shared machine weighs on both.
+    const BLOCK: usize = 1;
     let (mut hashes, mut logins) = (Vec::new(), Vec::new());
     while hashes.len() < samples {
         for _ in 0..BLOCK {
