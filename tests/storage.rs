@@ -5,6 +5,7 @@ use std::collections::HashSet;
 
 use serde_json::json;
 use shared::domain::app::AppSettings;
+use shared::domain::limits::{AbuseLimits, Rate};
 use shared::store::Store;
 use shared::store::item::{Item, ItemExt};
 use testkit::{Env, on_both_engines, post};
@@ -45,7 +46,9 @@ fn with_prefix<'a>(items: &'a [Item], prefix: &str) -> Vec<&'a Item> {
 
 /// 50 signups race for one value of `field`; exactly one may win.
 async fn race_signups(env: &Env, field: &str) {
-    let app = env.app(AppSettings::default()).await;
+    // Fifty signups from one address: the per-IP signup limit is not what is raced here.
+    let limits = AbuseLimits { signups_per_ip: Rate::new(1000, 3600), ..AbuseLimits::default() };
+    let app = env.app(AppSettings { limits, ..AppSettings::default() }).await;
     let mut tasks = Vec::new();
     for i in 0..50 {
         let deps = env.deps.clone();

@@ -18,7 +18,7 @@ use crate::params::Field;
 use crate::service::auth::{authenticate, lookup};
 use crate::service::credentials::{PasswordLogin, hash_to_check, verify_password};
 use crate::service::external::{self, FirebaseLogin, parse_provider};
-use crate::service::signup::{limited, signup_limit_of};
+use crate::service::signup::{count_signup, signup_limit_of};
 use crate::service::throttle::LoginThrottle;
 use crate::service::users::{conflict_to_api, new_user};
 use crate::store::ids::SESSIONS;
@@ -110,7 +110,6 @@ pub async fn create_session(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, 
         let expires = signed.timestamp.max(now) + SIGNATURE_WINDOW_SECS + 60;
         deps.store.tx_claim_nonce(&mut tx, app.id, signed.timestamp, &signed.nonce, expires, now);
     }
-    let mut new_user_limit = None;
     let (user, kind) = match intent {
         Intent::App => (None, SessionKind::App),
         Intent::Firebase(firebase) => {
@@ -124,11 +123,9 @@ pub async fn create_session(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, 
             (Some(user), SessionKind::User)
         }
         Intent::Guest { full_name } => {
+            count_signup(deps, &signup_limit_of(&app, req.source_ip()), now).await?;
             let guest = new_guest(deps, &app, full_name, now).await?;
             deps.store.tx_insert_user(&mut tx, &guest, now);
-            let limit = signup_limit_of(&app, req.source_ip());
-            deps.store.tx_hit(&mut tx, &limit, now);
-            new_user_limit = Some(limit);
             (Some(guest), SessionKind::Guest)
         }
         Intent::Password(login) => {
@@ -150,11 +147,9 @@ pub async fn create_session(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, 
                 Some(user) => (Some(user), SessionKind::User),
                 None if known.is_some() => return Err(throttle.failed(deps, known, ApiError::Unauthorized, now).await),
                 None if app.settings.allow_session_without_user => {
+                    count_signup(deps, &signup_limit_of(&app, req.source_ip()), now).await?;
                     let user = auto_created_user(deps, &app, &login, now).await?;
                     deps.store.tx_insert_user(&mut tx, &user, now);
-                    let limit = signup_limit_of(&app, req.source_ip());
-                    deps.store.tx_hit(&mut tx, &limit, now);
-                    new_user_limit = Some(limit);
                     (Some(user), SessionKind::User)
                 }
                 None => {
@@ -167,12 +162,7 @@ pub async fn create_session(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, 
 
     let (token, session) = new_session(deps, &app, user.as_ref().map(|u| u.id), kind, signed.as_ref(), now).await?;
     deps.store.tx_insert_session(&mut tx, &session);
-    deps.store.commit(tx).await.map_err(|error| {
-        new_user_limit
-            .as_ref()
-            .and_then(|limit| limited(&error, limit, now))
-            .unwrap_or_else(|| session_write_error(error))
-    })?;
+    deps.store.commit(tx).await.map_err(session_write_error)?;
     req.set_session_expiry(session.expires_at());
     Ok(Reply::created(json!({ "session": session.to_json(&token, user.as_ref()) })))
 }

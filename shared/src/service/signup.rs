@@ -12,8 +12,8 @@ use crate::http::{ApiRequest, Reply};
 use crate::params::Field;
 use crate::service::auth::app_of_request;
 use crate::service::users::{conflict_to_api, new_user};
-use crate::store::rate::{Limit, retry_after};
-use crate::store::{Claim, StoreError, Tx};
+use crate::store::Tx;
+use crate::store::rate::{Limit, RateDecision};
 
 /// The signups-per-IP limit of `app_id` for a request from `ip`; guest sessions count
 /// against it too.
@@ -26,11 +26,15 @@ pub fn signup_limit_of(app: &App, ip: Option<&str>) -> Limit {
     Limit::new(format!("signup-ip#{}#{}", app.id, ip.unwrap_or("unknown")), app.settings.limits.signups_per_ip)
 }
 
-/// 429 when a transaction that counted against `limit` failed because it was exhausted.
-pub fn limited(error: &StoreError, limit: &Limit, now: Timestamp) -> Option<ApiError> {
-    error
-        .is_conflict_on(Claim::RateLimit)
-        .then(|| ApiError::TooManyRequests { retry_after_secs: retry_after(std::slice::from_ref(limit), now) })
+/// Counts a signup attempt against `limit`: 429 once it is exhausted. A write of its own, not
+/// part of the user's transaction: every signup from one address updates this one item, and
+/// inside transactions those updates would conflict with each other (and fail the race for
+/// a login with 503s instead of 422s).
+pub async fn count_signup(deps: &Deps, limit: &Limit, now: Timestamp) -> Result<(), ApiError> {
+    match deps.store.hit(std::slice::from_ref(limit), now).await? {
+        RateDecision::Allowed => Ok(()),
+        RateDecision::Limited { retry_after_secs } => Err(ApiError::TooManyRequests { retry_after_secs }),
+    }
 }
 
 /// Creates a user in the caller's application, found through `CB-Token` (any session) or
@@ -55,13 +59,14 @@ pub async fn signup(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, ApiError
     let password = input.password.clone().expect("checked above");
 
     let now = deps.clock.now();
-    // The limit may need the application read; that read hides behind the hash.
-    let (limit, hash) = tokio::join!(signup_limit(deps, app_id, req.source_ip()), password::hash(password));
-    let limit = limit?;
+    // Counting (which may need the application read) hides behind the hash.
+    let ip = req.source_ip();
+    let counted = async { count_signup(deps, &signup_limit(deps, app_id, ip).await?, now).await };
+    let (counted, hash) = tokio::join!(counted, password::hash(password));
+    counted?;
     let user = new_user(deps, app_id, &input, Some(hash), now).await?;
     let mut tx = Tx::new();
     deps.store.tx_insert_user(&mut tx, &user, now);
-    deps.store.tx_hit(&mut tx, &limit, now);
-    deps.store.commit(tx).await.map_err(|e| limited(&e, &limit, now).unwrap_or_else(|| conflict_to_api(e)))?;
+    deps.store.commit(tx).await.map_err(conflict_to_api)?;
     Ok(Reply::created(json!({ "user": user.to_json() })))
 }

@@ -92,12 +92,6 @@ impl Store {
         }
     }
 
-    /// Adds one hit on `limit` to `tx`; the transaction fails with `Claim::RateLimit` when
-    /// the limit is exhausted.
-    pub fn tx_hit(&self, tx: &mut Tx, limit: &Limit, now: Timestamp) {
-        self.tx_count(tx, limit, 1, now);
-    }
-
     fn tx_count(&self, tx: &mut Tx, limit: &Limit, hits: i64, now: Timestamp) {
         let start = limit.window_start(now);
         // The counter lives one window past its end, then TTL collects it.
