@@ -5,7 +5,6 @@ use std::collections::HashSet;
 
 use serde_json::json;
 use shared::domain::app::AppSettings;
-use shared::domain::limits::{AbuseLimits, Rate};
 use shared::store::Store;
 use shared::store::item::{Item, ItemExt};
 use testkit::{Env, on_both_engines, post};
@@ -46,12 +45,11 @@ fn with_prefix<'a>(items: &'a [Item], prefix: &str) -> Vec<&'a Item> {
 
 /// 50 signups race for one value of `field`; exactly one may win.
 async fn race_signups(env: &Env, field: &str) {
-    // Fifty signups from one address: the per-IP signup limit is not what is raced here.
-    let limits = AbuseLimits { signups_per_ip: Rate::new(1000, 3600), ..AbuseLimits::default() };
-    let app = env.app(AppSettings { limits, ..AppSettings::default() }).await;
+    let app = env.app(AppSettings::default()).await;
+    let patient = env.patient_deps();
     let mut tasks = Vec::new();
     for i in 0..50 {
-        let deps = env.deps.clone();
+        let deps = patient.clone();
         let mut user = json!({"password": PASSWORD});
         match field {
             "login" => {
@@ -63,7 +61,13 @@ async fn race_signups(env: &Env, field: &str) {
                 user["email"] = json!("Racer@Example.com");
             }
         }
-        let req = post("/users.json").header("CB-AuthKey", &app.auth_key).json(json!({ "user": user })).build();
+        // Fifty clients, each from its own address: each counts one signup against its own
+        // per-IP limit, so the race is for the login or email alone.
+        let req = post("/users.json")
+            .header("CB-AuthKey", &app.auth_key)
+            .from_ip(&format!("198.51.100.{i}"))
+            .json(json!({ "user": user }))
+            .build();
         tasks.push(tokio::spawn(async move { cube_auth::router::dispatch(&deps, req).await }));
     }
     let mut created = Vec::new();
@@ -101,8 +105,9 @@ async fn fifty_parallel_signups_with_one_email_create_one_user_and_no_orphans(en
 
 async fn ids_stay_unique_across_instances_that_reserve_blocks(env: &Env) {
     // Two "warm instances" with their own id blocks on one table.
-    let other = Store::new(env.store().client().clone(), env.table(), 4);
-    let mine = Store::new(env.store().client().clone(), env.table(), 4);
+    let client = env.patient_deps().store.client().clone();
+    let other = Store::new(client.clone(), env.table(), 4);
+    let mine = Store::new(client, env.table(), 4);
     let mut tasks = Vec::new();
     for i in 0..40 {
         let store = if i % 2 == 0 { other.clone() } else { mine.clone() };

@@ -118,6 +118,24 @@ impl Env {
         self.deps.clone().with_identity(shared::identity::Identity::new(&config).expect("identity client"))
     }
 
+    /// These dependencies on a client that waits up to 30 s per attempt. For races that send
+    /// dozens of requests at once: DynamoDB Local sharing a two-core CI runner with the test
+    /// then answers some of them after more than the production attempt timeout (2 s), which
+    /// is a fact about the emulator, not what a race test is about.
+    pub fn patient_deps(&self) -> Deps {
+        let timeouts = aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+            .operation_timeout(std::time::Duration::from_secs(60))
+            .operation_attempt_timeout(std::time::Duration::from_secs(30))
+            .connect_timeout(shared::aws::CONNECT_TIMEOUT)
+            .build();
+        let client = aws_sdk_dynamodb::Client::from_conf(
+            self.store().client().config().to_builder().timeout_config(timeouts).build(),
+        );
+        let mut deps = self.deps.clone();
+        deps.store = Store::new(client, self.table(), self.deps.config.id_block_size);
+        deps
+    }
+
     /// Where a function spawned for this environment writes mail (`MAIL_OUTBOX_DIR`).
     pub fn mail_outbox(&self) -> PathBuf {
         self.s3_root.join("mail-outbox")

@@ -256,9 +256,12 @@ impl Store {
     }
 }
 
-/// Exponential backoff with jitter: 10 ms, 20 ms, 40 ms … plus up to 10 ms.
+/// Exponential backoff with "equal jitter": attempt n sleeps between half and all of
+/// 10 ms × 2ⁿ (capped at 640 ms). The random half spreads out writers that collided, so
+/// fifty losers of one race do not all retry in the same millisecond and collide again.
 async fn backoff(attempt: u32) {
-    let jitter = u64::from(crate::crypto::random::random_bytes::<1>()[0]) % 10;
     let base = 10u64 << attempt.min(6);
-    tokio::time::sleep(Duration::from_millis(base + jitter)).await;
+    let random = u64::from(u16::from_le_bytes(crate::crypto::random::random_bytes::<2>()));
+    let jitter = random % (base / 2 + 1);
+    tokio::time::sleep(Duration::from_millis(base / 2 + jitter)).await;
 }
