@@ -8,6 +8,8 @@ use serde_json::json;
 use shared::ApiResponse;
 use shared::domain::app::{App, AppSettings};
 use shared::domain::user::User;
+use shared::mail::{Delivery, MailConfig, Mailer};
+use shared::service::reset::deliver_reset;
 use shared::store::Tx;
 use testkit::{Env, Req, get, on_both_engines, post, put};
 
@@ -178,6 +180,20 @@ async fn a_reset_request_does_the_same_calls_for_known_and_unknown_addresses(env
     let (known, unknown) = (sorted(&known), sorted(&unknown));
     assert_eq!(known.1, unknown.1, "the same calls");
     budget("reset request", &known, &["GetItem", "GetItem", "GetItem", "PutItem", "TransactWriteItems"], 5);
+
+    // The mail sender, which the stream gives only the outbox key: one read of everything
+    // it needs, the token's transaction, and the dequeue after the mail went out.
+    let queued = env.store().pending_resets(env.clock().now()).await.unwrap();
+    assert_eq!(queued.len(), 1, "the known address queued one mail, the unknown one none");
+    let mailer = Mailer::new(&MailConfig {
+        from: "Budgets <no-reply@example.test>".into(),
+        public_base_url: "https://api.example.test".into(),
+        delivery: Delivery::Files(env.mail_outbox().join("budgets")),
+    })
+    .unwrap();
+    let (sent, calls) = shared::trips::tracked(deliver_reset(&env.deps, &mailer, &queued[0].sk)).await;
+    assert!(sent.unwrap().is_some_and(|link| link.contains("token=")), "mailed");
+    assert_eq!(calls, ["BatchGetItem", "TransactWriteItems", "DeleteItem"], "sending a reset mail");
 }
 
 on_both_engines!(
@@ -186,3 +202,6 @@ on_both_engines!(
     blob_endpoints_make_few_calls_and_presigning_none,
     a_reset_request_does_the_same_calls_for_known_and_unknown_addresses,
 );
+
+/// The IAM policies, held to the actions the same requests need.
+mod policies;

@@ -30,7 +30,7 @@ pub const PRIVATE_BLOB_ID: i64 = 9202;
 pub const PRIVATE_BLOB_UID: &str = "f1x7e0000000000000000000000abc02";
 /// A live password-reset token of the fixture user, and a queued reset mail for it.
 pub const RESET_TOKEN: &str = "5e7f1c2d3b4a59687766554433221100ffeeddccbbaa99887766554433221100";
-pub const OUTBOX_SK: &str = "000000000001#FIXTURE";
+pub const OUTBOX_SK: &str = "000000000001#9001#9101#FIXTURE";
 pub const USER_EXTERNAL_ID: i64 = 555;
 /// A user session of the fixture user.
 pub const USER_TOKEN: &str = "0123456789abcdef0123456789abcdef01234567";

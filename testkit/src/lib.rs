@@ -6,6 +6,7 @@
 
 pub mod faults;
 pub mod fixtures;
+pub mod iam;
 pub mod request;
 pub mod runtime_api;
 pub mod wire;
@@ -36,6 +37,8 @@ pub struct Env {
     pub deps: Deps,
     /// Fault injection on this environment's DynamoDB and S3 clients (disarmed).
     pub faults: faults::Faults,
+    /// The IAM actions this environment's DynamoDB calls needed (see [`iam`]).
+    pub iam_actions: iam::IamActions,
     pub kind: EngineKind,
     pub endpoint: String,
     /// The embedded S3 endpoint (signature checks on) behind `deps.blobs`.
@@ -84,8 +87,15 @@ impl Env {
         let retry = aws_sdk_dynamodb::config::retry::RetryConfig::standard()
             .with_max_attempts(shared::aws::MAX_ATTEMPTS)
             .with_initial_backoff(std::time::Duration::from_millis(5));
+        let iam_actions = iam::IamActions::default();
         let client = aws_sdk_dynamodb::Client::from_conf(
-            client.config().to_builder().interceptor(faults.interceptor()).retry_config(retry).build(),
+            client
+                .config()
+                .to_builder()
+                .interceptor(faults.interceptor())
+                .interceptor(iam_actions.clone())
+                .retry_config(retry)
+                .build(),
         );
         schema::ensure_table(&client, &table).await.expect("create test table");
         let config = Config::for_table(&table, Some(endpoint.clone()));
@@ -104,7 +114,7 @@ impl Env {
         })
         .expect("identity client");
         let deps = Deps::new(store, Clock::system(), config).with_blobs(blobs).with_identity(identity);
-        Env { deps, faults, kind, endpoint, s3_endpoint, s3_root, _s3: s3, _embedded: embedded }
+        Env { deps, faults, iam_actions, kind, endpoint, s3_endpoint, s3_root, _s3: s3, _embedded: embedded }
     }
 
     /// These dependencies with Firebase keys fetched from `certs_url` (a test key server),

@@ -16,12 +16,7 @@ pub async fn handle(deps: &Deps, mailer: &Mailer, event: StreamEvent) -> BatchRe
             continue;
         }
         let Some(sk) = record.key("sk") else { continue };
-        let outcome = match deps.store.outbox_reset(sk, deps.clock.now()).await {
-            Ok(Some(reset)) => shared::service::reset::deliver_reset(deps, mailer, &reset).await.map(|_| ()),
-            Ok(None) => Ok(()),
-            Err(error) => Err(error.into()),
-        };
-        if let Err(error) = outcome {
+        if let Err(error) = shared::service::reset::deliver_reset(deps, mailer, sk).await {
             tracing::error!(error = %error, "sending queued mail failed; the stream will retry it");
             response.failures.push(BatchItemFailure { item_identifier: record.dynamodb.sequence_number.clone() });
         }

@@ -60,15 +60,7 @@ pub async fn request_reset(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, A
             None
         }
     };
-    let reset = user.filter(|u| !u.is_guest).and_then(|u| {
-        let address = u.email.clone()?;
-        Some(OutboxReset {
-            sk: format!("{now:012}#{}", random_upper_hex::<8>()),
-            app_id,
-            user_id: u.id,
-            email: address,
-        })
-    });
+    let reset = user.filter(|u| !u.is_guest).and_then(|u| Some(OutboxReset::new(now, app_id, u.id, u.email?)));
     deps.store.queue_reset(reset.as_ref(), &random_upper_hex::<16>(), now + TOKEN_LIFETIME_SECS).await?;
     Ok(Reply::empty())
 }
@@ -83,27 +75,20 @@ pub fn reset_mail(app: &crate::domain::app::App, name: &str, link: &str) -> (Str
     (fill(&subject), fill(&body))
 }
 
-/// Sends one queued reset mail: issues the token, mails the link, dequeues. Returns the link
-/// (local mode prints it), or `None` when there was nothing (left) to send.
+/// Sends the reset mail queued under `sk`: issues the token, mails the link, dequeues.
+/// Returns the link (local mode prints it), or `None` when there was nothing (left) to send.
 #[cfg(feature = "mail")]
-pub async fn deliver_reset(
-    deps: &Deps,
-    mailer: &crate::mail::Mailer,
-    reset: &OutboxReset,
-) -> Result<Option<String>, ApiError> {
+pub async fn deliver_reset(deps: &Deps, mailer: &crate::mail::Mailer, sk: &str) -> Result<Option<String>, ApiError> {
     let now = deps.clock.now();
-    // Three independent reads, waited for together.
-    let (user, app, previous) = tokio::join!(
-        deps.store.get_user(reset.user_id, now),
-        deps.store.get_app(reset.app_id),
-        deps.store.current_reset(reset.user_id, now)
-    );
-    let (user, app, previous) = (user?, app?, previous?);
-    let (Some(user), Some(app)) = (user.filter(|u| u.email.as_deref() == Some(reset.email.as_str())), app) else {
+    let Some(delivery) = deps.store.reset_delivery(sk, now).await? else { return Ok(None) };
+    let reset = &delivery.reset;
+    let current = delivery.user.filter(|u| u.email.as_deref() == Some(reset.email.as_str()));
+    let (Some(user), Some(app)) = (current, delivery.app) else {
         // The user or the address went away meanwhile: nothing to send.
         deps.store.delete_outbox(&reset.sk).await?;
         return Ok(None);
     };
+    let previous = delivery.previous;
     let (token, hash) = crate::crypto::random::new_link_token();
     let record =
         ResetToken { token_hash: hash, app_id: app.id, user_id: user.id, expires_at: now + TOKEN_LIFETIME_SECS };
@@ -131,7 +116,7 @@ pub async fn deliver_reset(
 pub async fn deliver_pending(deps: &Deps, mailer: &crate::mail::Mailer) -> Result<Vec<String>, ApiError> {
     let mut links = Vec::new();
     for reset in deps.store.pending_resets(deps.clock.now()).await? {
-        if let Some(link) = deliver_reset(deps, mailer, &reset).await? {
+        if let Some(link) = deliver_reset(deps, mailer, &reset.sk).await? {
             links.push(link);
         }
     }

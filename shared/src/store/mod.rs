@@ -11,7 +11,7 @@ pub mod ids;
 pub mod item;
 pub mod keys;
 pub mod listing;
-mod meter;
+pub mod meter;
 pub mod rate;
 pub mod resets;
 pub mod schema;

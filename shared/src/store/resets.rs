@@ -2,7 +2,7 @@
 //!
 //! | item                  | pk                    | sk               |
 //! |-----------------------|-----------------------|------------------|
-//! | mail to send (outbox) | `OUTBOX`              | `<time>#<rand>`  |
+//! | mail to send (outbox) | `OUTBOX`              | `<time>#<app>#<user>#<rand>` |
 //! | decoy of an outbox    | `DECOY#<sha256>`      | `#DECOY`         |
 //! | reset token           | `RESET#<sha256(tok)>` | `#RESET`         |
 //! | user's current token  | `USER#<id>`           | `#RESET`         |
@@ -11,10 +11,18 @@
 //! the same shape), so both answers cost the same. The mail sender issues the token when it
 //! sends: the token is never stored, only its hash, and issuing one replaces the user's
 //! previous token in the same transaction.
+//!
+//! The outbox key names the application and user it is for: the table's stream hands the mail
+//! sender keys only, and with the ids in the key the sender reads the queued mail, the user,
+//! the application and the user's current token in one `BatchGetItem`.
 
 use crate::clock::Timestamp;
+use crate::crypto::random::random_upper_hex;
+use crate::domain::app::App;
+use crate::domain::user::User;
+use crate::store::apps::{app_key, parse_app};
 use crate::store::item::{Item, ItemBuilder, ItemExt, is_expired, key};
-use crate::store::users::user_key;
+use crate::store::users::{user_from_item, user_key};
 use crate::store::{Claim, Expr, Store, StoreError, Tx, keys};
 
 pub const OUTBOX_PK: &str = "OUTBOX";
@@ -26,6 +34,32 @@ pub struct OutboxReset {
     pub app_id: i64,
     pub user_id: i64,
     pub email: String,
+}
+
+impl OutboxReset {
+    /// A mail to queue at `now` for `user_id` of `app_id`, under a fresh outbox key.
+    pub fn new(now: Timestamp, app_id: i64, user_id: i64, email: String) -> Self {
+        let sk = format!("{now:012}#{app_id}#{user_id}#{}", random_upper_hex::<8>());
+        OutboxReset { sk, app_id, user_id, email }
+    }
+}
+
+/// The application and user ids an outbox key names.
+pub fn outbox_key_ids(sk: &str) -> Option<(i64, i64)> {
+    let mut parts = sk.split('#');
+    let (_time, app_id, user_id) = (parts.next()?, parts.next()?, parts.next()?);
+    Some((app_id.parse().ok()?, user_id.parse().ok()?))
+}
+
+/// Everything sending one queued mail needs, read together.
+#[derive(Debug)]
+pub struct ResetDelivery {
+    pub reset: OutboxReset,
+    /// The user, if still live.
+    pub user: Option<User>,
+    pub app: Option<App>,
+    /// The hash of the user's current (unexpired) reset token, which the new one replaces.
+    pub previous: Option<String>,
 }
 
 /// A stored (hashed) reset token.
@@ -92,22 +126,26 @@ impl Store {
         Ok(items.iter().filter(|i| !is_expired(i, now)).filter_map(outbox_from).collect())
     }
 
-    /// One queued reset mail.
-    pub async fn outbox_reset(&self, sk: &str, now: Timestamp) -> Result<Option<OutboxReset>, StoreError> {
-        let item = self.get(key(OUTBOX_PK, sk)).await?;
-        Ok(item.filter(|i| !is_expired(i, now)).as_ref().and_then(outbox_from))
+    /// The queued mail under `sk` with its user, application and the user's current token,
+    /// in one round trip; `None` when the mail is no longer queued (sent, or expired).
+    pub async fn reset_delivery(&self, sk: &str, now: Timestamp) -> Result<Option<ResetDelivery>, StoreError> {
+        let Some((app_id, user_id)) = outbox_key_ids(sk) else { return Ok(None) };
+        let (outbox, user, app, pointer) =
+            (key(OUTBOX_PK, sk), user_key(user_id), app_key(app_id), pointer_key(user_id));
+        let items = self.batch_get(vec![outbox.clone(), user.clone(), app.clone(), pointer.clone()]).await?;
+        let find =
+            |wanted: &Item| items.iter().find(|i| i.get("pk") == wanted.get("pk") && i.get("sk") == wanted.get("sk"));
+        let Some(reset) = find(&outbox).filter(|i| !is_expired(i, now)).and_then(outbox_from) else { return Ok(None) };
+        let user = find(&user).map(user_from_item).transpose()?.filter(|u| u.is_live(now));
+        let app = find(&app).map(parse_app).transpose()?;
+        let previous = find(&pointer).filter(|i| !is_expired(i, now)).and_then(|i| i.str("token_hash"));
+        Ok(Some(ResetDelivery { reset, user, app, previous }))
     }
 
     pub async fn delete_outbox(&self, sk: &str) -> Result<(), StoreError> {
         let mut tx = Tx::new();
         tx.delete(self.table(), key(OUTBOX_PK, sk));
         self.commit(tx).await
-    }
-
-    /// The hash of the user's current reset token, if any.
-    pub async fn current_reset(&self, user_id: i64, now: Timestamp) -> Result<Option<String>, StoreError> {
-        let item = self.get(pointer_key(user_id)).await?;
-        Ok(item.filter(|i| !is_expired(i, now)).and_then(|i| i.str("token_hash")))
     }
 
     /// Issues a token for a queued mail: stores its hash, makes it the user's current token
