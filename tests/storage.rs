@@ -5,9 +5,11 @@ use std::collections::HashSet;
 
 use serde_json::json;
 use shared::domain::app::AppSettings;
+use shared::domain::user::UniqueField;
 use shared::store::Store;
 use shared::store::item::{Item, ItemExt};
-use testkit::{Env, on_both_engines, post};
+use shared::store::{Claim, Tx};
+use testkit::{Env, on_both_engines, post, put};
 
 const PASSWORD: &str = "correct-horse-battery";
 
@@ -164,10 +166,50 @@ async fn apps_are_found_by_auth_key_and_listed_by_id(env: &Env) {
     assert_eq!(env.store().get_app(b.id).await.unwrap().unwrap().settings.session_ttl_secs, 2);
 }
 
+/// Login and email markers carry the user's password hash (a login verifies while it reads
+/// the user); a password change moves every marker to the new hash in its own transaction,
+/// and a login that verified the old hash gets no session.
+async fn markers_follow_password_changes_and_a_stale_verification_writes_nothing(env: &Env) {
+    let app = env.app(AppSettings::default()).await;
+    let call = |req: testkit::Req| cube_auth::router::dispatch(&env.deps, req.build());
+    let user = json!({"user": {"login": "keeper", "email": "keeper@example.com", "password": PASSWORD}});
+    let id = call(post("/users").header("CB-AuthKey", &app.auth_key).json(user)).await.json()["user"]["id"]
+        .as_i64()
+        .unwrap();
+    let credential = |field: UniqueField, value: &'static str| async move {
+        env.store().app_and_credential(app.id, Some((field, value)), env.clock().now()).await.unwrap().1.unwrap()
+    };
+    let before = credential(UniqueField::Login, "keeper").await;
+    let stored = env.store().get_user(id, env.clock().now()).await.unwrap().unwrap().password_hash;
+    assert_eq!((before.user_id, &before.password_hash), (id, &stored));
+    assert_eq!(credential(UniqueField::Email, "keeper@example.com").await, before);
+
+    let login =
+        json!({"application_id": app.id, "auth_key": app.auth_key, "user": {"login": "keeper", "password": PASSWORD}});
+    let token = call(post("/session").json(login)).await.json()["session"]["token"].as_str().unwrap().to_string();
+    let change = json!({"user": {"old_password": PASSWORD, "password": "a-brand-new-horse"}});
+    assert_eq!(call(put(&format!("/users/{id}")).token(&token).json(change)).await.status, 200);
+    let after = credential(UniqueField::Login, "keeper").await;
+    let stored = env.store().get_user(id, env.clock().now()).await.unwrap().unwrap().password_hash;
+    assert_ne!(after.password_hash, before.password_hash);
+    assert_eq!(after.password_hash, stored);
+    assert_eq!(credential(UniqueField::Email, "keeper@example.com").await, after);
+
+    let touch = |hash: String| async move {
+        let mut tx = Tx::new();
+        env.store().tx_touch_user_with_password(&mut tx, id, &hash, env.clock().now());
+        env.store().commit(tx).await
+    };
+    let stale = touch(before.password_hash.unwrap()).await;
+    assert!(stale.unwrap_err().is_conflict_on(Claim::UserExists), "verified against the replaced hash");
+    touch(after.password_hash.unwrap()).await.expect("verified against the current hash");
+}
+
 on_both_engines!(
     fifty_parallel_signups_with_one_login_create_one_user_and_no_orphans,
     fifty_parallel_signups_with_one_email_create_one_user_and_no_orphans,
     ids_stay_unique_across_instances_that_reserve_blocks,
     an_expired_guests_login_marker_does_not_block_a_new_user,
     apps_are_found_by_auth_key_and_listed_by_id,
+    markers_follow_password_changes_and_a_stale_verification_writes_nothing,
 );

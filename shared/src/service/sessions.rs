@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::clock::Timestamp;
-use crate::crypto::password;
+use crate::crypto::password::{self, MAX_PASSWORD_BYTES};
 use crate::crypto::random::{new_session_token, random_upper_hex};
 use crate::crypto::signature;
 use crate::deps::Deps;
@@ -22,6 +22,7 @@ use crate::service::signup::{count_signup, signup_limit_of};
 use crate::service::throttle::LoginThrottle;
 use crate::service::users::{conflict_to_api, new_user};
 use crate::store::ids::SESSIONS;
+use crate::store::users::Credential;
 use crate::store::{Claim, StoreError, Tx};
 
 /// How far a signed request's `timestamp` may be from our clock (contract §3.3).
@@ -100,7 +101,7 @@ pub async fn create_session(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, 
     };
     let intent = Intent::parse(fields)?;
 
-    let (app, user_id) = deps.store.app_and_user_id(app_id, intent.lookup(), now).await?;
+    let (app, credential) = deps.store.app_and_credential(app_id, intent.lookup(), now).await?;
     let app = app.filter(|app| auth_key_matches(app, &auth_key)).ok_or(ApiError::Unauthorized)?;
     let signed = check_signature(&app, &params, now)?;
     let intent = intent.for_app(&app)?;
@@ -130,7 +131,16 @@ pub async fn create_session(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, 
         }
         Intent::Password(login) => {
             let throttle = LoginThrottle::new(&app, req.source_ip(), login.field, &login.value);
-            let existing = match user_id {
+            // The marker carries the password hash: verify it while reading the user.
+            if let Some(Credential { user_id, password_hash: Some(hash) }) = credential.clone()
+                && login.password.expose().len() <= MAX_PASSWORD_BYTES
+            {
+                let attempt = Attempt { login: &login, user_id, hash, throttle: &throttle };
+                let (token, session, user) = password_session(deps, &app, None, attempt, tx, signed, now).await?;
+                req.set_session_expiry(session.expires_at());
+                return Ok(Reply::created(json!({ "session": session.to_json(&token, Some(&user)) })));
+            }
+            let existing = match credential.map(|c| c.user_id) {
                 Some(id) => deps.store.get_user(id, now).await?,
                 None => None,
             };
@@ -138,8 +148,8 @@ pub async fn create_session(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, 
             if let Some(user) = existing
                 && let Some(hash) = hash_to_check(&user, &login.password)
             {
-                let login = Attempt { login: &login, hash, throttle: &throttle };
-                let (token, session, user) = password_session(deps, &app, user, login, tx, signed, now).await?;
+                let attempt = Attempt { login: &login, user_id: user.id, hash, throttle: &throttle };
+                let (token, session, user) = password_session(deps, &app, Some(user), attempt, tx, signed, now).await?;
                 req.set_session_expiry(session.expires_at());
                 return Ok(Reply::created(json!({ "session": session.to_json(&token, Some(&user)) })));
             }
@@ -167,51 +177,70 @@ pub async fn create_session(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, 
     Ok(Reply::created(json!({ "session": session.to_json(&token, user.as_ref()) })))
 }
 
-/// A password login of a known user: the credentials, the user's stored hash, and the
-/// limits the attempt counts against.
+/// A password login of a known user: the credentials, the user and their stored hash, and
+/// the limits the attempt counts against.
 struct Attempt<'a> {
     login: &'a PasswordLogin,
+    user_id: i64,
     hash: String,
     throttle: &'a LoginThrottle,
 }
 
-/// A user session for `user` if the attempt's password matches the hash. The session is
-/// written while the password is verified, so that the write's round trip hides behind the
-/// hash instead of following it; on a mismatch it is withdrawn. Its token is only ever
-/// revealed after a match, so the session is unusable in between, and should the withdrawal
-/// fail, the session expires unknown to anyone. The same write checks the login limits.
+/// A user session for `user_id` if the attempt's password matches the hash. The session is
+/// written while the password is verified, so that the write's round trip (and the read of
+/// the user, when not yet `known`) hides behind the hash instead of following it; on a
+/// mismatch it is withdrawn. Its token is only ever revealed after a match, so the session is
+/// unusable in between, and should the withdrawal fail, the session expires unknown to anyone.
+/// The same write checks the login limits, and that the user's hash is still the one verified.
 async fn password_session(
     deps: &Deps,
     app: &App,
-    mut user: User,
+    known: Option<User>,
     attempt: Attempt<'_>,
     mut tx: Tx,
     signed: Option<Signed>,
     now: Timestamp,
 ) -> Result<(String, Session, User), ApiError> {
-    let (token, session) = new_session(deps, app, Some(user.id), SessionKind::User, signed.as_ref(), now).await?;
-    deps.store.tx_touch_user(&mut tx, user.id, now);
+    let user_id = attempt.user_id;
+    let (token, session) = new_session(deps, app, Some(user_id), SessionKind::User, signed.as_ref(), now).await?;
+    deps.store.tx_touch_user_with_password(&mut tx, user_id, &attempt.hash, now);
     deps.store.tx_insert_session(&mut tx, &session);
-    attempt.throttle.guard(deps, &mut tx, user.id, now);
-    let verify = password::verify(attempt.login.password.clone(), Some(attempt.hash));
-    let (matches, written) = tokio::join!(verify, deps.store.commit(tx));
-    if let Err(error) = &written
+    attempt.throttle.guard(deps, &mut tx, user_id, now);
+    let verify = password::verify(attempt.login.password.clone(), Some(attempt.hash.clone()));
+    // The user is read before the write, so that a withdrawal restores what it was.
+    let read_then_write = async {
+        let user = match known {
+            Some(user) => Ok(Some(user)),
+            None => deps.store.get_user(user_id, now).await,
+        };
+        let written = match &user {
+            Ok(Some(user)) if !user.is_guest => Some(deps.store.commit(tx).await),
+            _ => None,
+        };
+        (user, written)
+    };
+    let (matches, (user, written)) = tokio::join!(verify, read_then_write);
+    if let Some(Err(error)) = &written
         && let Some(refusal) = attempt.throttle.refusal(error, now)
     {
         // Refused whether or not the password matched: a throttled guess learns nothing.
         return Err(refusal);
     }
-    if !matches {
-        let failed = attempt.throttle.failed(deps, Some(user.id), ApiError::Unauthorized, now);
-        if written.is_ok() {
-            let withdrawn = deps.store.withdraw_login(&session, user.id, user.last_request_at, now);
-            return Err(tokio::join!(withdrawn, failed).1);
+    match (matches, user?.filter(|user| !user.is_guest), written) {
+        (true, Some(mut user), Some(written)) => {
+            written.map_err(session_write_error)?;
+            user.last_request_at = Some(now);
+            Ok((token, session, user))
         }
-        return Err(failed.await);
+        (_, user, written) => {
+            let failed = attempt.throttle.failed(deps, Some(user_id), ApiError::Unauthorized, now);
+            if let (Some(user), Some(Ok(()))) = (&user, &written) {
+                let withdrawn = deps.store.withdraw_login(&session, user.id, user.last_request_at, now);
+                return Err(tokio::join!(withdrawn, failed).1);
+            }
+            Err(failed.await)
+        }
     }
-    written.map_err(session_write_error)?;
-    user.last_request_at = Some(now);
-    Ok((token, session, user))
 }
 
 fn session_write_error(error: StoreError) -> ApiError {
@@ -364,7 +393,9 @@ pub async fn login(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, ApiError>
             .or(email)
             .ok_or_else(|| ApiError::Unprocessable("login or email and password are required".into()))?;
         // One round trip: the application (is a CIdP on?) and the user behind the login.
-        let (app, user_id) = deps.store.app_and_user_id(caller.app_id(), Some((field, value.trim())), now).await?;
+        let (app, credential) =
+            deps.store.app_and_credential(caller.app_id(), Some((field, value.trim())), now).await?;
+        let user_id = credential.map(|c| c.user_id);
         let app = app.ok_or(ApiError::SessionMissing)?;
         if app.settings.cidp.is_some() && field == UniqueField::Login {
             external::cidp_user(deps, &app, value.trim(), now).await?

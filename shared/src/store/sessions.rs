@@ -104,6 +104,18 @@ impl Store {
         );
     }
 
+    /// [`Store::tx_touch_user`] for a password login: only while the user's password hash is
+    /// still `hash`, the one the login verified (a password changed meanwhile fails the write,
+    /// so a session is never made from a password that no longer holds).
+    pub fn tx_touch_user_with_password(&self, tx: &mut Tx, user_id: i64, hash: &str, now: Timestamp) {
+        tx.update(
+            self.table(),
+            user_key(user_id),
+            Expr::new("SET last_request_at = :at").value(":at", n(now)),
+            Some((Expr::new("password_hash = :verified").value(":verified", s(hash)), Claim::UserExists)),
+        );
+    }
+
     /// Records activity on a session (and its user) at `now`. Only the first of several
     /// concurrent refreshes writes; an expired session is never brought back.
     /// Returns the refreshed session, or `None` when another request refreshed it first.

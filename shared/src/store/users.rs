@@ -88,6 +88,25 @@ fn marker_user(item: &Item, now: Timestamp) -> Option<i64> {
     if is_expired(item, now) { None } else { item.int("user_id") }
 }
 
+/// What a login or email marker tells before the user is read: whose it is, and the user's
+/// password hash, copied onto the marker by the same transactions that set it on the user. A
+/// login can start verifying the password as soon as it has the marker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credential {
+    pub user_id: i64,
+    pub password_hash: Option<String>,
+}
+
+/// Whether users sign in with a password by this field (so its marker carries the hash).
+fn signs_in(field: UniqueField) -> bool {
+    matches!(field, UniqueField::Login | UniqueField::Email)
+}
+
+fn marker_credential(item: &Item, now: Timestamp) -> Option<Credential> {
+    let user_id = marker_user(item, now)?;
+    Some(Credential { user_id, password_hash: item.str("password_hash") })
+}
+
 /// Only the user that owns an index item may remove it.
 fn owned_by(user_id: i64) -> Expr {
     Expr::new("attribute_not_exists(pk) OR user_id = :owner").value(":owner", n(user_id))
@@ -150,31 +169,31 @@ impl Store {
         Ok(items.iter().filter_map(|item| marker_user(item, now)).collect())
     }
 
-    /// The application and, in the same round trip, the user id behind a unique field:
+    /// The application and, in the same round trip, the credential behind a unique field:
     /// what `POST /session` with a login or email needs before it can verify a password.
-    pub async fn app_and_user_id(
+    pub async fn app_and_credential(
         &self,
         app_id: i64,
         lookup: Option<(UniqueField, &str)>,
         now: Timestamp,
-    ) -> Result<(Option<App>, Option<i64>), StoreError> {
+    ) -> Result<(Option<App>, Option<Credential>), StoreError> {
         let Some((field, value)) = lookup else {
             return Ok((self.get_app(app_id).await?, None));
         };
         let (app_pk, _) = keys::app(app_id);
         let items = self.batch_get(vec![app_key(app_id), unique_key(app_id, field, &field.normalise(value))]).await?;
         let mut app = None;
-        let mut user_id = None;
+        let mut credential = None;
         for item in &items {
             if item.str("pk").as_deref() == Some(app_pk.as_str()) {
                 let parsed = parse_app(item)?;
                 self.apps.remember(&parsed);
                 app = Some(parsed);
             } else {
-                user_id = marker_user(item, now);
+                credential = marker_credential(item, now);
             }
         }
-        Ok((app, user_id))
+        Ok((app, credential))
     }
 
     /// User ids whose search item for `field` matches, read from one partition.
@@ -232,6 +251,19 @@ impl Store {
         tx.put_conditional(self.table(), user_item(new), unchanged, Claim::Unchanged);
         self.tx_remove_index_items(tx, old, new);
         self.tx_add_index_items(tx, new, old, now);
+        if new.password_hash != old.password_hash {
+            // Markers the user keeps carry the new hash from the same moment as the user does.
+            let kept = old.unique_values();
+            let keeps = |v: &(UniqueField, String)| signs_in(v.0) && kept.contains(v);
+            for (field, value) in new.unique_values().into_iter().filter(keeps) {
+                let set = match &new.password_hash {
+                    Some(hash) => Expr::new("SET password_hash = :hash").value(":hash", s(hash)),
+                    None => Expr::new("REMOVE password_hash"),
+                };
+                let owned = Expr::new("user_id = :owner").value(":owner", n(new.id));
+                tx.update(self.table(), unique_key(new.app_id, field, &value), set, Some((owned, Claim::Unchanged)));
+            }
+        }
     }
 
     /// Deletes `user` and every index item of it in `tx`, if it is still the stored version.
@@ -252,6 +284,7 @@ impl Store {
             let marker = ItemBuilder::key(pk, sk)
                 .n("user_id", user.id)
                 .n("app_id", user.app_id)
+                .opt_s("password_hash", user.password_hash.as_deref().filter(|_| signs_in(field)))
                 .opt_n("expires_at", user.expires_at)
                 .build();
             tx.put_new_or_expired(self.table(), marker, now, Claim::Unique(field));
