@@ -64,30 +64,35 @@ fn with_access(blob: &Blob, access: Value) -> Value {
 }
 
 /// The caller's own blob `id` (403 for someone else's, 404 for none in this application).
-async fn owned_blob(deps: &Deps, caller: &Caller, id: &str) -> Result<Blob, ApiError> {
-    let me = caller.user_id()?;
-    let blob = blob_in_app(deps, caller, id).await?;
-    if blob.owner_id != me {
-        return Err(ApiError::ForbiddenBase("You can only change your own files".into()));
-    }
-    Ok(blob)
+/// The caller and the blob `id` of their application, read together: the blob's read does
+/// not wait for the session's. Errors come in the order of the checks: the session first.
+async fn caller_and_blob(deps: &Deps, req: &mut ApiRequest, id: &str) -> Result<(Caller, Blob), ApiError> {
+    let read = async {
+        match id.parse::<i64>() {
+            Ok(id) => deps.store.get_blob(id).await,
+            Err(_) => Ok(None),
+        }
+    };
+    let (caller, blob) = tokio::join!(authenticate(deps, req), read);
+    let caller = caller?;
+    let blob = blob?.filter(|blob| blob.app_id == caller.app_id()).ok_or_else(not_found)?;
+    Ok((caller, blob))
 }
 
-async fn blob_in_app(deps: &Deps, caller: &Caller, id: &str) -> Result<Blob, ApiError> {
-    let id: i64 = id.parse().map_err(|_| not_found())?;
-    let blob = deps.store.get_blob(id).await?.ok_or_else(not_found)?;
-    if blob.app_id != caller.app_id() {
-        return Err(not_found());
+/// [`caller_and_blob`] for changing the blob: only its owner may.
+async fn caller_and_owned_blob(deps: &Deps, req: &mut ApiRequest, id: &str) -> Result<(Caller, Blob), ApiError> {
+    let (caller, blob) = caller_and_blob(deps, req, id).await?;
+    if blob.owner_id != caller.user_id()? {
+        return Err(ApiError::ForbiddenBase("You can only change your own files".into()));
     }
-    Ok(blob)
+    Ok((caller, blob))
 }
 
 /// `PUT /blobs/{id}/complete` with `{"size":N}` (SDK 6) or `{"blob":{"size":N}}` (docs):
 /// the real size and type come from S3; a missing object or a different size is a 422.
 pub async fn complete_blob(deps: &Deps, req: &mut ApiRequest, id: &str) -> Result<Reply, ApiError> {
     let blobs = deps.blobs()?;
-    let caller = authenticate(deps, req).await?;
-    let mut blob = owned_blob(deps, &caller, id).await?;
+    let (_, mut blob) = caller_and_owned_blob(deps, req, id).await?;
     let params = req.params()?;
     let fields = Field::of(&params);
     let declared = match fields.get("size").integer() {
@@ -121,8 +126,7 @@ pub async fn complete_blob(deps: &Deps, req: &mut ApiRequest, id: &str) -> Resul
 /// application); a uid redirects to the file, like `/download`.
 pub async fn get_blob(deps: &Deps, req: &mut ApiRequest, id_or_uid: &str) -> Result<Reply, ApiError> {
     if id_or_uid.bytes().all(|b| b.is_ascii_digit()) {
-        let caller = authenticate(deps, req).await?;
-        let blob = blob_in_app(deps, &caller, id_or_uid).await?;
+        let (_, blob) = caller_and_blob(deps, req, id_or_uid).await?;
         return Ok(Reply::ok(json!({ "blob": blob.to_json() })));
     }
     download(deps, req, id_or_uid, false).await
@@ -179,8 +183,7 @@ pub async fn object_with_link(deps: &Deps, req: &mut ApiRequest, uid: &str) -> R
 /// leaves a record whose delete can simply be retried). 200, empty body.
 pub async fn delete_blob(deps: &Deps, req: &mut ApiRequest, id: &str) -> Result<Reply, ApiError> {
     let blobs = deps.blobs()?;
-    let caller = authenticate(deps, req).await?;
-    let blob = owned_blob(deps, &caller, id).await?;
+    let (_, blob) = caller_and_owned_blob(deps, req, id).await?;
     blobs.delete(&blob.uid).await?;
     deps.store.delete_blob(&blob).await?;
     Ok(Reply::empty())

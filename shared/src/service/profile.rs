@@ -98,9 +98,26 @@ async fn check_current_password(input: &UserInput, current: &User) -> Result<(),
 /// `DELETE /users/{id}`: the caller deletes themself, with every marker, search and tag item
 /// and every session. 200 with an empty body.
 pub async fn delete_user(deps: &Deps, req: &mut ApiRequest, target: &str) -> Result<Reply, ApiError> {
-    let caller = authenticate(deps, req).await?;
-    let me = own_user_id(&caller, target)?;
-    delete_own_user(deps, me).await
+    // The target's reads go out beside the session's; they are used only once the session
+    // shows that the target is the caller.
+    let early = async {
+        match target.parse::<i64>() {
+            Ok(id) => Some((id, deletion_reads(deps, id).await)),
+            Err(_) => None,
+        }
+    };
+    let (caller, early) = tokio::join!(authenticate(deps, req), early);
+    let me = own_user_id(&caller?, target)?;
+    let early = early.filter(|(id, _)| *id == me).map(|(_, reads)| reads);
+    delete_own_user(deps, me, early).await
+}
+
+/// What deleting user `id` reads first: the user and the hashes of their sessions.
+type DeletionReads = (Result<Option<User>, StoreError>, Result<Vec<String>, StoreError>);
+
+async fn deletion_reads(deps: &Deps, id: i64) -> DeletionReads {
+    let now = deps.clock.now();
+    tokio::join!(deps.store.get_user(id, now), deps.store.user_session_hashes(id))
 }
 
 /// `DELETE /users/external/{external_user_id}`: the same, when that external id is the
@@ -112,16 +129,18 @@ pub async fn delete_user_by_external_id(deps: &Deps, req: &mut ApiRequest, exter
     let owner = deps.store.find_user_id(caller.app_id(), UniqueField::ExternalUserId, external, now).await?;
     match owner {
         None => Err(ApiError::NotFound("Not found".into())),
-        Some(id) if id == me => delete_own_user(deps, me).await,
+        Some(id) if id == me => delete_own_user(deps, me, None).await,
         Some(_) => Err(ApiError::ForbiddenBase("You can only change your own user".into())),
     }
 }
 
-async fn delete_own_user(deps: &Deps, me: i64) -> Result<Reply, ApiError> {
+/// Deletes user `me` with every session, from `early` reads if made (a retry reads afresh).
+async fn delete_own_user(deps: &Deps, me: i64, mut early: Option<DeletionReads>) -> Result<Reply, ApiError> {
     for attempt in 1..=RACE_RETRIES {
-        let now = deps.clock.now();
-        // Independent reads, waited for together.
-        let (user, sessions) = tokio::join!(deps.store.get_user(me, now), deps.store.user_session_hashes(me));
+        let (user, sessions) = match early.take() {
+            Some(reads) => reads,
+            None => deletion_reads(deps, me).await,
+        };
         let user = user?.ok_or(ApiError::SessionMissing)?;
         let sessions = sessions?;
         let mut tx = Tx::new();
