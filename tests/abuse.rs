@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 use shared::ApiResponse;
 use shared::domain::app::{App, AppSettings};
-use shared::domain::limits::{AbuseLimits, DEFAULT_LOGIN_FAILURES_PER_ACCOUNT, Rate};
+use shared::domain::limits::{AbuseLimits, DEFAULT_LOGIN_FAILURES_PER_ACCOUNT_IP, Rate};
 use testkit::{Env, Req, get, on_both_engines, post};
 
 const PASSWORD: &str = "correct-horse-battery";
@@ -54,23 +54,70 @@ async fn two_hundred_wrong_passwords_from_one_ip_meet_429_long_before_the_end(en
     for i in 0..200 {
         let resp = call(env, login_request(&app, "victim", &format!("guess-{i:03}"), attacker)).await;
         if resp.status == 429 {
-            assert_throttled(&resp, 300);
+            assert_throttled(&resp, 900);
         }
         statuses.push(resp.status);
     }
     let first_429 = statuses.iter().position(|s| *s == 429).expect("throttled at some point");
-    let allowed = DEFAULT_LOGIN_FAILURES_PER_ACCOUNT.max as usize;
+    let allowed = DEFAULT_LOGIN_FAILURES_PER_ACCOUNT_IP.max as usize;
     assert_eq!(first_429, allowed, "the first {allowed} failures are 401s, then 429: {statuses:?}");
     assert!(statuses[first_429..].iter().all(|s| *s == 429), "{statuses:?}");
 
-    // While throttled, even the right password is refused (from anywhere: it is the account's
-    // limit), so the 429 tells a guesser nothing; no session is written.
-    let right_now = call(env, login_request(&app, "victim", PASSWORD, "198.51.100.20")).await;
-    assert_throttled(&right_now, 300);
-    // After the window the right password works.
-    env.clock().advance(DEFAULT_LOGIN_FAILURES_PER_ACCOUNT.window_secs);
-    let later = call(env, login_request(&app, "victim", PASSWORD, "198.51.100.20")).await;
+    // While throttled, even the right password is refused from the attacker's address, so
+    // the 429 tells a guesser nothing; no session is written.
+    let right_there = call(env, login_request(&app, "victim", PASSWORD, attacker)).await;
+    assert_throttled(&right_there, 900);
+    // The owner, from an address with no failures, gets in while the attacker is refused.
+    let owner = call(env, login_request(&app, "victim", PASSWORD, "198.51.100.20")).await;
+    assert_eq!(owner.status, 201, "{}", text(&owner));
+    assert_eq!(call(env, login_request(&app, "victim", "guess-again", attacker)).await.status, 429);
+    // After the window the right password works from anywhere.
+    env.clock().advance(DEFAULT_LOGIN_FAILURES_PER_ACCOUNT_IP.window_secs);
+    let later = call(env, login_request(&app, "victim", PASSWORD, attacker)).await;
     assert_eq!(later.status, 201, "{}", text(&later));
+}
+
+/// Guesses naming the account's login and guesses naming its email are one account's.
+async fn login_and_email_guesses_count_as_one_account(env: &Env) {
+    let limits = AbuseLimits { login_failures_per_account_ip: Rate::new(4, 900), ..AbuseLimits::default() };
+    let app = app_with(env, limits).await;
+    let user = json!({"user": {"login": "dana", "email": "dana@example.com", "password": PASSWORD}});
+    let created =
+        call(env, post("/users").header("CB-AuthKey", &app.auth_key).from_ip("198.51.100.7").json(user)).await;
+    assert_eq!(created.status, 201, "{}", text(&created));
+    let mut statuses = Vec::new();
+    for i in 0..6 {
+        let user = if i % 2 == 0 {
+            json!({"login": "dana", "password": "wrong-password"})
+        } else {
+            json!({"email": "DANA@example.com", "password": "wrong-password"})
+        };
+        let body = json!({"application_id": app.id, "auth_key": app.auth_key, "user": user});
+        statuses.push(call(env, post("/session").from_ip("203.0.113.8").json(body)).await.status);
+    }
+    assert_eq!(statuses, [401, 401, 401, 401, 429, 429]);
+}
+
+/// The account-wide ceiling: an attack spread over many addresses reaches it, and then it
+/// keeps everyone out of that account until its window ends (the documented trade-off).
+async fn a_distributed_attack_meets_the_account_ceiling(env: &Env) {
+    let limits = AbuseLimits {
+        login_failures_per_account_ip: Rate::new(3, 900),
+        login_failures_per_account: Rate::new(7, 3600),
+        ..AbuseLimits::default()
+    };
+    let app = app_with(env, limits).await;
+    assert_eq!(signup(env, &app, "erin", "198.51.100.9").await.status, 201);
+    let mut statuses = Vec::new();
+    for ip in ["203.0.113.11", "203.0.113.12", "203.0.113.13"] {
+        for _ in 0..4 {
+            statuses.push(call(env, login_request(&app, "erin", "wrong-password", ip)).await.status);
+        }
+    }
+    assert_eq!(statuses, [401, 401, 401, 429, 401, 401, 401, 429, 401, 429, 429, 429]);
+    assert_throttled(&call(env, login_request(&app, "erin", PASSWORD, "198.51.100.9")).await, 3600);
+    env.clock().advance(3600);
+    assert_eq!(call(env, login_request(&app, "erin", PASSWORD, "198.51.100.9")).await.status, 201);
 }
 
 async fn one_ip_guessing_across_many_accounts_is_throttled_and_others_are_not(env: &Env) {
@@ -184,6 +231,8 @@ async fn searches_are_counted_per_ip(env: &Env) {
 
 on_both_engines!(
     two_hundred_wrong_passwords_from_one_ip_meet_429_long_before_the_end,
+    login_and_email_guesses_count_as_one_account,
+    a_distributed_attack_meets_the_account_ceiling,
     one_ip_guessing_across_many_accounts_is_throttled_and_others_are_not,
     login_on_an_application_session_is_throttled_too,
     with_lockout_on_the_account_locks_and_unlocks_as_configured,

@@ -139,7 +139,7 @@ async fn a_unique_field_update_is_all_or_nothing(env: &Env) {
         async move {
             let me = account(env, &format!("old{round}")).await;
             let (new_login, new_email) = (format!("renamed{round}"), format!("renamed{round}@example.com"));
-            let change = json!({"user": {"login": new_login, "email": new_email}});
+            let change = json!({"user": {"login": new_login, "email": new_email, "old_password": PASSWORD}});
             env.faults.fail_from(nth, fault);
             let resp = call(env, put(&format!("/users/{}.json", me.id)).token(&me.token).json(change)).await;
             env.faults.disarm();

@@ -128,7 +128,7 @@ fn claims(env: &Env, uid: &str) -> Value {
     json!({
         "iss": format!("https://securetoken.google.com/{PROJECT}"), "aud": PROJECT, "auth_time": now - 30,
         "user_id": uid, "sub": uid, "iat": now - 30, "exp": now + 3600,
-        "phone_number": "+15550123", "email": format!("{uid}@example.com"),
+        "phone_number": "+15550123", "email": format!("{uid}@example.com"), "email_verified": true,
         "firebase": {"identities": {}, "sign_in_provider": "phone"}
     })
 }
@@ -188,6 +188,47 @@ async fn firebase_phone_and_email_tokens_sign_in_and_create_one_user(env: &Env) 
     assert_eq!(users(env).await.len(), 2);
     // Keys were fetched once and cached per max-age.
     assert_eq!(keys.fetches.load(Ordering::SeqCst), 1);
+}
+
+/// An email/password Firebase account exists before its owner proves the address: a token
+/// whose `email_verified` is not `true` neither matches the user who holds that email nor
+/// gives its own user the address.
+async fn unverified_firebase_emails_neither_match_nor_set_an_email(env: &Env) {
+    let keys = key_server().await;
+    let deps = env.deps_with_firebase_keys(&keys.url, shared::identity::firebase::REFETCH_INTERVAL);
+    let call = async |_: &Env, req: Req| cube_auth::router::dispatch(&deps, req.build()).await;
+    let app = firebase_app(env).await;
+    let owner = json!({"user": {"login": "owner", "email": "owner@example.com", "password": "correct-horse-battery"}});
+    let signup = call(env, post("/users").header("CB-AuthKey", &app.auth_key).json(owner)).await;
+    assert_eq!(signup.status, 201, "{}", text(&signup));
+    let owner_id = signup.json()["user"]["id"].clone();
+
+    for verified in [json!(false), Value::Null, json!("true")] {
+        let mut unverified = claims(env, "squatter-uid");
+        unverified["email"] = json!("owner@example.com");
+        match &verified {
+            Value::Null => drop(unverified.as_object_mut().unwrap().remove("email_verified")),
+            v => unverified["email_verified"] = v.clone(),
+        }
+        let token = rs256(KEY_A, json!({"alg": "RS256", "kid": "kid-a", "typ": "JWT"}), &unverified);
+        let resp = call(env, firebase_session(&app, "firebase_email", &token)).await;
+        assert_eq!(resp.status, 201, "{verified}: {}", text(&resp));
+        let user = &resp.json()["session"]["user"];
+        assert_ne!(user["id"], owner_id, "{verified}: an unverified address matched its holder");
+        assert!(user["email"].is_null(), "{verified}: an unverified address was set: {user}");
+    }
+    // One user for the squatter's uid, and the owner's account is as it was.
+    assert_eq!(users(env).await.len(), 2);
+    let by_email =
+        call(env, testkit::get("/users/by_email?email=owner@example.com").token(&app_token(env, &app).await)).await;
+    assert_eq!(by_email.json()["user"]["id"], owner_id);
+
+    // A fresh uid with a verified address gets it.
+    let mut verified = claims(env, "verified-uid");
+    verified["email"] = json!("verified@example.com");
+    let token = rs256(KEY_A, json!({"alg": "RS256", "kid": "kid-a", "typ": "JWT"}), &verified);
+    let resp = call(env, firebase_session(&app, "firebase_email", &token)).await;
+    assert_eq!(resp.json()["session"]["user"]["email"], "verified@example.com", "{}", text(&resp));
 }
 
 async fn bad_firebase_tokens_are_refused_and_create_nothing(env: &Env) {
@@ -440,6 +481,7 @@ async fn cidp_failures_fail_closed_with_422_and_create_nothing(env: &Env) {
 
 on_both_engines!(
     firebase_phone_and_email_tokens_sign_in_and_create_one_user,
+    unverified_firebase_emails_neither_match_nor_set_an_email,
     bad_firebase_tokens_are_refused_and_create_nothing,
     a_rotated_signing_key_is_picked_up_by_refetching_on_its_unknown_kid,
     cidp_logins_create_users_once_map_fields_and_store_no_password,

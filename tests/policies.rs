@@ -154,11 +154,15 @@ async fn every_function_is_granted_exactly_the_actions_its_requests_need(env: &E
     tour.expect(
         put(&format!("/users/{me}"))
             .token(&token)
-            .json(json!({"user": {"full_name": "Walker", "login": "walker2", "tag_list": "tour,more"}})),
+            .json(json!({"user": {"full_name": "Walker", "login": "walker2", "tag_list": "tour,more", "old_password": PASSWORD}})),
         200,
     )
     .await;
-    tour.expect(put(&format!("/users/{me}")).token(&token).json(json!({"user": {"login": "other"}})), 422).await;
+    let taken = json!({"user": {"login": "other", "old_password": PASSWORD}});
+    tour.expect(put(&format!("/users/{me}")).token(&token).json(taken), 422).await;
+    // A wrong current password is a failed login attempt.
+    let wrong = json!({"user": {"email": "walker-new@example.com", "old_password": "not-the-password"}});
+    tour.expect(put(&format!("/users/{me}")).token(&token).json(wrong), 422).await;
     let change = json!({"user": {"old_password": PASSWORD, "password": NEW_PASSWORD}});
     tour.expect(put(&format!("/users/{me}")).token(&token).json(change), 200).await;
     let token = tour.token(&app, "walker2", NEW_PASSWORD).await;

@@ -106,10 +106,11 @@ async fn profile_updates_swap_unique_and_search_entries(env: &Env) {
     let token = token_of(env, &app, "ann", PASSWORD).await;
     let path = format!("/users/{}", ann["id"]);
 
-    let clash = call(env, put(&path).token(&token).json(json!({"user": {"login": "BOB"}}))).await;
+    let clash =
+        call(env, put(&path).token(&token).json(json!({"user": {"login": "BOB", "old_password": PASSWORD}}))).await;
     assert_eq!((clash.status, text(&clash).as_str()), (422, r#"{"errors":{"login":["has already been taken"]}}"#));
 
-    let resp = call(env, put(&path).token(&token).json(json!({"user": {"login": "annie", "full_name": "  Annie   Newname ",
+    let resp = call(env, put(&path).token(&token).json(json!({"user": {"login": "annie", "old_password": PASSWORD, "full_name": "  Annie   Newname ",
         "tag_list": [" VIP ", "vip", "beta"], "website": "example.org", "custom_data": "{\"a\":1}", "id": 1, "is_guest": true}}))).await;
     assert_eq!(resp.status, 200, "{}", text(&resp));
     let user = resp.json()["user"].clone();
@@ -131,9 +132,17 @@ async fn profile_updates_swap_unique_and_search_entries(env: &Env) {
 
     let too_many = call(env, put(&path).token(&token).json(json!({"user": {"tag_list": "a,b,c,d,e,f"}}))).await;
     assert_eq!(too_many.status, 422);
-    let neither = call(env, put(&path).token(&token).json(json!({"user": {"login": null}}))).await;
+    let unconfirmed = call(env, put(&path).token(&token).json(json!({"user": {"login": null}}))).await;
+    assert_eq!(
+        text(&unconfirmed),
+        r#"{"errors":{"old_password":["can't be blank"]}}"#,
+        "dropping the login needs the password"
+    );
+    let neither =
+        call(env, put(&path).token(&token).json(json!({"user": {"login": null, "old_password": PASSWORD}}))).await;
     assert_eq!(neither.status, 200, "email still identifies the user");
-    let none = call(env, put(&path).token(&token).json(json!({"user": {"email": null}}))).await;
+    let none =
+        call(env, put(&path).token(&token).json(json!({"user": {"email": null, "old_password": PASSWORD}}))).await;
     assert_eq!(none.status, 422, "a user needs a login or an email");
 }
 
@@ -446,8 +455,10 @@ async fn concurrent_renames_to_one_login_let_exactly_one_win(env: &Env) {
     for i in 0..10 {
         let user = signup(env, &app, json!({"login": format!("renamer{i}"), "password": PASSWORD})).await;
         let token = token_of(env, &app, &format!("renamer{i}"), PASSWORD).await;
-        let req =
-            put(&format!("/users/{}", user["id"])).token(&token).json(json!({"user": {"login": "the_one"}})).build();
+        let req = put(&format!("/users/{}", user["id"]))
+            .token(&token)
+            .json(json!({"user": {"login": "the_one", "old_password": PASSWORD}}))
+            .build();
         let deps = env.deps.clone();
         tasks.push(tokio::spawn(async move { cube_auth::router::dispatch(&deps, req).await.status }));
     }

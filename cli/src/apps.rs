@@ -4,7 +4,7 @@ use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use shared::domain::app::{App, AppSettings};
 use shared::domain::cidp::CidpSettings;
-use shared::domain::limits::Rate;
+use shared::domain::limits::{Rate, UploadQuota};
 
 use crate::target::Target;
 
@@ -64,6 +64,10 @@ pub struct SettingsArgs {
     /// default.
     #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub users_v1_listing: Option<bool>,
+    /// Let `PUT /users/{id}` change login or email without `old_password` (off by default:
+    /// a stolen session token could then take the account over through a password reset).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub identity_change_without_password: Option<bool>,
     /// A Firebase project whose ID tokens may sign users in (repeat for several; replaces the
     /// list).
     #[arg(long = "firebase-project", value_name = "PROJECT_ID")]
@@ -95,9 +99,16 @@ pub struct SettingsArgs {
     /// Failed logins allowed from one source IP, as MAX/SECONDS (default 30/300).
     #[arg(long, value_name = "MAX/SECS")]
     pub limit_login_ip: Option<Rate>,
-    /// Failed logins allowed on one login or email, as MAX/SECONDS (default 10/300).
+    /// Failed logins allowed on one account from one source IP, as MAX/SECONDS (default
+    /// 10/900).
+    #[arg(long, value_name = "MAX/SECS")]
+    pub limit_login_account_ip: Option<Rate>,
+    /// Failed logins allowed on one account from anywhere, as MAX/SECONDS (default 100/3600).
     #[arg(long, value_name = "MAX/SECS")]
     pub limit_login_account: Option<Rate>,
+    /// Uploads allowed per user per day, as FILES/BYTES (default 200/1073741824).
+    #[arg(long, value_name = "FILES/BYTES")]
+    pub upload_quota: Option<UploadQuota>,
     /// Signups and guest sessions allowed from one source IP (default 30/3600).
     #[arg(long, value_name = "MAX/SECS")]
     pub limit_signup_ip: Option<Rate>,
@@ -130,6 +141,9 @@ impl SettingsArgs {
         if let Some(v) = self.users_v1_listing {
             settings.users_v1_listing = v;
         }
+        if let Some(v) = self.identity_change_without_password {
+            settings.identity_change_without_password = v;
+        }
         if self.no_firebase_projects {
             settings.firebase_projects.clear();
         }
@@ -150,8 +164,14 @@ impl SettingsArgs {
         if let Some(rate) = self.limit_login_ip {
             limits.login_failures_per_ip = rate;
         }
+        if let Some(rate) = self.limit_login_account_ip {
+            limits.login_failures_per_account_ip = rate;
+        }
         if let Some(rate) = self.limit_login_account {
             limits.login_failures_per_account = rate;
+        }
+        if let Some(quota) = self.upload_quota {
+            limits.uploads_per_user = quota;
         }
         if let Some(rate) = self.limit_signup_ip {
             limits.signups_per_ip = rate;
@@ -234,6 +254,7 @@ fn app_json(app: &App) -> Value {
             "session_ttl": s.session_ttl_secs,
             "session_max_lifetime": s.session_max_lifetime_secs,
             "users_v1_listing": s.users_v1_listing,
+            "identity_change_without_password": s.identity_change_without_password,
             "firebase_projects": s.firebase_projects,
             "cidp": s.cidp.as_ref().map(|c| json!({
                 "url": c.url,
@@ -245,7 +266,9 @@ fn app_json(app: &App) -> Value {
             "reset_body": s.reset_body,
             "limits": {
                 "login_failures_per_ip": s.limits.login_failures_per_ip.to_string(),
+                "login_failures_per_account_ip": s.limits.login_failures_per_account_ip.to_string(),
                 "login_failures_per_account": s.limits.login_failures_per_account.to_string(),
+                "uploads_per_user": s.limits.uploads_per_user.to_string(),
                 "signups_per_ip": s.limits.signups_per_ip.to_string(),
                 "searches_per_ip": s.limits.searches_per_ip.to_string(),
                 "lockout": s.limits.lockout.map(|r| r.to_string()),
@@ -257,7 +280,7 @@ fn app_json(app: &App) -> Value {
 fn describe(app: &App) -> String {
     let s = &app.settings;
     format!(
-        "application {id} ({name})\n  auth_key     {key}\n  auth_secret  {secret}\n  allow session without user  {auto}\n  require signature           {sig}\n  session ttl                 {ttl} s\n  session max lifetime        {max} s\n  users V1 listing            {v1}\n  firebase projects           {firebase}\n  custom identity provider    {cidp}\n  failed logins per IP        {login_ip}\n  failed logins per account   {login_account}\n  signups per IP              {signup_ip}\n  searches per IP             {search_ip}\n  account lockout             {lockout}",
+        "application {id} ({name})\n  auth_key     {key}\n  auth_secret  {secret}\n  allow session without user  {auto}\n  require signature           {sig}\n  session ttl                 {ttl} s\n  session max lifetime        {max} s\n  users V1 listing            {v1}\n  identity change w/o password {idchange}\n  firebase projects           {firebase}\n  custom identity provider    {cidp}\n  failed logins per IP        {login_ip}\n  failed logins per account+IP {login_account_ip}\n  failed logins per account   {login_account}\n  uploads per user per day    {uploads}\n  signups per IP              {signup_ip}\n  searches per IP             {search_ip}\n  account lockout             {lockout}",
         id = app.id,
         name = app.name,
         key = app.auth_key,
@@ -267,10 +290,13 @@ fn describe(app: &App) -> String {
         ttl = s.session_ttl_secs,
         max = s.session_max_lifetime_secs,
         v1 = s.users_v1_listing,
+        idchange = s.identity_change_without_password,
         firebase = if s.firebase_projects.is_empty() { "none".to_string() } else { s.firebase_projects.join(", ") },
         cidp = s.cidp.as_ref().map_or_else(|| "off".to_string(), |c| format!("{} {}", c.method.as_str(), c.url)),
         login_ip = s.limits.login_failures_per_ip,
+        login_account_ip = s.limits.login_failures_per_account_ip,
         login_account = s.limits.login_failures_per_account,
+        uploads = s.limits.uploads_per_user,
         signup_ip = s.limits.signups_per_ip,
         search_ip = s.limits.searches_per_ip,
         lockout = s.limits.lockout.map_or_else(|| "off".to_string(), |r| r.to_string()),

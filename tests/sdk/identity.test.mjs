@@ -34,7 +34,7 @@ test('createSession with a Firebase phone token signs in, creating the user once
 
 test('createSession with a Firebase email token, and a bad token is refused', async () => {
   const CC = init(app('firebase-app.json'));
-  const session = await CC.createSession({ provider: 'firebase_email', firebase_email: { project_id: PROJECT, access_token: firebaseToken('sdk-email-1', { email: 'sdk-email-1@example.com' }) } });
+  const session = await CC.createSession({ provider: 'firebase_email', firebase_email: { project_id: PROJECT, access_token: firebaseToken('sdk-email-1', { email: 'sdk-email-1@example.com', email_verified: true }) } });
   assert.equal(session.user.email, 'sdk-email-1@example.com');
   const forged = firebaseToken('sdk-phone-2', { phone_number: '+1' }).replace(/.$/, (c) => (c === 'A' ? 'B' : 'A'));
   const error = await rejection(CC.createSession({ provider: 'firebase_phone', firebase_phone: { project_id: PROJECT, access_token: forged } }));

@@ -39,6 +39,10 @@ pub struct AppSettings {
     /// Allow the deprecated V1 listing `GET /users` (ConnectyCube's "DISABLE LIST USERS API
     /// V1" unchecked). Off by default: it reads the whole application.
     pub users_v1_listing: bool,
+    /// Let `PUT /users/{id}` change `login` or `email` without `old_password`, as earlier
+    /// versions did. Off by default: with it on, a stolen session token can move the
+    /// account's email to the thief's address and take the account over by a reset.
+    pub identity_change_without_password: bool,
     /// Firebase projects whose ID tokens may sign users in; none by default, so no Firebase
     /// project can mint users until the application names it.
     pub firebase_projects: Vec<String>,
@@ -60,6 +64,7 @@ impl Default for AppSettings {
             session_ttl_secs: DEFAULT_SESSION_TTL_SECS,
             session_max_lifetime_secs: DEFAULT_SESSION_MAX_LIFETIME_SECS,
             users_v1_listing: false,
+            identity_change_without_password: false,
             firebase_projects: Vec::new(),
             cidp: None,
             reset_subject: None,

@@ -105,6 +105,22 @@ impl QueryField {
         }
     }
 
+    /// The longest value the field can hold (a user could not be stored with a longer one),
+    /// in characters; a longer search value is refused before any read.
+    fn max_chars(self) -> usize {
+        use crate::domain::user_input::{EMAIL_MAX, IDENTIFIER_MAX, LOGIN_MAX, NAME_MAX, PHONE_MAX, TAG_MAX};
+        match self {
+            QueryField::Login => LOGIN_MAX,
+            QueryField::Email => EMAIL_MAX,
+            QueryField::FullName => NAME_MAX,
+            QueryField::Phone => PHONE_MAX,
+            QueryField::UserTags => TAG_MAX,
+            QueryField::ExternalId | QueryField::FacebookId | QueryField::TwitterId => IDENTIFIER_MAX,
+            // Ids are integers and dates are parsed: a long value fails to parse.
+            QueryField::Id | QueryField::LastRequestAt | QueryField::CreatedAt | QueryField::UpdatedAt => 64,
+        }
+    }
+
     fn date_of(self, user: &User) -> Option<i64> {
         match self {
             QueryField::CreatedAt => Some(user.created_at),
@@ -318,6 +334,10 @@ fn condition(field: QueryField, op: Operator, value: &Value) -> Result<Condition
     if raw.len() > MAX_LIST_VALUES {
         return Err(rule(format!("{}[{}] takes at most {MAX_LIST_VALUES} values", field.name(), op.name())));
     }
+    let max = field.max_chars();
+    if raw.iter().any(|v| v.len() > max * 4 || v.chars().count() > max) {
+        return Err(rule(format!("{} is too long (maximum is {max} characters)", field.name())));
+    }
     if op == Operator::StartWith && raw[0].chars().count() < START_WITH_MIN_CHARS {
         return Err(rule(format!("start_with needs at least {START_WITH_MIN_CHARS} characters")));
     }
@@ -439,6 +459,15 @@ mod tests {
         assert_eq!(parse("id=1").unwrap().limit, 100);
         assert_eq!(parse("id=1&offset=20").unwrap().offset, 20);
         assert!(message("id=1&limit=0").contains("limit"));
+    }
+
+    #[test]
+    fn values_longer_than_the_field_can_hold_are_refused() {
+        assert!(message(&format!("login={}", "a".repeat(71))).contains("login is too long (maximum is 70 characters)"));
+        assert!(message(&format!("email={}", "a".repeat(3000))).contains("email is too long"));
+        assert!(message(&format!("user_tags={}", "é".repeat(65))).contains("user_tags is too long"));
+        assert!(message(&format!("id[in][]={}", "1".repeat(65))).contains("id is too long"));
+        parse(&format!("full_name={}", "é".repeat(255))).expect("the longest name is a valid search");
     }
 
     #[test]

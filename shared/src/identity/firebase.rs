@@ -63,6 +63,9 @@ pub struct FirebaseClaims {
     pub sub: String,
     pub phone_number: Option<String>,
     pub email: Option<String>,
+    /// Whether Firebase has seen the owner prove the address (`email_verified: true`): an
+    /// email/password account exists before its owner verifies anything.
+    pub email_verified: bool,
     pub sign_in_provider: Option<String>,
 }
 
@@ -141,6 +144,7 @@ impl FirebaseKeys {
             sub: sub.to_string(),
             phone_number: claims["phone_number"].as_str().map(str::to_string),
             email: claims["email"].as_str().map(str::to_string),
+            email_verified: claims["email_verified"].as_bool() == Some(true),
             sign_in_provider: claims["firebase"]["sign_in_provider"].as_str().map(str::to_string),
         })
     }

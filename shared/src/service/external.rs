@@ -100,7 +100,11 @@ pub async fn firebase_user(deps: &Deps, app: &App, login: &FirebaseLogin, now: T
                 .email
                 .clone()
                 .ok_or_else(|| ApiError::Unprocessable("Invalid Firebase ID token: it carries no email".into()))?;
-            profile.insert("email".into(), json!(email));
+            // An address nobody has proven is not the user's: the user is found by the
+            // Firebase uid alone, and created without an email.
+            if claims.email_verified {
+                profile.insert("email".into(), json!(email));
+            }
         }
     }
     let key = format!("{}:{}:{}", login.provider.name(), login.project_id, claims.sub);

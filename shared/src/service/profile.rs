@@ -6,12 +6,15 @@ use serde_json::json;
 
 use crate::crypto::password;
 use crate::deps::Deps;
+use crate::domain::app::App;
 use crate::domain::user::{UniqueField, User};
 use crate::domain::user_input::UserInput;
 use crate::error::{ApiError, FieldErrors};
 use crate::http::{ApiRequest, Reply};
 use crate::params::Field;
 use crate::service::auth::{Caller, authenticate};
+use crate::service::credentials::hash_to_check;
+use crate::service::throttle::LoginThrottle;
 use crate::service::users::conflict_to_api;
 use crate::store::{Claim, StoreError, Tx};
 
@@ -28,8 +31,12 @@ fn own_user_id(caller: &Caller, target: &str) -> Result<i64, ApiError> {
 }
 
 /// `PUT /users/{id}`. A password change needs the current password (`old_password`, or
-/// Flutter's `oldPassword`) and ends every other session of the user at once; a change of
-/// login, email or another unique field swaps its marker in the same transaction.
+/// Flutter's `oldPassword`) and ends every other session of the user; a change of login or
+/// email needs it too, unless the application allows those without it (a stolen session
+/// token must not be able to move the account's address and take it over by a reset). A wrong
+/// current password counts against the account's login limits. A change of password or email
+/// voids any outstanding reset link; a change of login, email or another unique field swaps
+/// its marker in the same transaction.
 pub async fn update_user(deps: &Deps, req: &mut ApiRequest, target: &str) -> Result<Reply, ApiError> {
     let caller = authenticate(deps, req).await?;
     let me = own_user_id(&caller, target)?;
@@ -39,7 +46,9 @@ pub async fn update_user(deps: &Deps, req: &mut ApiRequest, target: &str) -> Res
         return Err(ApiError::field("user", "can't be blank"));
     }
     let input = UserInput::parse(user_fields).map_err(ApiError::Validation)?;
+    let app = deps.store.cached_app(caller.app_id()).await?.ok_or(ApiError::SessionMissing)?;
     let mut new_hash = None;
+    let mut confirmed = false;
     for attempt in 1..=RACE_RETRIES {
         let now = deps.clock.now();
         let current = deps.store.get_user(me, now).await?.ok_or(ApiError::SessionMissing)?;
@@ -50,8 +59,16 @@ pub async fn update_user(deps: &Deps, req: &mut ApiRequest, target: &str) -> Res
             errors.add("base", "login or email is required");
         }
         errors.into_result()?;
+        let email_changed = changed(UniqueField::Email, &current.email, &updated.email);
+        let identity_changed = email_changed || changed(UniqueField::Login, &current.login, &updated.login);
+        // A user without a password (Firebase, identity provider) has none to confirm.
+        let confirm = input.password.is_some()
+            || (identity_changed && !app.settings.identity_change_without_password && current.password_hash.is_some());
+        if confirm && !confirmed {
+            check_current_password(deps, &app, req.source_ip(), &input, &current).await?;
+            confirmed = true;
+        }
         if let Some(new_password) = &input.password {
-            check_current_password(&input, &current).await?;
             if new_hash.is_none() {
                 new_hash = Some(password::hash(new_password.clone()).await);
             }
@@ -62,20 +79,24 @@ pub async fn update_user(deps: &Deps, req: &mut ApiRequest, target: &str) -> Res
 
         let mut tx = Tx::new();
         deps.store.tx_replace_user(&mut tx, &current, &updated, now);
-        let result = if input.password.is_some() {
-            let others: Vec<String> = deps
-                .store
-                .user_session_hashes(me)
-                .await?
-                .into_iter()
-                .filter(|hash| *hash != caller.session.token_hash)
-                .collect();
+        if input.password.is_some() || email_changed {
+            deps.store.tx_void_reset(&mut tx, me);
+        }
+        let ends_sessions = input.password.is_some();
+        let result = if ends_sessions {
+            let others = other_sessions(deps.store.user_session_hashes(me).await?, &caller);
             deps.store.commit_ending_sessions(tx, me, &others).await
         } else {
             deps.store.commit(tx).await
         };
         match result {
-            Ok(()) => return Ok(Reply::ok(json!({ "user": updated.to_json() }))),
+            Ok(()) => {
+                if ends_sessions {
+                    // Sessions made between the listing and the commit (see `end_sessions`).
+                    deps.store.end_sessions(me, Some(&caller.session.token_hash)).await?;
+                }
+                return Ok(Reply::ok(json!({ "user": updated.to_json() })));
+            }
             Err(StoreError::Conflict(claims)) if claims == [Claim::Unchanged] && attempt < RACE_RETRIES => continue,
             Err(error) => return Err(conflict_to_api(error)),
         }
@@ -83,15 +104,39 @@ pub async fn update_user(deps: &Deps, req: &mut ApiRequest, target: &str) -> Res
     unreachable!("the last attempt returns")
 }
 
-/// The current password must accompany a new one, and match.
-async fn check_current_password(input: &UserInput, current: &User) -> Result<(), ApiError> {
+fn other_sessions(hashes: Vec<String>, caller: &Caller) -> Vec<String> {
+    hashes.into_iter().filter(|hash| *hash != caller.session.token_hash).collect()
+}
+
+/// Whether a unique field's value changes (case-insensitively, as uniqueness counts it).
+fn changed(field: UniqueField, before: &Option<String>, after: &Option<String>) -> bool {
+    before.as_deref().map(|v| field.normalise(v)) != after.as_deref().map(|v| field.normalise(v))
+}
+
+/// The current password must accompany the change, and match. The check counts against the
+/// account's login limits like a login: its place is taken before the answer can be given,
+/// kept on a mismatch and given back on a match.
+async fn check_current_password(
+    deps: &Deps,
+    app: &App,
+    ip: Option<&str>,
+    input: &UserInput,
+    current: &User,
+) -> Result<(), ApiError> {
     let Some(old) = &input.old_password else {
         return Err(ApiError::field("old_password", "can't be blank"));
     };
-    let hash = current.password_hash.clone();
-    if hash.is_none() || !password::verify(old.clone(), hash).await {
-        return Err(ApiError::field("old_password", "is invalid"));
+    let now = deps.clock.now();
+    let name = current.login.as_deref().or(current.email.as_deref()).unwrap_or_default();
+    let throttle = LoginThrottle::new(app, ip, UniqueField::Login, name, Some(current.id));
+    let (reserved, matches) =
+        tokio::join!(throttle.reserve(deps, now), password::verify(old.clone(), hash_to_check(current, old)),);
+    let reservation = reserved?;
+    if !matches {
+        let invalid = ApiError::field("old_password", "is invalid");
+        return Err(throttle.failed(deps, Some(current.id), invalid, now).await);
     }
+    reservation.release(deps).await;
     Ok(())
 }
 
@@ -146,7 +191,10 @@ async fn delete_own_user(deps: &Deps, me: i64, mut early: Option<DeletionReads>)
         let mut tx = Tx::new();
         deps.store.tx_delete_user(&mut tx, &user);
         match deps.store.commit_ending_sessions(tx, me, &sessions).await {
-            Ok(()) => return Ok(Reply::empty()),
+            Ok(()) => {
+                deps.store.end_sessions(me, None).await?;
+                return Ok(Reply::empty());
+            }
             Err(StoreError::Conflict(claims)) if claims.contains(&Claim::Unchanged) && attempt < RACE_RETRIES => {
                 continue;
             }

@@ -14,8 +14,9 @@ use crate::clock::Timestamp;
 use crate::crypto::password::{self, Password};
 use crate::crypto::random::{random_upper_hex, token_hash};
 use crate::deps::Deps;
+use crate::domain::limits::source_key;
 use crate::domain::user::UniqueField;
-use crate::domain::user_input::check_new_password;
+use crate::domain::user_input::{EMAIL_MAX, check_new_password};
 use crate::error::{ApiError, FieldErrors};
 use crate::http::{ApiRequest, Reply};
 use crate::pages;
@@ -40,13 +41,22 @@ pub async fn request_reset(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, A
     let email =
         Field::of(&params).get("email").non_blank().ok_or_else(|| ApiError::field("email", "can't be blank"))?;
     let email = email.trim().to_lowercase();
+    if email.chars().count() > EMAIL_MAX {
+        // No account can have it: refused before anything is counted or read.
+        return Err(ApiError::field("email", format!("is too long (maximum is {EMAIL_MAX} characters)")));
+    }
     let now = deps.clock.now();
-    let ip = req.source_ip().unwrap_or("unknown").to_string();
-    let limits = [
-        Limit { key: format!("reset-email#{}", digest_key(&email)), max: PER_EMAIL_PER_HOUR, window_secs: 3600 },
-        Limit { key: format!("reset-ip#{ip}"), max: PER_IP_PER_HOUR, window_secs: 3600 },
-    ];
     let app_id = caller.app_id();
+    // Per application: requests in one application never hold up resets in another.
+    let ip = source_key(req.source_ip());
+    let limits = [
+        Limit {
+            key: format!("reset-email#{app_id}#{}", digest_key(&email)),
+            max: PER_EMAIL_PER_HOUR,
+            window_secs: 3600,
+        },
+        Limit { key: format!("reset-ip#{app_id}#{ip}"), max: PER_IP_PER_HOUR, window_secs: 3600 },
+    ];
     // Counting and the address lookup are independent: one round trip's wait for both.
     let (decision, user_id) =
         tokio::join!(deps.store.hit(&limits, now), deps.store.find_user_id(app_id, UniqueField::Email, &email, now));
@@ -230,7 +240,10 @@ async fn set_password(deps: &Deps, record: &ResetToken, hash: String, now: Times
         deps.store.tx_unlock(&mut tx, user.id);
         let sessions = deps.store.user_session_hashes(user.id).await?;
         match deps.store.commit_ending_sessions(tx, user.id, &sessions).await {
-            Ok(()) => return Ok(true),
+            Ok(()) => {
+                deps.store.end_sessions(user.id, None).await?;
+                return Ok(true);
+            }
             Err(e) if e.is_conflict_on(Claim::ResetToken) => return Ok(false),
             // The profile changed meanwhile: read it again.
             Err(StoreError::Conflict(_)) => continue,

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use crate::clock::Timestamp;
 use crate::deps::Deps;
+use crate::domain::limits::source_key;
 use crate::domain::search::SearchField;
 use crate::domain::user::{UniqueField, User};
 use crate::domain::user_query::{Condition, Operand, Operator, QueryField, UserQuery};
@@ -42,7 +43,7 @@ pub async fn search_users(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, Ap
 /// Counts a search against the application's searches-per-IP limit (V2 and V1 alike).
 pub async fn count_search(deps: &Deps, app_id: i64, ip: Option<&str>) -> Result<(), ApiError> {
     let app = deps.store.cached_app(app_id).await?.ok_or(ApiError::SessionMissing)?;
-    let key = format!("search-ip#{app_id}#{}", ip.unwrap_or("unknown"));
+    let key = format!("search-ip#{app_id}#{}", source_key(ip));
     let limit = Limit::new(key, app.settings.limits.searches_per_ip);
     match deps.store.metered_hit(&limit, deps.clock.now()).await? {
         RateDecision::Allowed => Ok(()),

@@ -130,43 +130,49 @@ pub async fn create_session(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, 
             (Some(guest), SessionKind::Guest)
         }
         Intent::Password(login) => {
-            let throttle = LoginThrottle::new(&app, req.source_ip(), login.field, &login.value);
+            let user_id = credential.as_ref().map(|c| c.user_id);
+            let throttle = LoginThrottle::new(&app, req.source_ip(), login.field, &login.value, user_id);
             // The marker carries the password hash: verify it while reading the user.
             if let Some(Credential { user_id, password_hash: Some(hash) }) = credential.clone()
                 && login.password.expose().len() <= MAX_PASSWORD_BYTES
             {
                 let attempt = Attempt { login: &login, user_id, hash, throttle: &throttle };
-                let (token, session, user) = password_session(deps, &app, None, attempt, tx, signed, now).await?;
+                let (token, session, user) =
+                    Box::pin(password_session(deps, &app, None, attempt, tx, signed, now)).await?;
                 req.set_session_expiry(session.expires_at());
                 return Ok(Reply::created(json!({ "session": session.to_json(&token, Some(&user)) })));
             }
-            let existing = match credential.map(|c| c.user_id) {
+            let existing = match user_id {
                 Some(id) => deps.store.get_user(id, now).await?,
                 None => None,
             };
-            let known = existing.as_ref().map(|user| user.id);
-            if let Some(user) = existing
+            if let Some(user) = existing.clone()
                 && let Some(hash) = hash_to_check(&user, &login.password)
             {
                 let attempt = Attempt { login: &login, user_id: user.id, hash, throttle: &throttle };
-                let (token, session, user) = password_session(deps, &app, Some(user), attempt, tx, signed, now).await?;
+                let (token, session, user) =
+                    Box::pin(password_session(deps, &app, Some(user), attempt, tx, signed, now)).await?;
                 req.set_session_expiry(session.expires_at());
                 return Ok(Reply::created(json!({ "session": session.to_json(&token, Some(&user)) })));
             }
-            match verify_password(None, &login.password).await {
-                Some(user) => (Some(user), SessionKind::User),
-                None if known.is_some() => return Err(throttle.failed(deps, known, ApiError::Unauthorized, now).await),
-                None if app.settings.allow_session_without_user => {
-                    count_signup(deps, &signup_limit_of(&app, req.source_ip()), now).await?;
-                    let user = auto_created_user(deps, &app, &login, now).await?;
-                    deps.store.tx_insert_user(&mut tx, &user, now);
-                    (Some(user), SessionKind::User)
-                }
-                None => {
-                    let unknown = ApiError::NotFound("User not found".into());
-                    return Err(throttle.failed(deps, None, unknown, now).await);
-                }
+            // No hash to check (an unknown name, a guest, a user without a password): the
+            // same verification's cost, counted before its answer.
+            let known = existing.as_ref().map(|user| user.id);
+            let (reserved, _) = tokio::join!(throttle.reserve(deps, now), verify_password(None, &login.password));
+            let reservation = reserved?;
+            if known.is_some() {
+                return Err(throttle.failed(deps, known, ApiError::Unauthorized, now).await);
             }
+            if !app.settings.allow_session_without_user {
+                let unknown = ApiError::NotFound("User not found".into());
+                return Err(throttle.failed(deps, None, unknown, now).await);
+            }
+            // Not a failure: a new user.
+            reservation.release(deps).await;
+            count_signup(deps, &signup_limit_of(&app, req.source_ip()), now).await?;
+            let user = auto_created_user(deps, &app, &login, now).await?;
+            deps.store.tx_insert_user(&mut tx, &user, now);
+            (Some(user), SessionKind::User)
         }
     };
 
@@ -186,12 +192,14 @@ struct Attempt<'a> {
     throttle: &'a LoginThrottle,
 }
 
-/// A user session for `user_id` if the attempt's password matches the hash. The session is
-/// written while the password is verified, so that the write's round trip (and the read of
-/// the user, when not yet `known`) hides behind the hash instead of following it; on a
-/// mismatch it is withdrawn. Its token is only ever revealed after a match, so the session is
-/// unusable in between, and should the withdrawal fail, the session expires unknown to anyone.
-/// The same write checks the login limits, and that the user's hash is still the one verified.
+/// A user session for `user_id` if the attempt's password matches the hash. The attempt
+/// takes its place in the login limits while the password is verified, and the session is
+/// written then too (only once the place is taken), so that both round trips (and the read
+/// of the user, when not yet `known`) hide behind the hash instead of following it; on a
+/// mismatch the session is withdrawn. Its token is only ever revealed after a match, so the
+/// session is unusable in between, and should the withdrawal fail, the session expires
+/// unknown to anyone. The same write checks the lockout, and that the user's hash is still
+/// the one verified.
 async fn password_session(
     deps: &Deps,
     app: &App,
@@ -208,7 +216,8 @@ async fn password_session(
     attempt.throttle.guard(deps, &mut tx, user_id, now);
     let verify = password::verify(attempt.login.password.clone(), Some(attempt.hash.clone()));
     // The user is read before the write, so that a withdrawal restores what it was.
-    let read_then_write = async {
+    let reserve_read_write = async {
+        let reservation = attempt.throttle.reserve(deps, now).await?;
         let user = match known {
             Some(user) => Ok(Some(user)),
             None => deps.store.get_user(user_id, now).await,
@@ -217,18 +226,23 @@ async fn password_session(
             Ok(Some(user)) if !user.is_guest => Some(deps.store.commit(tx).await),
             _ => None,
         };
-        (user, written)
+        Ok::<_, ApiError>((reservation, user, written))
     };
-    let (matches, (user, written)) = tokio::join!(verify, read_then_write);
+    let (matches, reserved) = tokio::join!(verify, reserve_read_write);
+    // No place in the limits: refused whatever the password, so a throttled guess learns
+    // nothing; nothing was written.
+    let (reservation, user, written) = reserved?;
     if let Some(Err(error)) = &written
         && let Some(refusal) = attempt.throttle.refusal(error, now)
     {
-        // Refused whether or not the password matched: a throttled guess learns nothing.
+        // Locked out: refused whether or not the password matched.
+        reservation.release(deps).await;
         return Err(refusal);
     }
     match (matches, user?.filter(|user| !user.is_guest), written) {
         (true, Some(mut user), Some(written)) => {
             written.map_err(session_write_error)?;
+            reservation.release(deps).await;
             user.last_request_at = Some(now);
             Ok((token, session, user))
         }
@@ -382,7 +396,7 @@ pub async fn login(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, ApiError>
     let credentials = if fields.get("user").is_object() { fields.get("user") } else { fields };
     // A password login's limits, checked in the write that binds the user.
     let mut guards = Tx::new();
-    let mut throttled: Option<LoginThrottle> = None;
+    let mut throttled = None;
     let mut user = if let Some(firebase) = parse_provider(fields)? {
         let app = deps.store.get_app(caller.app_id()).await?.ok_or(ApiError::SessionMissing)?;
         external::firebase_user(deps, &app, &firebase, now).await?
@@ -401,29 +415,46 @@ pub async fn login(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, ApiError>
             external::cidp_user(deps, &app, value.trim(), now).await?
         } else {
             let password = PasswordLogin::parse(credentials)?.expect("a login or an email is present").password;
+            let throttle = LoginThrottle::new(&app, req.source_ip(), field, value.trim(), user_id);
             let existing = match user_id {
                 Some(id) => deps.store.get_user(id, now).await?,
                 None => None,
             };
             let known = existing.as_ref().map(|user| user.id);
-            let throttle = LoginThrottle::new(&app, req.source_ip(), field, value.trim());
-            match verify_password(existing, &password).await {
+            // Counted before the verification's answer can be given.
+            let (reserved, verified) = tokio::join!(throttle.reserve(deps, now), verify_password(existing, &password));
+            let reservation = reserved?;
+            match verified {
                 Some(user) => {
                     throttle.guard(deps, &mut guards, user.id, now);
-                    throttled = Some(throttle);
+                    throttled = Some((throttle, reservation));
                     user
                 }
                 None => return Err(throttle.failed(deps, known, ApiError::Unauthorized, now).await),
             }
         }
     };
-    let session =
-        deps.store.bind_session_user(&caller.session, user.id, SessionKind::User, guards, now).await.map_err(|e| {
-            if e.is_conflict_on(Claim::SessionLive) {
-                return ApiError::SessionMissing;
-            }
-            throttled.as_ref().and_then(|t| t.refusal(&e, now)).unwrap_or_else(|| e.into())
-        })?;
+    // A password login binds only while the hash it verified is still the user's.
+    let verified_hash = if throttled.is_some() { user.password_hash.clone() } else { None };
+    let bound = deps.store.bind_session_user(&caller.session, user.id, verified_hash.as_deref(), guards, now).await;
+    // The login did not fail on its password: its places in the limits go back.
+    let refusal = match &throttled {
+        Some((throttle, _)) => bound.as_ref().err().and_then(|e| throttle.refusal(e, now)),
+        None => None,
+    };
+    if let Some((_, reservation)) = throttled {
+        reservation.release(deps).await;
+    }
+    let session = bound.map_err(|e| {
+        if e.is_conflict_on(Claim::SessionLive) {
+            return ApiError::SessionMissing;
+        }
+        if e.is_conflict_on(Claim::UserExists) {
+            // Deleted, or its password changed, since it was verified.
+            return ApiError::Unauthorized;
+        }
+        refusal.unwrap_or_else(|| e.into())
+    })?;
     req.set_session_expiry(session.expires_at());
     user.last_request_at = Some(now);
     Ok(Reply::ok(json!({ "user": user.to_json() })))

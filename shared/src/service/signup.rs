@@ -6,6 +6,7 @@ use crate::clock::Timestamp;
 use crate::crypto::password;
 use crate::deps::Deps;
 use crate::domain::app::App;
+use crate::domain::limits::source_key;
 use crate::domain::user_input::UserInput;
 use crate::error::{ApiError, FieldErrors};
 use crate::http::{ApiRequest, Reply};
@@ -23,7 +24,7 @@ pub async fn signup_limit(deps: &Deps, app_id: i64, ip: Option<&str>) -> Result<
 }
 
 pub fn signup_limit_of(app: &App, ip: Option<&str>) -> Limit {
-    Limit::new(format!("signup-ip#{}#{}", app.id, ip.unwrap_or("unknown")), app.settings.limits.signups_per_ip)
+    Limit::new(format!("signup-ip#{}#{}", app.id, source_key(ip)), app.settings.limits.signups_per_ip)
 }
 
 /// Counts a signup attempt against `limit`: 429 once it is exhausted. A write of its own, not

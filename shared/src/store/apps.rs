@@ -29,7 +29,10 @@ fn app_item(app: &App, now: Timestamp) -> Item {
         .opt_s("reset_subject", s.reset_subject.as_deref())
         .opt_s("reset_body", s.reset_body.as_deref())
         .s("limit_login_ip", s.limits.login_failures_per_ip.to_string())
-        .s("limit_login_account", s.limits.login_failures_per_account.to_string())
+        .s("limit_login_account_ip", s.limits.login_failures_per_account_ip.to_string())
+        .s("limit_login_account_total", s.limits.login_failures_per_account.to_string())
+        .s("upload_quota", s.limits.uploads_per_user.to_string())
+        .bool("identity_change_without_password", s.identity_change_without_password)
         .s("limit_signup_ip", s.limits.signups_per_ip.to_string())
         .s("limit_search_ip", s.limits.searches_per_ip.to_string())
         .opt_s("lockout", s.limits.lockout.map(|r| r.to_string()).as_deref())
@@ -52,6 +55,7 @@ fn app_from_item(item: &Item) -> Result<App, StoreError> {
             session_ttl_secs: item.int("session_ttl").unwrap_or(defaults.session_ttl_secs),
             session_max_lifetime_secs: item.int("session_max_lifetime").unwrap_or(defaults.session_max_lifetime_secs),
             users_v1_listing: item.flag("users_v1_listing"),
+            identity_change_without_password: item.flag("identity_change_without_password"),
             firebase_projects: item.strings("firebase_projects"),
             cidp: match (
                 item.str("cidp_url"),
@@ -79,7 +83,17 @@ fn limits_from_item(item: &Item) -> AbuseLimits {
     let rate = |name: &str| item.str(name).and_then(|text| text.parse::<Rate>().ok());
     AbuseLimits {
         login_failures_per_ip: rate("limit_login_ip").unwrap_or(defaults.login_failures_per_ip),
-        login_failures_per_account: rate("limit_login_account").unwrap_or(defaults.login_failures_per_account),
+        // Before the account limit was split, `limit_login_account` counted failures on an
+        // account from anywhere; its number now applies per source, the stricter reading of
+        // an operator's choice that no longer lets a stranger lock the owner out.
+        login_failures_per_account_ip: rate("limit_login_account_ip")
+            .or_else(|| rate("limit_login_account"))
+            .unwrap_or(defaults.login_failures_per_account_ip),
+        login_failures_per_account: rate("limit_login_account_total").unwrap_or(defaults.login_failures_per_account),
+        uploads_per_user: item
+            .str("upload_quota")
+            .and_then(|text| text.parse().ok())
+            .unwrap_or(defaults.uploads_per_user),
         signups_per_ip: rate("limit_signup_ip").unwrap_or(defaults.signups_per_ip),
         searches_per_ip: rate("limit_search_ip").unwrap_or(defaults.searches_per_ip),
         lockout: rate("lockout"),

@@ -20,8 +20,43 @@
 //! `users_by_*` indexes that list an application's users in order (V1 listing). Eight shards
 //! keep one busy application from concentrating every user write on one index partition.
 
+use aws_sdk_dynamodb::types::AttributeValue;
+
 use crate::domain::search::{SearchField, bucket};
 use crate::domain::user::UniqueField;
+use crate::store::item::Item;
+
+/// DynamoDB's limits on a string key, in UTF-8 bytes: 2,048 for a partition key, 1,024 for
+/// a sort key. A request naming a longer key fails with a validation error (a 5xx for us),
+/// so every key is checked before it is sent.
+pub const PK_MAX_BYTES: usize = 2048;
+pub const SK_MAX_BYTES: usize = 1024;
+
+/// Whether DynamoDB can store an item under `key` (its `pk` and `sk`, when present).
+pub fn fits(key: &Item) -> bool {
+    let within = |name: &str, max: usize| match key.get(name) {
+        Some(AttributeValue::S(value)) => value.len() <= max,
+        _ => true,
+    };
+    within("pk", PK_MAX_BYTES) && within("sk", SK_MAX_BYTES)
+}
+
+/// The longest value a search item's sort key holds (the rest is `#` and a 12-digit id):
+/// longer values are cut there, at a character boundary, and matched in full on the item's
+/// `value` attribute.
+pub const SEARCH_VALUE_MAX_BYTES: usize = SK_MAX_BYTES - 13;
+
+/// `value` cut to at most `max` bytes at a character boundary.
+pub fn truncate_bytes(value: &str, max: usize) -> &str {
+    if value.len() <= max {
+        return value;
+    }
+    let mut end = max;
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    &value[..end]
+}
 
 pub fn app(id: i64) -> (String, String) {
     (format!("APP#{id}"), "#APP".into())
@@ -65,9 +100,11 @@ pub fn search_pk(app_id: i64, field: SearchField, bucket: &str) -> String {
     format!("SEARCH#{app_id}#{}#{bucket}", field.name())
 }
 
-/// A search item: partition by the value's first characters, sort by value then user id.
+/// A search item: partition by the value's first characters, sort by value (cut to
+/// [`SEARCH_VALUE_MAX_BYTES`]) then user id.
 pub fn search(app_id: i64, field: SearchField, normalised: &str, user_id: i64) -> (String, String) {
-    (search_pk(app_id, field, bucket(normalised)), format!("{normalised}#{user_id:012}"))
+    let sorted = truncate_bytes(normalised, SEARCH_VALUE_MAX_BYTES);
+    (search_pk(app_id, field, bucket(normalised)), format!("{sorted}#{user_id:012}"))
 }
 
 pub fn tag_pk(app_id: i64, tag: &str) -> String {

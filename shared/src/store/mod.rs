@@ -42,6 +42,9 @@ pub enum StoreError {
     /// DynamoDB failed, throttled or timed out.
     #[error("dynamodb: {0}")]
     Backend(String),
+    /// A write named a key DynamoDB cannot store (see [`keys::fits`]); nothing was sent.
+    #[error("key too long")]
+    KeyTooLong,
 }
 
 impl StoreError {
@@ -56,9 +59,13 @@ impl StoreError {
 }
 
 impl From<StoreError> for ApiError {
-    /// Unhandled store errors are dependency failures: 503, cause logged, never shown.
+    /// Unhandled store errors are dependency failures: 503, cause logged, never shown. A key
+    /// too long to store is the client's value, not a failure: 422.
     fn from(error: StoreError) -> Self {
-        ApiError::unavailable(error)
+        match error {
+            StoreError::KeyTooLong => ApiError::Unprocessable("A value is too long".into()),
+            other => ApiError::unavailable(other),
+        }
     }
 }
 
@@ -96,7 +103,13 @@ impl Store {
 
     /// Reads one item with a strongly consistent read (a session or user written a moment
     /// ago must be visible to the very next request).
+    ///
+    /// A key DynamoDB could never store (a client's oversized value in it) finds nothing,
+    /// without a request: DynamoDB would refuse it with a validation error.
     pub async fn get(&self, key: Item) -> Result<Option<Item>, StoreError> {
+        if !keys::fits(&key) {
+            return Ok(None);
+        }
         let out = self
             .client
             .get_item()
@@ -110,8 +123,10 @@ impl Store {
     }
 
     /// Reads many items in one round trip per 100 keys (strongly consistent), retrying
-    /// unprocessed keys. Order of the result is unspecified.
+    /// unprocessed keys. Order of the result is unspecified. Keys DynamoDB could never store
+    /// are left out (they find nothing).
     pub async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+        let keys: Vec<Item> = keys.into_iter().filter(keys::fits).collect();
         let mut found = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(100) {
             let mut pending = Some(
@@ -145,7 +160,11 @@ impl Store {
 
     /// Writes a transaction. A single action goes out as a plain conditional write (half the
     /// cost of a transaction, same guarantee); several go out as `TransactWriteItems`.
+    /// A key too long for DynamoDB fails the whole write before anything is sent.
     pub async fn commit(&self, tx: Tx) -> Result<(), StoreError> {
+        if !tx.keys().all(keys::fits) {
+            return Err(StoreError::KeyTooLong);
+        }
         match tx.actions.len() {
             0 => Ok(()),
             1 => {

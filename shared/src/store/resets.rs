@@ -192,6 +192,12 @@ impl Store {
         }))
     }
 
+    /// Adds to `tx` the end of `user_id`'s outstanding reset link, if any: a reset needs the
+    /// user's pointer to name its token, so without one no earlier link works.
+    pub fn tx_void_reset(&self, tx: &mut Tx, user_id: i64) {
+        tx.delete(self.table(), pointer_key(user_id));
+    }
+
     /// Adds the one-time use of `token` to `tx`: the token and the user's pointer go, and
     /// only if the token still exists, has not expired and is still the user's current one.
     pub fn tx_consume_reset(&self, tx: &mut Tx, token: &ResetToken, now: Timestamp) {

@@ -183,15 +183,18 @@ impl Store {
     }
 
     /// Binds `user_id` to a live session (`POST /login`), replacing any previous user, and
-    /// records the activity. Fails with `Claim::SessionLive` if the session ended meanwhile.
+    /// records the activity. Fails with `Claim::SessionLive` if the session ended meanwhile,
+    /// and with `Claim::UserExists` if the user is gone or (for a password login) its hash is
+    /// no longer `verified_hash`.
     pub async fn bind_session_user(
         &self,
         session: &Session,
         user_id: i64,
-        kind: SessionKind,
+        verified_hash: Option<&str>,
         guards: Tx,
         now: Timestamp,
     ) -> Result<Session, StoreError> {
+        let kind = SessionKind::User;
         let bound = Session { user_id: Some(user_id), kind, updated_at: now, last_active: now, ..session.clone() };
         let mut tx = Tx::new();
         tx.update(
@@ -210,7 +213,10 @@ impl Store {
             tx.delete(self.table(), link_key(previous, &session.token_hash));
         }
         tx.put(self.table(), link_item(&bound, user_id));
-        self.tx_touch_user(&mut tx, user_id, now);
+        match verified_hash {
+            Some(hash) => self.tx_touch_user_with_password(&mut tx, user_id, hash, now),
+            None => self.tx_touch_user(&mut tx, user_id, now),
+        }
         tx.extend(guards);
         self.commit(tx).await?;
         Ok(bound)
@@ -250,6 +256,27 @@ impl Store {
             .filter_map(|item| item.str("sk"))
             .filter_map(|sk| sk.strip_prefix(keys::SESSION_LINK_PREFIX).map(str::to_string))
             .collect())
+    }
+
+    /// Ends every session of `user_id` but `keep`, after a change of credentials committed.
+    ///
+    /// The change's own transaction ends the sessions it listed before committing; a login
+    /// that committed between that listing and the commit would survive it. No login can
+    /// commit after the change (password logins are conditional on the hash they verified,
+    /// every login on the user existing), so a listing made now, strongly consistent, sees
+    /// every session that could have escaped, and this ends them.
+    pub async fn end_sessions(&self, user_id: i64, keep: Option<&str>) -> Result<(), StoreError> {
+        let hashes: Vec<String> =
+            self.user_session_hashes(user_id).await?.into_iter().filter(|h| Some(h.as_str()) != keep).collect();
+        for chunk in hashes.chunks(MAX_TRANSACTION_ACTIONS / 2) {
+            let mut batch = Tx::new();
+            for hash in chunk {
+                batch.delete(self.table(), session_key(hash));
+                batch.delete(self.table(), link_key(user_id, hash));
+            }
+            self.commit(batch).await?;
+        }
+        Ok(())
     }
 
     /// Commits `tx` together with ending the sessions `token_hashes` of `user_id`.

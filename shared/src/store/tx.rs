@@ -160,6 +160,20 @@ impl Tx {
     }
 
     /// Moves every action of `other` into this transaction.
+    /// The key (or whole item, for a put) each action names.
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &Item> {
+        self.actions.iter().filter_map(|action| {
+            let w = &action.write;
+            w.put.as_ref().map(|p| &p.item).or_else(|| {
+                w.update
+                    .as_ref()
+                    .map(|u| &u.key)
+                    .or_else(|| w.delete.as_ref().map(|d| &d.key))
+                    .or_else(|| w.condition_check.as_ref().map(|c| &c.key))
+            })
+        })
+    }
+
     pub fn extend(&mut self, other: Tx) {
         self.actions.extend(other.actions);
     }

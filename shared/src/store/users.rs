@@ -204,9 +204,13 @@ impl Store {
         matching: &SearchMatch,
         now: Timestamp,
     ) -> Result<Vec<i64>, StoreError> {
+        // Sort keys hold at most SEARCH_VALUE_MAX_BYTES of the value: a longer one is looked
+        // up by that much and matched in full on `value`.
         let (value, prefix) = match matching {
-            SearchMatch::Exact(v) => (v, format!("{v}#")),
-            SearchMatch::Prefix(p) => (p, p.clone()),
+            SearchMatch::Exact(v) if v.len() <= keys::SEARCH_VALUE_MAX_BYTES => (v, format!("{v}#")),
+            SearchMatch::Exact(v) | SearchMatch::Prefix(v) => {
+                (v, keys::truncate_bytes(v, keys::SEARCH_VALUE_MAX_BYTES).to_string())
+            }
         };
         let pk = keys::search_pk(app_id, field, bucket(value));
         let items = self.query_prefix(&pk, &prefix).await?;
@@ -215,7 +219,7 @@ impl Store {
             .filter(|item| !is_expired(item, now))
             .filter(|item| match matching {
                 SearchMatch::Exact(v) => item.str("value").as_deref() == Some(v.as_str()),
-                SearchMatch::Prefix(_) => true,
+                SearchMatch::Prefix(p) => item.str("value").is_some_and(|value| value.starts_with(p.as_str())),
             })
             .filter_map(|item| item.int("user_id"))
             .collect())
@@ -341,7 +345,11 @@ impl Store {
     }
 
     /// Every item of partition `pk` whose sort key starts with `prefix` (all pages).
+    /// A key DynamoDB could never store matches nothing, without a request.
     pub(crate) async fn query_prefix(&self, pk: &str, prefix: &str) -> Result<Vec<Item>, StoreError> {
+        if pk.len() > keys::PK_MAX_BYTES || prefix.len() > keys::SK_MAX_BYTES {
+            return Ok(Vec::new());
+        }
         let mut items = Vec::new();
         let mut start = None;
         loop {

@@ -1,0 +1,335 @@
+//! Hostile input, generated from the contract: for every operation `openapi.yaml` documents
+//! (the template tests hold it to the route table), every string it takes (path segments,
+//! query parameters, body fields at any depth, and the credential headers its security
+//! names) is sent as "" and as 1, 255, 1,025, 2,049 and 10,000 bytes of ASCII and of
+//! multibyte text. Every answer must be below 500, an error must come in ConnectyCube's JSON
+//! shape (the reset page answers with its HTML page), and a refused request must write
+//! nothing. On both engines: DynamoDB Local enforces AWS's key and item size limits.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use serde_json::{Map, Value, json};
+use shared::ApiResponse;
+use shared::domain::app::{App, AppSettings};
+use shared::domain::limits::{AbuseLimits, Rate};
+use shared::store::item::ItemExt;
+use testkit::{Env, Req, on_both_engines, post};
+use yaml_rust2::{Yaml, YamlLoader};
+
+const PASSWORD: &str = "correct-horse-battery";
+const BYTE_LENGTHS: [usize; 6] = [0, 1, 255, 1025, 2049, 10_000];
+
+/// Where an operation takes a string.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Slot {
+    Path,
+    Query(String),
+    /// A body field, as its path of property names.
+    Body(Vec<String>),
+    Header(&'static str),
+}
+
+#[derive(Debug)]
+struct Operation {
+    method: String,
+    path: String,
+    slots: BTreeSet<Slot>,
+}
+
+fn spec() -> Yaml {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let text = std::fs::read_to_string(root.join("openapi.yaml")).expect("read openapi.yaml");
+    YamlLoader::load_from_str(&text).expect("openapi.yaml parses").remove(0)
+}
+
+fn resolve<'a>(spec: &'a Yaml, schema: &'a Yaml) -> &'a Yaml {
+    match schema["$ref"].as_str() {
+        Some(reference) => {
+            let name = reference.rsplit('/').next().expect("a $ref names a schema");
+            &spec["components"]["schemas"][name]
+        }
+        None => schema,
+    }
+}
+
+/// Whether a schema admits a string (`type: string`, a type list with it, or a `oneOf`
+/// option that does), or is a V2 filter (a value or an operator object).
+fn takes_string(spec: &Yaml, schema: &Yaml) -> bool {
+    if schema["$ref"].as_str().is_some_and(|r| r.ends_with("/Filter")) {
+        return true;
+    }
+    let schema = resolve(spec, schema);
+    let typed = |t: &Yaml| t.as_str() == Some("string");
+    typed(&schema["type"])
+        || schema["type"].as_vec().is_some_and(|types| types.iter().any(typed))
+        || schema["oneOf"].as_vec().is_some_and(|options| options.iter().any(|o| takes_string(spec, o)))
+}
+
+/// Every string leaf of a body schema, as property paths.
+fn body_slots(spec: &Yaml, schema: &Yaml, prefix: &[String], out: &mut BTreeSet<Slot>) {
+    let schema = resolve(spec, schema);
+    if prefix.len() > 3 {
+        return;
+    }
+    let Some(properties) = schema["properties"].as_hash() else { return };
+    for (name, property) in properties {
+        let mut path = prefix.to_vec();
+        path.push(name.as_str().expect("property name").to_string());
+        if resolve(spec, property)["properties"].as_hash().is_some() {
+            body_slots(spec, property, &path, out);
+        } else if takes_string(spec, property) {
+            out.insert(Slot::Body(path));
+        }
+    }
+}
+
+fn operations(spec: &Yaml) -> Vec<Operation> {
+    let mut operations = Vec::new();
+    for (path, item) in spec["paths"].as_hash().expect("paths") {
+        let path = path.as_str().expect("path").to_string();
+        for (method, operation) in item.as_hash().expect("path item") {
+            let method = method.as_str().expect("method");
+            if !["get", "put", "post", "delete"].contains(&method) {
+                continue;
+            }
+            let mut slots = BTreeSet::new();
+            let parameters = item["parameters"].as_vec().into_iter().chain(operation["parameters"].as_vec()).flatten();
+            for parameter in parameters {
+                match parameter["in"].as_str() {
+                    Some("path") => drop(slots.insert(Slot::Path)),
+                    Some("query") if takes_string(spec, &parameter["schema"]) => {
+                        slots.insert(Slot::Query(parameter["name"].as_str().expect("name").to_string()));
+                    }
+                    _ => {}
+                }
+            }
+            let body = &operation["requestBody"]["content"]["application/json"]["schema"];
+            body_slots(spec, body, &[], &mut slots);
+            // Credential headers: what the operation's security (or the default) names.
+            let security = if operation["security"].is_badvalue() { &spec["security"] } else { &operation["security"] };
+            for requirement in security.as_vec().into_iter().flatten() {
+                for (scheme, _) in requirement.as_hash().into_iter().flatten() {
+                    match scheme.as_str() {
+                        Some("token") => drop(slots.insert(Slot::Header("CB-Token"))),
+                        Some("authKey") => drop(slots.insert(Slot::Header("CB-AuthKey"))),
+                        _ => {}
+                    }
+                }
+            }
+            operations.push(Operation { method: method.to_uppercase(), path: path.clone(), slots });
+        }
+    }
+    operations
+}
+
+/// The hostile values: each byte length in ASCII and in multibyte text (three-byte
+/// characters, padded with ASCII to the exact length).
+fn values() -> Vec<String> {
+    let mut values = Vec::new();
+    for bytes in BYTE_LENGTHS {
+        values.push("a".repeat(bytes));
+        if bytes > 1 {
+            let text = "€".repeat(bytes / 3) + &"x".repeat(bytes % 3);
+            assert_eq!(text.len(), bytes);
+            values.push(text);
+        }
+    }
+    values
+}
+
+/// What the requests stand on: an application, a user and its session, a blob.
+struct Scene {
+    app: App,
+    user_id: i64,
+    token: String,
+    blob_id: i64,
+    blob_uid: String,
+}
+
+async fn scene(env: &Env) -> Scene {
+    // Limits out of the way (each request also comes from an address of its own): the
+    // corpus is about where values go, not about counting.
+    let wide = Rate::new(1_000_000, 60);
+    let limits = AbuseLimits {
+        login_failures_per_ip: wide,
+        login_failures_per_account_ip: wide,
+        login_failures_per_account: wide,
+        signups_per_ip: wide,
+        searches_per_ip: wide,
+        ..AbuseLimits::default()
+    };
+    let app = env.app(AppSettings { limits, users_v1_listing: true, ..AppSettings::default() }).await;
+    let user = json!({"user": {"login": "hostile-host", "email": "host@example.com", "password": PASSWORD}});
+    let created = call(env, post("/users").header("CB-AuthKey", &app.auth_key).json(user)).await;
+    assert_eq!(created.status, 201, "{}", text(&created));
+    let user_id = created.json()["user"]["id"].as_i64().unwrap();
+    let login = json!({"application_id": app.id, "auth_key": app.auth_key,
+        "user": {"login": "hostile-host", "password": PASSWORD}});
+    let token = call(env, post("/session").json(login)).await.json()["session"]["token"].as_str().unwrap().to_string();
+    let blob = json!({"blob": {"content_type": "image/png", "name": "a.png", "public": true}});
+    let created = call(env, post("/blobs").token(&token).json(blob)).await;
+    assert_eq!(created.status, 201, "{}", text(&created));
+    let blob = created.json()["blob"].clone();
+    Scene { app, user_id, token, blob_id: blob["id"].as_i64().unwrap(), blob_uid: blob["uid"].as_str().unwrap().into() }
+}
+
+/// A request of `op` that would be valid (or at least reach its handler's work), before
+/// one of its strings is replaced.
+fn baseline_body(op: &Operation, scene: &Scene, n: usize) -> Value {
+    match (op.method.as_str(), op.path.as_str()) {
+        ("POST", "/session") => json!({"application_id": scene.app.id, "auth_key": scene.app.auth_key,
+            "user": {"login": "hostile-host", "password": "not-the-password"}}),
+        ("POST", "/login") => json!({"login": "hostile-host", "password": "not-the-password"}),
+        ("POST", "/users") => json!({"user": {"email": format!("new{n}@example.com"), "password": PASSWORD}}),
+        ("PUT", "/users/{id}") => json!({"user": {"full_name": "Host"}}),
+        ("POST", "/blobs") => json!({"blob": {"content_type": "image/png", "name": "b.png"}}),
+        ("PUT", "/blobs/{id}/complete") => json!({"size": 3}),
+        ("POST", "/users/password/reset") => json!({"email": "host@example.com"}),
+        ("POST", "/password-reset") => json!({"token": "0".repeat(64), "password": "a-new-password-1"}),
+        _ => json!({}),
+    }
+}
+
+fn baseline_path_value(op: &Operation, scene: &Scene) -> String {
+    match op.path.as_str() {
+        "/blobs/{id}/download" | "/blobs/{id}/object" => scene.blob_uid.clone(),
+        p if p.starts_with("/blobs/") => scene.blob_id.to_string(),
+        "/users/external/{id}" => "424242".into(),
+        _ => scene.user_id.to_string(),
+    }
+}
+
+fn encode(value: &str) -> String {
+    form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+fn set_at(body: &mut Value, path: &[String], value: &str) {
+    let mut node = body;
+    for name in &path[..path.len() - 1] {
+        if !node[name.as_str()].is_object() {
+            node[name.as_str()] = Value::Object(Map::new());
+        }
+        node = &mut node[name.as_str()];
+    }
+    node[path[path.len() - 1].as_str()] = json!(value);
+}
+
+fn request(op: &Operation, scene: &Scene, slot: &Slot, value: &str, n: usize) -> Req {
+    let ip = format!("198.18.{}.{}", n / 250, n % 250);
+    let id = if *slot == Slot::Path { encode(value) } else { baseline_path_value(op, scene) };
+    let mut path = op.path.replace("{id}", &id);
+    if let Slot::Query(name) = slot {
+        path = format!("{path}?{name}={}", encode(value));
+    } else if op.path == "/users/v2" {
+        path.push_str("?login=hostile-host");
+    }
+    let mut body = baseline_body(op, scene, n);
+    if let Slot::Body(at) = slot {
+        set_at(&mut body, at, value);
+    }
+    let mut req = Req::new(&op.method, &path).from_ip(&ip);
+    match slot {
+        Slot::Header(name) => req = req.header(name, value),
+        _ if op.slots.contains(&Slot::Header("CB-Token")) => req = req.token(&scene.token),
+        _ if op.slots.contains(&Slot::Header("CB-AuthKey")) => req = req.header("CB-AuthKey", &scene.app.auth_key),
+        _ => {}
+    }
+    if op.method == "GET" || op.method == "DELETE" { req } else { req.json(body) }
+}
+
+async fn call(env: &Env, req: Req) -> ApiResponse {
+    cube_auth::router::dispatch(&env.deps, req.build()).await
+}
+
+fn text(resp: &ApiResponse) -> String {
+    String::from_utf8_lossy(&resp.body).chars().take(300).collect()
+}
+
+/// The keys of every item a request could have written, leaving out rate counters and id
+/// counters (which a refused request may move without storing anything of the caller's).
+async fn stored_keys(env: &Env) -> BTreeSet<(String, String)> {
+    let mut keys = BTreeSet::new();
+    let mut start = None;
+    loop {
+        let out = env
+            .store()
+            .client()
+            .scan()
+            .table_name(env.table())
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("scan the test table");
+        for item in out.items.unwrap_or_default() {
+            let (pk, sk) = (item.str("pk").unwrap_or_default(), item.str("sk").unwrap_or_default());
+            if !pk.starts_with("RATE#") && !pk.starts_with("COUNTER#") {
+                keys.insert((pk, sk));
+            }
+        }
+        start = out.last_evaluated_key;
+        if start.is_none() {
+            return keys;
+        }
+    }
+}
+
+/// The answer's shape: JSON with `errors` for an error (the reset page's HTML page for its
+/// own errors), JSON or nothing for a success.
+fn shape_problem(op: &Operation, resp: &ApiResponse) -> Option<String> {
+    let content_type = resp.header("Content-Type").unwrap_or("");
+    if resp.status >= 400 {
+        if op.path == "/password-reset" && content_type.starts_with("text/html") {
+            return None;
+        }
+        let body: Value = serde_json::from_slice(&resp.body).ok()?;
+        return match body.get("errors") {
+            Some(Value::Array(_) | Value::Object(_)) => None,
+            _ => Some(format!("error body without errors: {}", text(resp))),
+        };
+    }
+    if !resp.body.is_empty() && content_type.contains("json") && serde_json::from_slice::<Value>(&resp.body).is_err() {
+        return Some("success body is not JSON".into());
+    }
+    None
+}
+
+async fn no_input_gets_a_5xx_or_writes_when_refused(env: &Env) {
+    let spec = spec();
+    let operations = operations(&spec);
+    assert!(operations.len() >= 30, "every documented operation: {}", operations.len());
+    let scene = scene(env).await;
+    let values = values();
+    let (mut sent, mut failures) = (0usize, Vec::new());
+    for op in &operations {
+        assert!(!op.slots.is_empty(), "{} {} takes no string?", op.method, op.path);
+        for slot in &op.slots {
+            for value in &values {
+                sent += 1;
+                let before = stored_keys(env).await;
+                let resp = call(env, request(op, &scene, slot, value, sent)).await;
+                let what = format!("{} {} {slot:?} = {} bytes", op.method, op.path, value.len());
+                if resp.status >= 500 {
+                    failures.push(format!("{what}: {} {}", resp.status, text(&resp)));
+                    continue;
+                }
+                if let Some(problem) = shape_problem(op, &resp) {
+                    failures.push(format!("{what}: {} {problem}", resp.status));
+                }
+                if resp.status >= 400 {
+                    let after = stored_keys(env).await;
+                    if after != before {
+                        let added: Vec<_> = after.difference(&before).collect();
+                        let removed: Vec<_> = before.difference(&after).collect();
+                        failures.push(format!("{what}: {} wrote {added:?}, removed {removed:?}", resp.status));
+                    }
+                }
+            }
+        }
+    }
+    eprintln!("hostile corpus: {sent} requests over {} operations, {} problems", operations.len(), failures.len());
+    assert!(failures.is_empty(), "{} of {sent} requests misbehaved:\n{}", failures.len(), failures.join("\n"));
+}
+
+on_both_engines!(no_input_gets_a_5xx_or_writes_when_refused);
