@@ -229,7 +229,45 @@ async fn searches_are_counted_per_ip(env: &Env) {
     assert_eq!(other.status, 200, "another IP is not affected");
 }
 
+/// Reset requests count per application: an address or an address's source running out in
+/// one application holds up nothing in another.
+async fn reset_limits_are_per_application(env: &Env) {
+    let mut tokens = Vec::new();
+    for _ in 0..2 {
+        let app = app_with(env, AbuseLimits::default()).await;
+        let body = json!({"application_id": app.id, "auth_key": app.auth_key});
+        tokens.push(
+            call(env, post("/session").json(body)).await.json()["session"]["token"].as_str().unwrap().to_string(),
+        );
+    }
+    let reset = |token: &str| {
+        post("/users/password/reset").token(token).from_ip("203.0.113.30").json(json!({"email": "someone@example.com"}))
+    };
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(call(env, reset(&tokens[0])).await.status);
+    }
+    assert_eq!(statuses, [200, 200, 200, 429], "three per address per hour");
+    assert_eq!(call(env, reset(&tokens[1])).await.status, 200, "the other application is not held up");
+}
+
+/// An IPv6 subscriber commonly holds a whole /64: addresses in one /64 share the per-IP limits.
+async fn ipv6_sources_count_by_their_slash_64(env: &Env) {
+    let limits = AbuseLimits { login_failures_per_ip: Rate::new(3, 600), ..AbuseLimits::default() };
+    let app = app_with(env, limits).await;
+    let mut statuses = Vec::new();
+    for i in 0..4 {
+        let ip = format!("2001:db8:aa:bb:{i:x}::{}", i + 1);
+        statuses.push(call(env, login_request(&app, &format!("nobody{i}"), "wrong-password", &ip)).await.status);
+    }
+    assert_eq!(statuses, [404, 404, 404, 429]);
+    let next_subnet = call(env, login_request(&app, "nobody9", "wrong-password", "2001:db8:aa:bc::1")).await;
+    assert_eq!(next_subnet.status, 404, "another /64 is another source");
+}
+
 on_both_engines!(
+    reset_limits_are_per_application,
+    ipv6_sources_count_by_their_slash_64,
     two_hundred_wrong_passwords_from_one_ip_meet_429_long_before_the_end,
     login_and_email_guesses_count_as_one_account,
     a_distributed_attack_meets_the_account_ceiling,

@@ -96,7 +96,9 @@ async fn upload_complete_and_download_round_trip(env: &Env) {
     )
     .await;
     assert_eq!((complete.status, complete.body.len()), (200, 0));
-    let record = call(env, get(&format!("/blobs/{id}.json")).token(&other_token)).await.json();
+    // The record of a private file (with its uid) goes to its owner only.
+    assert_eq!(call(env, get(&format!("/blobs/{id}.json")).token(&other_token)).await.status, 404);
+    let record = call(env, get(&format!("/blobs/{id}.json")).token(&token)).await.json();
     assert_eq!(record["blob"]["size"], json!(PICTURE.len()));
     assert_eq!(record["blob"]["blob_status"], "complete");
 
@@ -225,7 +227,76 @@ async fn the_server_refuses_every_form_that_strays_from_the_policy(env: &Env) {
     assert!(stored(env, &key).await);
 }
 
+/// Ids are sequential: a guest session walking them must not find private files' uids.
+async fn private_records_are_not_enumerable_by_id(env: &Env) {
+    let app = env.app(AppSettings::default()).await;
+    let (_, owner) = user_with_token(env, &app, "keeper").await;
+    let private = create(env, &owner, "secret.pdf", "application/pdf", false).await;
+    let public = create(env, &owner, "open.png", "image/png", true).await;
+    let guest = json!({"application_id": app.id, "auth_key": app.auth_key, "user": {"guest": true}});
+    let guest = call(env, post("/session").json(guest)).await.json()["session"]["token"].as_str().unwrap().to_string();
+    let first = private["id"].as_i64().unwrap();
+    for id in first - 2..first + 5 {
+        let resp = call(env, get(&format!("/blobs/{id}.json")).token(&guest)).await;
+        if id == public["id"].as_i64().unwrap() {
+            assert_eq!(resp.json()["blob"]["uid"], public["uid"], "a public record is for the whole application");
+        } else {
+            assert_eq!(resp.status, 404, "blob {id}: {}", String::from_utf8_lossy(&resp.body));
+        }
+    }
+    let own = call(env, get(&format!("/blobs/{first}.json")).token(&owner)).await;
+    assert_eq!(own.json()["blob"]["uid"], private["uid"]);
+}
+
+/// Per user and day: so many files, and so many bytes (an upload form sets aside its size
+/// cap until the file is completed, when what it did not use goes back).
+async fn uploads_are_held_to_the_daily_quota(env: &Env) {
+    use shared::domain::limits::{AbuseLimits, UploadQuota};
+    let max = env.deps.blobs().unwrap().config.max_upload_bytes as i64;
+    let quota = |files, bytes| AbuseLimits { uploads_per_user: UploadQuota { files, bytes }, ..AbuseLimits::default() };
+    let by_count = env.app(AppSettings { limits: quota(2, 100 * max), ..AppSettings::default() }).await;
+    let (_, token) = user_with_token(env, &by_count, "counted").await;
+    create(env, &token, "a.png", "image/png", false).await;
+    create(env, &token, "b.png", "image/png", false).await;
+    let third =
+        call(env, post("/blobs").token(&token).json(json!({"blob": {"name": "c.png", "content_type": "image/png"}})));
+    let third = third.await;
+    assert_eq!(third.status, 429, "{}", String::from_utf8_lossy(&third.body));
+    let (_, someone_else) = user_with_token(env, &by_count, "other-uploader").await;
+    create(env, &someone_else, "d.png", "image/png", false).await;
+
+    let by_bytes = env.app(AppSettings { limits: quota(100, max + max / 2), ..AppSettings::default() }).await;
+    let (_, token) = user_with_token(env, &by_bytes, "sized").await;
+    let first = create(env, &token, "a.png", "image/png", false).await;
+    let second = json!({"blob": {"name": "b.png", "content_type": "image/png"}});
+    assert_eq!(
+        call(env, post("/blobs").token(&token).json(second.clone())).await.status,
+        429,
+        "the first form's cap is set aside"
+    );
+    let (url, fields) = upload_form(first["blob_object_access"]["params"].as_str().unwrap());
+    assert_eq!(upload(&url, &fields, "image/png", PICTURE).await.status, 201);
+    let id = first["id"].as_i64().unwrap();
+    assert_eq!(
+        call(env, put(&format!("/blobs/{id}/complete")).token(&token).json(json!({"size": PICTURE.len()})))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(call(env, post("/blobs").token(&token).json(second)).await.status, 201, "the unused part came back");
+
+    // A quota below the size cap lowers the form's cap to it.
+    let small = env.app(AppSettings { limits: quota(100, 1000), ..AppSettings::default() }).await;
+    let (_, token) = user_with_token(env, &small, "small").await;
+    let blob = create(env, &token, "tiny.png", "image/png", false).await;
+    let (url, fields) = upload_form(blob["blob_object_access"]["params"].as_str().unwrap());
+    assert_eq!(upload(&url, &fields, "image/png", &[7u8; 1001]).await.status / 100, 4, "over the quota's cap");
+    assert_eq!(upload(&url, &fields, "image/png", &[7u8; 1000]).await.status, 201);
+}
+
 on_both_engines!(
+    private_records_are_not_enumerable_by_id,
+    uploads_are_held_to_the_daily_quota,
     upload_complete_and_download_round_trip,
     public_blobs_need_no_session,
     creating_a_blob_needs_a_user_session,

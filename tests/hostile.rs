@@ -332,4 +332,41 @@ async fn no_input_gets_a_5xx_or_writes_when_refused(env: &Env) {
     assert!(failures.is_empty(), "{} of {sent} requests misbehaved:\n{}", failures.len(), failures.join("\n"));
 }
 
-on_both_engines!(no_input_gets_a_5xx_or_writes_when_refused);
+/// Numbers at the edges of i64 where paging, dates and the signature window do arithmetic:
+/// a 422 each, never an overflow (a panic in debug builds, a wrapped value in release).
+async fn numbers_at_the_edges_get_422s(env: &Env) {
+    let scene = scene(env).await;
+    let max = i64::MAX.to_string();
+    let paths = [
+        format!("/users?page={max}&per_page=100"),
+        format!("/users/by_tags?tags=x&page={max}&per_page=100"),
+        "/users?filter[]=date+created_at+gt+1e300".to_string(),
+        format!("/users?filter[]=date+created_at+eq+{max}"),
+        "/users?filter[]=date+updated_at+between+-1e300,1e300".to_string(),
+        "/users/v2?login=hostile-host&created_at[gt]=1e300".to_string(),
+        format!("/users/v2?login=hostile-host&updated_at[lte]=-{max}"),
+    ];
+    for path in paths {
+        let resp = call(env, testkit::get(&path).token(&scene.token)).await;
+        assert_eq!(resp.status, 422, "{path}: {}", text(&resp));
+        assert!(shape_problem_free(&resp), "{path}: {}", text(&resp));
+    }
+    let app = env.app(AppSettings { require_signature: true, ..AppSettings::default() }).await;
+    for timestamp in [i64::MIN, i64::MIN + 1, i64::MAX, -1] {
+        let mut body = json!({"application_id": app.id, "auth_key": app.auth_key, "timestamp": timestamp, "nonce": 7});
+        let message = shared::crypto::signature::canonical_string(body.as_object().unwrap());
+        body["signature"] = json!(shared::crypto::signature::sign_sha1(&app.auth_secret, &message));
+        let resp = call(env, post("/session").json(body)).await;
+        assert_eq!(
+            (resp.status, text(&resp).as_str()),
+            (422, r#"{"errors":{"base":["Timestamp is out of range"]}}"#),
+            "{timestamp}"
+        );
+    }
+}
+
+fn shape_problem_free(resp: &ApiResponse) -> bool {
+    serde_json::from_slice::<Value>(&resp.body).is_ok_and(|body| body.get("errors").is_some())
+}
+
+on_both_engines!(no_input_gets_a_5xx_or_writes_when_refused, numbers_at_the_edges_get_422s);

@@ -106,7 +106,7 @@ pub struct SettingsArgs {
     /// Failed logins allowed on one account from anywhere, as MAX/SECONDS (default 100/3600).
     #[arg(long, value_name = "MAX/SECS")]
     pub limit_login_account: Option<Rate>,
-    /// Uploads allowed per user per day, as FILES/BYTES (default 200/1073741824).
+    /// Uploads allowed per user per day, as FILES/BYTES (default 500/10737418240).
     #[arg(long, value_name = "FILES/BYTES")]
     pub upload_quota: Option<UploadQuota>,
     /// Signups and guest sessions allowed from one source IP (default 30/3600).

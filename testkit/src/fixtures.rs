@@ -108,6 +108,7 @@ pub async fn seed(deps: &Deps) {
             content_type: "image/png".into(),
             public,
             size: None,
+            reserved_bytes: 0,
             created_at: now,
             updated_at: now,
             completed_at: None,

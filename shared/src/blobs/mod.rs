@@ -113,11 +113,13 @@ impl Blobs {
         }
     }
 
-    /// The form fields of a presigned POST for `key`, valid from `now` for the upload TTL.
+    /// The form fields of a presigned POST for `key` of at most `max_bytes`, valid from `now`
+    /// for the upload TTL.
     pub async fn upload_form(
         &self,
         key: &str,
         content_type: &str,
+        max_bytes: u64,
         now: Timestamp,
     ) -> Result<Vec<(String, String)>, ApiError> {
         let provider = self
@@ -135,7 +137,7 @@ impl Blobs {
             bucket: &self.config.bucket,
             key,
             content_type,
-            max_bytes: self.config.max_upload_bytes,
+            max_bytes: max_bytes.min(self.config.max_upload_bytes),
             region: &region,
             now: DateTime::from_timestamp(now, 0).unwrap_or_default(),
             expires_at: DateTime::from_timestamp(now + self.config.upload_ttl_secs, 0).unwrap_or_default(),
@@ -210,7 +212,7 @@ mod tests {
     #[tokio::test]
     async fn upload_forms_are_signed_with_the_configured_credentials() {
         let form = blobs(BlobConfig::local("b", "http://127.0.0.1:9000"))
-            .upload_form("k3y", "image/png", 1_800_000_000)
+            .upload_form("k3y", "image/png", u64::MAX, 1_800_000_000)
             .await
             .unwrap();
         let credential = form.iter().find(|(k, _)| k == "x-amz-credential").unwrap();

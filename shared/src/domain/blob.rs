@@ -22,6 +22,9 @@ pub struct Blob {
     pub public: bool,
     /// Known once the upload is declared complete (read from S3, not trusted from the client).
     pub size: Option<i64>,
+    /// Bytes of the owner's daily upload quota the upload form allows (its size cap); the
+    /// part the file does not use goes back when it is completed.
+    pub reserved_bytes: i64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub completed_at: Option<Timestamp>,
@@ -145,6 +148,7 @@ mod tests {
             content_type: "image/png".into(),
             public: true,
             size: None,
+            reserved_bytes: 0,
             created_at: 0,
             updated_at: 0,
             completed_at: None,

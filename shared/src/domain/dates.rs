@@ -6,8 +6,17 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime};
 
 use crate::clock::Timestamp;
 
-/// Unix seconds for a date in any accepted form.
+/// The dates we accept: years 1 to 9999 (what ISO-8601 and every SDK can write), so that
+/// no arithmetic on a date can overflow.
+const MIN_DATE: Timestamp = -62_135_596_800;
+const MAX_DATE: Timestamp = 253_402_300_799;
+
+/// Unix seconds for a date in any accepted form, between years 1 and 9999.
 pub fn parse_date(text: &str) -> Option<Timestamp> {
+    parse_any(text).filter(|seconds| (MIN_DATE..=MAX_DATE).contains(seconds))
+}
+
+fn parse_any(text: &str) -> Option<Timestamp> {
     let text = text.trim();
     if text.is_empty() {
         return None;
@@ -70,6 +79,13 @@ mod tests {
     #[test]
     fn nonsense_is_not_a_date() {
         for text in ["", "tomorrow", "2017-13-45", "NaN", "inf"] {
+            assert_eq!(parse_date(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn dates_beyond_the_calendar_are_refused() {
+        for text in ["1e300", "-1e300", "9223372036854775807", "-9223372036854775808", "253402300800", "1e20"] {
             assert_eq!(parse_date(text), None, "{text}");
         }
     }

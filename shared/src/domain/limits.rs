@@ -96,7 +96,7 @@ pub struct UploadQuota {
 }
 
 pub const UPLOAD_QUOTA_WINDOW_SECS: i64 = 24 * 3600;
-pub const DEFAULT_UPLOAD_QUOTA: UploadQuota = UploadQuota { files: 200, bytes: 1024 * 1024 * 1024 };
+pub const DEFAULT_UPLOAD_QUOTA: UploadQuota = UploadQuota { files: 500, bytes: 10 * 1024 * 1024 * 1024 };
 
 /// `FILES/BYTES`, e.g. `200/1073741824`: what the CLI takes and the application item stores.
 impl FromStr for UploadQuota {

@@ -5,13 +5,16 @@ use serde_json::{Value, json};
 
 use crate::clock::iso8601;
 use crate::deps::Deps;
+use crate::domain::app::App;
 use crate::domain::blob::{Blob, NewBlob, new_uid};
+use crate::domain::limits::UPLOAD_QUOTA_WINDOW_SECS;
 use crate::error::ApiError;
 use crate::http::{ApiRequest, Reply};
 use crate::params::Field;
 use crate::service::auth::{Caller, authenticate, lookup_token};
 use crate::store::Tx;
 use crate::store::blobs::BlobPointer;
+use crate::store::rate::{Limit, RateDecision};
 
 pub const BLOB_IDS: &str = "blobs";
 
@@ -30,6 +33,15 @@ pub async fn create_blob(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, Api
     let fields = Field::of(&params).get("blob");
     let new = NewBlob::parse(fields).map_err(ApiError::Validation)?;
     let now = deps.clock.now();
+    let app = deps.store.cached_app(caller.app_id()).await?.ok_or(ApiError::SessionMissing)?;
+    let quota = UploadQuota::of(&app, owner);
+    // The form may upload up to the size cap: that much of the day's bytes is set aside now,
+    // and what the file does not use goes back when it is completed.
+    let reserved_bytes = (blobs.config.max_upload_bytes.min(i64::MAX as u64) as i64).min(quota.bytes.max);
+    match deps.store.take(&[(&quota.files, 1), (&quota.bytes, reserved_bytes)], now).await? {
+        RateDecision::Allowed => {}
+        RateDecision::Limited { retry_after_secs } => return Err(ApiError::TooManyRequests { retry_after_secs }),
+    }
     let blob = Blob {
         id: deps.store.next_id(BLOB_IDS).await?,
         uid: new_uid(),
@@ -39,11 +51,12 @@ pub async fn create_blob(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, Api
         content_type: new.content_type,
         public: new.public,
         size: None,
+        reserved_bytes,
         created_at: now,
         updated_at: now,
         completed_at: None,
     };
-    let form = blobs.upload_form(&blob.uid, &blob.content_type, now).await?;
+    let form = blobs.upload_form(&blob.uid, &blob.content_type, reserved_bytes as u64, now).await?;
     let mut tx = Tx::new();
     deps.store.tx_insert_blob(&mut tx, &blob);
     deps.store.commit(tx).await?;
@@ -55,6 +68,23 @@ pub async fn create_blob(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, Api
         "params": crate::blobs::post_policy::params_url(&blobs.upload_url(), &form),
     });
     Ok(Reply::created(json!({ "blob": with_access(&blob, access) })))
+}
+
+/// A user's daily upload allowance in an application: files, and bytes.
+struct UploadQuota {
+    files: Limit,
+    bytes: Limit,
+}
+
+impl UploadQuota {
+    fn of(app: &App, owner: i64) -> UploadQuota {
+        let quota = app.settings.limits.uploads_per_user;
+        let window_secs = UPLOAD_QUOTA_WINDOW_SECS;
+        UploadQuota {
+            files: Limit { key: format!("upload-files#{}#{owner}", app.id), max: quota.files, window_secs },
+            bytes: Limit { key: format!("upload-bytes#{}#{owner}", app.id), max: quota.bytes, window_secs },
+        }
+    }
 }
 
 fn with_access(blob: &Blob, access: Value) -> Value {
@@ -113,20 +143,38 @@ pub async fn complete_blob(deps: &Deps, req: &mut ApiRequest, id: &str) -> Resul
         blob.content_type = content_type;
     }
     blob.updated_at = now;
+    let first_completion = blob.completed_at.is_none();
     blob.completed_at = Some(blob.completed_at.unwrap_or(now));
     deps.store.complete_blob(&blob).await.map_err(|e| match e {
         // Deleted between the read and the write.
         crate::store::StoreError::Conflict(_) => not_found(),
         other => other.into(),
     })?;
+    let unused = blob.reserved_bytes - stored.size;
+    if first_completion && unused > 0 {
+        // Best effort: a failure leaves the bytes counted for the rest of the day.
+        let app = deps.store.cached_app(blob.app_id).await?;
+        if let Some(app) = app
+            && let Err(error) =
+                deps.store.give_back(&UploadQuota::of(&app, blob.owner_id).bytes, unused, blob.created_at).await
+        {
+            tracing::warn!(error = %error, "giving back unused upload quota failed");
+        }
+    }
     Ok(Reply::empty())
 }
 
 /// `GET /blobs/{id|uid}`: a numeric id gives the record as JSON (any session of the
-/// application); a uid redirects to the file, like `/download`.
+/// application for a public file, only its owner for a private one); a uid redirects to the
+/// file, like `/download`.
 pub async fn get_blob(deps: &Deps, req: &mut ApiRequest, id_or_uid: &str) -> Result<Reply, ApiError> {
     if id_or_uid.bytes().all(|b| b.is_ascii_digit()) {
-        let (_, blob) = caller_and_blob(deps, req, id_or_uid).await?;
+        let (caller, blob) = caller_and_blob(deps, req, id_or_uid).await?;
+        // Ids are sequential: the record of a private file (with its uid, the key to the
+        // file) goes to its owner only. Whoever was given the uid still reads it by uid.
+        if !blob.public && caller.session.user_id != Some(blob.owner_id) {
+            return Err(not_found());
+        }
         return Ok(Reply::ok(json!({ "blob": blob.to_json() })));
     }
     download(deps, req, id_or_uid, false).await

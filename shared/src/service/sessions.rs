@@ -292,7 +292,8 @@ fn check_signature(app: &App, params: &Value, now: Timestamp) -> Result<Option<S
         return Err(ApiError::Unprocessable("Unexpected signature".into()));
     }
     let timestamp = fields.get("timestamp").integer().ok().flatten();
-    let timestamp = timestamp.filter(|ts| (now - ts).abs() <= SIGNATURE_WINDOW_SECS);
+    // `abs_diff`: a timestamp near i64::MIN or MAX must not overflow the subtraction.
+    let timestamp = timestamp.filter(|ts| now.abs_diff(*ts) <= SIGNATURE_WINDOW_SECS as u64);
     let timestamp = timestamp.ok_or_else(|| ApiError::Unprocessable("Timestamp is out of range".into()))?;
     let nonce = fields.get("nonce").non_blank().ok_or_else(|| ApiError::Unprocessable("Nonce is required".into()))?;
     if nonce.len() > 64 {

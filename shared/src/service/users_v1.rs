@@ -130,6 +130,9 @@ fn paging(fields: Field<'_>) -> Result<(usize, usize), ApiError> {
         Ok(Some(n)) if n >= 1 => (n as usize).min(MAX_PER_PAGE),
         _ => return Err(ApiError::Unprocessable("per_page must be a positive integer".into())),
     };
+    // `(page - 1) * per_page` must fit, with a page after it, whatever `page` is.
+    let skip = (page - 1).checked_mul(per_page).and_then(|skip| skip.checked_add(per_page).map(|_| skip));
+    skip.ok_or_else(|| ApiError::Unprocessable("page is too large".into()))?;
     Ok((page, per_page))
 }
 

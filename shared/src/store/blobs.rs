@@ -23,6 +23,7 @@ fn blob_item(blob: &Blob) -> Item {
         .s("content_type", &blob.content_type)
         .bool("public", blob.public)
         .opt_n("size", blob.size)
+        .n("reserved_bytes", blob.reserved_bytes)
         .n("created_at", blob.created_at)
         .n("updated_at", blob.updated_at)
         .opt_n("completed_at", blob.completed_at)
@@ -40,6 +41,7 @@ fn blob_from_item(item: &Item) -> Result<Blob, StoreError> {
         content_type: item.str("content_type").unwrap_or_default(),
         public: item.flag("public"),
         size: item.int("size"),
+        reserved_bytes: item.int("reserved_bytes").unwrap_or_default(),
         created_at: item.int("created_at").unwrap_or_default(),
         updated_at: item.int("updated_at").unwrap_or_default(),
         completed_at: item.int("completed_at"),

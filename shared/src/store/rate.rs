@@ -92,6 +92,42 @@ impl Store {
         }
     }
 
+    /// Takes `amount` of each limit's allowance at once (one transaction: all or none), unless
+    /// any of them has less than that left.
+    pub async fn take(&self, limits: &[(&Limit, i64)], now: Timestamp) -> Result<RateDecision, StoreError> {
+        let refused = || RateDecision::Limited {
+            retry_after_secs: retry_after(&limits.iter().map(|(l, _)| (*l).clone()).collect::<Vec<_>>(), now),
+        };
+        if limits.iter().any(|(limit, amount)| *amount > limit.max) {
+            return Ok(refused());
+        }
+        let mut tx = Tx::new();
+        for (limit, amount) in limits {
+            let start = limit.window_start(now);
+            let set = Expr::new("ADD hits :amount SET expires_at = :exp")
+                .value(":amount", n(*amount))
+                .value(":exp", n(start + 2 * limit.window_secs));
+            let room = Expr::new("attribute_not_exists(hits) OR hits <= :room").value(":room", n(limit.max - amount));
+            tx.update(self.table(), limit.item_key(now), set, Some((room, Claim::RateLimit)));
+        }
+        match self.commit(tx).await {
+            Ok(()) => Ok(RateDecision::Allowed),
+            Err(e) if e.is_conflict_on(Claim::RateLimit) => Ok(refused()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Gives back `amount` of `limit` taken at `then` (in that window).
+    pub async fn give_back(&self, limit: &Limit, amount: i64, then: Timestamp) -> Result<(), StoreError> {
+        let start = limit.window_start(then);
+        let set = Expr::new("ADD hits :minus SET expires_at = if_not_exists(expires_at, :exp)")
+            .value(":minus", n(-amount))
+            .value(":exp", n(start + 2 * limit.window_secs));
+        let mut tx = Tx::new();
+        tx.update(self.table(), limit.item_key(then), set, None);
+        self.commit(tx).await
+    }
+
     /// Gives back one hit of `limit` counted at `now` (the same window), as a plain update.
     /// Best effort: a refund that fails leaves the hit counted, which errs towards refusing.
     pub async fn refund(&self, limit: &Limit, now: Timestamp) {
