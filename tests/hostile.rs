@@ -365,8 +365,48 @@ async fn numbers_at_the_edges_get_422s(env: &Env) {
     }
 }
 
+/// Local mode answers what hyper refuses before the router (a URL over 64 KiB, a head over
+/// its buffer, a malformed request line) in JSON as well.
+async fn local_mode_answers_unparseable_requests_in_json(env: &Env) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(cube_auth::server::serve(listener, env.deps.clone(), async {
+        let _ = stopped.await;
+    }));
+    let long_url = format!("GET /users/v2?login={} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(70_000));
+    let huge_head = format!("GET /session HTTP/1.1\r\nHost: x\r\nCB-Token: {}\r\n\r\n", "t".repeat(500_000));
+    let bad_line = "GET /session HTTP/1.1\r\nHo st: x\r\n\r\n".to_string();
+    for (request, status) in [(long_url, 414), (huge_head, 431), (bad_line, 400)] {
+        let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        // The server may answer (and close) before it has read everything we send.
+        let _ = stream.write_all(request.as_bytes()).await;
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer).await;
+        let answer = String::from_utf8_lossy(&answer);
+        let (head, body) = answer.split_once("\r\n\r\n").expect("a complete answer");
+        assert!(head.starts_with(&format!("HTTP/1.1 {status} ")), "{head}");
+        assert!(head.to_ascii_lowercase().contains("content-type: application/json"), "{head}");
+        let body: Value = serde_json::from_str(body).expect("a JSON body");
+        assert!(body["errors"]["base"][0].is_string(), "{body}");
+    }
+    // An ordinary request still goes through on a fresh connection.
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream.write_all(b"GET /session HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 401 "));
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+}
+
 fn shape_problem_free(resp: &ApiResponse) -> bool {
     serde_json::from_slice::<Value>(&resp.body).is_ok_and(|body| body.get("errors").is_some())
 }
 
-on_both_engines!(no_input_gets_a_5xx_or_writes_when_refused, numbers_at_the_edges_get_422s);
+on_both_engines!(
+    no_input_gets_a_5xx_or_writes_when_refused,
+    numbers_at_the_edges_get_422s,
+    local_mode_answers_unparseable_requests_in_json,
+);

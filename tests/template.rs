@@ -136,6 +136,25 @@ fn api_gateway_throttles_every_route_and_the_credential_routes_harder() {
             assert!(throttled.contains(&key), "{key} is not throttled harder");
         }
     }
+    // A profile update can take the current password (API Gateway's `{id}` is the whole
+    // segment, `.json` included).
+    assert!(throttled.contains("PUT /users/{id}"), "PUT /users/{{id}} is not throttled harder");
+}
+
+/// The `LogLevel` parameter reaches the functions: Lambda's `AWS_LAMBDA_LOG_LEVEL` (set from
+/// `ApplicationLogLevel`) is what they read first, so that is where it must go.
+#[test]
+fn the_log_level_parameter_sets_the_application_log_level() {
+    let template = template();
+    let logging = &template["Globals"]["Function"]["LoggingConfig"];
+    // The YAML reader drops the `!Ref` tag and keeps the parameter name.
+    assert_eq!(logging["ApplicationLogLevel"].as_str(), Some("LogLevel"), "{logging:?}");
+    assert_eq!(logging["LogFormat"].as_str(), Some("JSON"));
+    let allowed = template["Parameters"]["LogLevel"]["AllowedValues"].as_vec().expect("AllowedValues");
+    for level in allowed {
+        let level = level.as_str().unwrap();
+        assert_eq!(level, level.to_uppercase(), "Lambda takes upper-case levels");
+    }
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! drive the same commands.
 
 pub mod apps;
+pub mod bare_errors;
 pub mod local;
 pub mod router;
 pub mod serve;

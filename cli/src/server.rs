@@ -15,6 +15,7 @@ use shared::http::MAX_BODY_BYTES;
 use shared::{ApiError, ApiRequest, ApiResponse, Deps};
 use tokio::net::TcpListener;
 
+use crate::bare_errors::JsonBareErrors;
 use crate::router::dispatch;
 
 /// Accepts connections until `shutdown` resolves, then lets in-flight requests finish (at
@@ -38,7 +39,7 @@ pub async fn serve(listener: TcpListener, deps: Deps, shutdown: impl Future<Outp
                     async move { Ok::<_, Infallible>(answer(&deps, req, peer).await) }
                 });
                 let connection = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service);
+                    .serve_connection(TokioIo::new(JsonBareErrors::new(stream)), service);
                 let connection = graceful.watch(connection);
                 tokio::spawn(async move {
                     let _ = connection.await;
