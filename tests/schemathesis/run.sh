@@ -24,7 +24,8 @@ trap cleanup EXIT
 # The fuzzing app's limits are out of the way, so that schemathesis reaches the handlers
 # instead of 429s (which are still documented and checked where they occur).
 "$bin" apps create --data-dir "$data" --name schemathesis --json \
-  --limit-login-ip 1000000/60 --limit-login-account 1000000/60 \
+  --limit-login-ip 1000000/60 --limit-login-account 1000000/60 --limit-login-account-ip 1000000/60 \
+  --upload-quota 1000000/1000000000000000 \
   --limit-signup-ip 1000000/60 --limit-search-ip 1000000/60 > "$data/app.json"
 
 . "$here/../serve.sh"
