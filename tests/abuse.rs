@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use shared::ApiResponse;
 use shared::domain::app::{App, AppSettings};
 use shared::domain::limits::{AbuseLimits, DEFAULT_LOGIN_FAILURES_PER_ACCOUNT_IP, Rate};
-use testkit::{Env, Req, get, on_both_engines, post};
+use testkit::{Env, Req, get, on_both_engines, post, put};
 
 const PASSWORD: &str = "correct-horse-battery";
 const TOO_MANY: &str = r#"{"errors":{"base":["Too many requests, please retry later"]}}"#;
@@ -265,7 +265,35 @@ async fn ipv6_sources_count_by_their_slash_64(env: &Env) {
     assert_eq!(next_subnet.status, 404, "another /64 is another source");
 }
 
+/// While an account is locked every path that checks its password answers 429 whatever the
+/// password, so the lock is no oracle: `POST /session`, `POST /login`, and a profile change
+/// confirmed with `old_password`.
+async fn a_locked_account_answers_429_whatever_the_password_on_every_path(env: &Env) {
+    let limits = AbuseLimits { lockout: Some(Rate::new(3, 900)), ..AbuseLimits::default() };
+    let app = app_with(env, limits).await;
+    assert_eq!(signup(env, &app, "dave", "198.51.100.1").await.status, 201);
+    let own = call(env, login_request(&app, "dave", PASSWORD, "198.51.100.1")).await;
+    let own = own.json()["session"]["token"].as_str().unwrap().to_string();
+    let id = call(env, get("/session").token(&own)).await.json()["session"]["user_id"].as_i64().unwrap();
+    let body = json!({"application_id": app.id, "auth_key": app.auth_key});
+    let app_token =
+        call(env, post("/session").json(body)).await.json()["session"]["token"].as_str().unwrap().to_string();
+    for ip in ["203.0.113.1", "203.0.113.2", "203.0.113.3"] {
+        assert_eq!(call(env, login_request(&app, "dave", "not-his-password", ip)).await.status, 401);
+    }
+    for password in ["not-his-password", PASSWORD] {
+        let session = call(env, login_request(&app, "dave", password, "198.51.100.9")).await;
+        assert_throttled(&session, 900);
+        let login = post("/login.json").token(&app_token).from_ip("198.51.100.9");
+        assert_throttled(&call(env, login.json(json!({"login": "dave", "password": password}))).await, 900);
+        let change = json!({"user": {"email": "dave@elsewhere.example", "old_password": password}});
+        let update = call(env, put(&format!("/users/{id}")).token(&own).from_ip("198.51.100.9").json(change)).await;
+        assert_throttled(&update, 900);
+    }
+}
+
 on_both_engines!(
+    a_locked_account_answers_429_whatever_the_password_on_every_path,
     reset_limits_are_per_application,
     ipv6_sources_count_by_their_slash_64,
     two_hundred_wrong_passwords_from_one_ip_meet_429_long_before_the_end,

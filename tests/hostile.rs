@@ -14,7 +14,7 @@ use shared::ApiResponse;
 use shared::domain::app::{App, AppSettings};
 use shared::domain::limits::{AbuseLimits, Rate};
 use shared::store::item::ItemExt;
-use testkit::{Env, Req, on_both_engines, post};
+use testkit::{Env, Req, on_both_engines, post, put};
 use yaml_rust2::{Yaml, YamlLoader};
 
 const PASSWORD: &str = "correct-horse-battery";
@@ -401,6 +401,48 @@ async fn local_mode_answers_unparseable_requests_in_json(env: &Env) {
     server.await.unwrap().unwrap();
 }
 
+/// Search items keep at most 1,011 bytes of a value in their sort key: two long names that
+/// differ only after that share the key, and replacing one by the other must still work.
+async fn long_values_sharing_a_sort_key_replace_each_other(env: &Env) {
+    let scene = scene(env).await;
+    let path = format!("/users/{}.json", scene.user_id);
+    for last in ["a", "b", "a"] {
+        let name = "😀".repeat(254) + last;
+        for field in ["full_name", "external_id", "facebook_id", "twitter_id"] {
+            let value = name.clone();
+            let resp = call(env, put(&path).token(&scene.token).json(json!({"user": { field: value }}))).await;
+            assert_eq!(resp.status, 200, "{field} ending in {last}: {}", text(&resp));
+        }
+        let search = format!("/users/v2?full_name={}", encode(&name));
+        let found = call(env, testkit::get(&search).token(&scene.token)).await.json();
+        assert_eq!(found["items"].as_array().map(Vec::len), Some(1), "{last}: {found}");
+    }
+}
+
+/// A refusal that comes from the request, not the password, must not depend on the password:
+/// a replayed signature is refused alike for a right and a wrong one.
+async fn a_replayed_signature_is_refused_whatever_the_password(env: &Env) {
+    let scene = scene(env).await;
+    let app = &scene.app;
+    let now = env.clock().now();
+    let signed = |password: &str| {
+        let user = json!({"login": "hostile-host", "password": password});
+        let mut body =
+            json!({"application_id": app.id, "auth_key": app.auth_key, "timestamp": now, "nonce": 4242, "user": user});
+        let message = shared::crypto::signature::canonical_string(body.as_object().unwrap());
+        body["signature"] = json!(shared::crypto::signature::sign_sha1(&app.auth_secret, &message));
+        post("/session").json(body)
+    };
+    assert_eq!(call(env, signed(PASSWORD)).await.status, 201);
+    let mut answers = Vec::new();
+    for password in [PASSWORD, "not-the-password"] {
+        let resp = call(env, signed(password)).await;
+        answers.push((resp.status, text(&resp)));
+    }
+    assert_eq!(answers[0], answers[1], "the answer to a replay told the password apart");
+    assert_eq!(answers[0].0, 422, "{answers:?}");
+}
+
 fn shape_problem_free(resp: &ApiResponse) -> bool {
     serde_json::from_slice::<Value>(&resp.body).is_ok_and(|body| body.get("errors").is_some())
 }
@@ -409,4 +451,6 @@ on_both_engines!(
     no_input_gets_a_5xx_or_writes_when_refused,
     numbers_at_the_edges_get_422s,
     local_mode_answers_unparseable_requests_in_json,
+    long_values_sharing_a_sort_key_replace_each_other,
+    a_replayed_signature_is_refused_whatever_the_password,
 );

@@ -28,7 +28,7 @@ async fn call(deps: &Deps, req: Req) -> ApiResponse {
 
 /// Guess number `i`: which route, which name, which password.
 fn guess(app: &App, app_token: &str, i: usize, password: &str) -> Req {
-    let name = if i % 2 == 0 { json!({"login": "target"}) } else { json!({"email": "target@example.com"}) };
+    let name = if i.is_multiple_of(2) { json!({"login": "target"}) } else { json!({"email": "target@example.com"}) };
     let mut user = name.clone();
     user["password"] = json!(password);
     let session = json!({"application_id": app.id, "auth_key": app.auth_key, "user": user});

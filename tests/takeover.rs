@@ -73,7 +73,8 @@ async fn a_stolen_token_cannot_move_the_email_or_login(env: &Env) {
     let path = format!("/users/{id}.json");
     let change = |user: Value| put(&path).token(&stolen).from_ip("203.0.113.50").json(json!({ "user": user }));
 
-    for user in [json!({"email": "thief@example.com"}), json!({"login": "thief"}), json!({"email": null})] {
+    let recased = json!({"email": "OWNER@example.com"});
+    for user in [json!({"email": "thief@example.com"}), json!({"login": "thief"}), json!({"email": null}), recased] {
         let resp = call(&env.deps, change(user.clone())).await;
         assert_eq!(
             (resp.status, text(&resp).as_str()),
@@ -239,7 +240,38 @@ async fn no_session_survives_a_reset_a_password_change_or_a_delete(env: &Env) {
         .await;
 }
 
+/// Users without a password (Firebase, identity provider) have none to confirm a change of
+/// address with; a reset must then not give them one, or a stolen session token could move
+/// the address and obtain a password through it.
+async fn a_reset_never_gives_a_passwordless_user_a_password(env: &Env) {
+    use shared::domain::user::User;
+    let app = env.app(AppSettings::default()).await;
+    let now = env.clock().now();
+    let id = env.store().next_id("users").await.unwrap();
+    let user = User {
+        id,
+        app_id: app.id,
+        login: Some("federated".into()),
+        email: Some("federated@example.com".into()),
+        created_at: now,
+        updated_at: now,
+        ..User::default()
+    };
+    let mut tx = shared::store::Tx::new();
+    env.store().tx_insert_user(&mut tx, &user, now);
+    env.store().commit(tx).await.unwrap();
+    let body = json!({"application_id": app.id, "auth_key": app.auth_key});
+    let session =
+        call(&env.deps, post("/session").json(body)).await.json()["session"]["token"].as_str().unwrap().to_string();
+    let resp =
+        call(&env.deps, post("/users/password/reset").token(&session).json(json!({"email": "federated@example.com"})));
+    assert_eq!(resp.await.status, 200, "the same answer as for any address");
+    let queued = env.store().pending_resets(env.clock().now()).await.unwrap();
+    assert!(queued.iter().all(|r| r.user_id != id), "a reset mail was queued for a user without a password");
+}
+
 on_both_engines!(
+    a_reset_never_gives_a_passwordless_user_a_password,
     a_stolen_token_cannot_move_the_email_or_login,
     applications_may_opt_out_of_confirming_identity_changes,
     an_email_or_password_change_voids_outstanding_reset_links,

@@ -120,7 +120,7 @@ pub async fn seed(deps: &Deps) {
     deps.store.queue_reset(Some(&queued), "fixture", now + 3600).await.expect("seed a queued reset mail");
     let token =
         ResetToken { token_hash: token_hash(RESET_TOKEN), app_id: APP_ID, user_id: USER_ID, expires_at: now + 3600 };
-    deps.store.issue_reset(&queued, &token, None).await.expect("seed a reset token");
+    deps.store.issue_reset(&queued, &token, None, None).await.expect("seed a reset token");
 }
 
 /// One fixture and what it must produce (`events/expectations.json`).

@@ -116,8 +116,10 @@ impl QueryField {
             QueryField::Phone => PHONE_MAX,
             QueryField::UserTags => TAG_MAX,
             QueryField::ExternalId | QueryField::FacebookId | QueryField::TwitterId => IDENTIFIER_MAX,
-            // Ids are integers and dates are parsed: a long value fails to parse.
-            QueryField::Id | QueryField::LastRequestAt | QueryField::CreatedAt | QueryField::UpdatedAt => 64,
+            // Ids are integers and dates are parsed: a long value fails to parse. A JavaScript
+            // `Date` string with its zone's name runs to about 80 characters.
+            QueryField::Id => 64,
+            QueryField::LastRequestAt | QueryField::CreatedAt | QueryField::UpdatedAt => 128,
         }
     }
 
@@ -468,6 +470,9 @@ mod tests {
         assert!(message(&format!("user_tags={}", "é".repeat(65))).contains("user_tags is too long"));
         assert!(message(&format!("id[in][]={}", "1".repeat(65))).contains("id is too long"));
         parse(&format!("full_name={}", "é".repeat(255))).expect("the longest name is a valid search");
+        let js_date = "Fri Nov 10 2017 01:00:00 GMT+0100 (Central European Standard Time)";
+        let encoded: String = form_urlencoded::byte_serialize(js_date.as_bytes()).collect();
+        parse(&format!("login=a&created_at[gt]={encoded}")).expect("a JavaScript date with its zone's name");
     }
 
     #[test]

@@ -145,13 +145,22 @@ pub async fn complete_blob(deps: &Deps, req: &mut ApiRequest, id: &str) -> Resul
     blob.updated_at = now;
     let first_completion = blob.completed_at.is_none();
     blob.completed_at = Some(blob.completed_at.unwrap_or(now));
-    deps.store.complete_blob(&blob).await.map_err(|e| match e {
+    let gone = |e| match e {
         // Deleted between the read and the write.
         crate::store::StoreError::Conflict(_) => not_found(),
         other => other.into(),
-    })?;
+    };
+    let mut first = first_completion;
+    if let Err(e) = deps.store.complete_blob(&blob, first).await {
+        if !first || !matches!(e, crate::store::StoreError::Conflict(_)) {
+            return Err(gone(e));
+        }
+        // Completed by a concurrent request meanwhile (which gave the quota back), or gone.
+        first = false;
+        deps.store.complete_blob(&blob, false).await.map_err(gone)?;
+    }
     let unused = blob.reserved_bytes - stored.size;
-    if first_completion && unused > 0 {
+    if first && unused > 0 {
         // Best effort: a failure leaves the bytes counted for the rest of the day.
         let app = deps.store.cached_app(blob.app_id).await?;
         if let Some(app) = app

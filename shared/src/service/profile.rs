@@ -14,6 +14,7 @@ use crate::http::{ApiRequest, Reply};
 use crate::params::Field;
 use crate::service::auth::{Caller, authenticate};
 use crate::service::credentials::hash_to_check;
+use crate::service::reset::sweep_sessions;
 use crate::service::throttle::LoginThrottle;
 use crate::service::users::conflict_to_api;
 use crate::store::{Claim, StoreError, Tx};
@@ -59,7 +60,8 @@ pub async fn update_user(deps: &Deps, req: &mut ApiRequest, target: &str) -> Res
             errors.add("base", "login or email is required");
         }
         errors.into_result()?;
-        let email_changed = changed(UniqueField::Email, &current.email, &updated.email);
+        // The address exactly as stored and mailed: a change of case is a change of address.
+        let email_changed = current.email != updated.email;
         let identity_changed = email_changed || changed(UniqueField::Login, &current.login, &updated.login);
         // A user without a password (Firebase, identity provider) has none to confirm.
         let confirm = input.password.is_some()
@@ -93,7 +95,7 @@ pub async fn update_user(deps: &Deps, req: &mut ApiRequest, target: &str) -> Res
             Ok(()) => {
                 if ends_sessions {
                     // Sessions made between the listing and the commit (see `end_sessions`).
-                    deps.store.end_sessions(me, Some(&caller.session.token_hash)).await?;
+                    sweep_sessions(deps, me, Some(&caller.session.token_hash)).await;
                 }
                 return Ok(Reply::ok(json!({ "user": updated.to_json() })));
             }
@@ -129,9 +131,16 @@ async fn check_current_password(
     let now = deps.clock.now();
     let name = current.login.as_deref().or(current.email.as_deref()).unwrap_or_default();
     let throttle = LoginThrottle::new(app, ip, UniqueField::Login, name, Some(current.id));
-    let (reserved, matches) =
-        tokio::join!(throttle.reserve(deps, now), password::verify(old.clone(), hash_to_check(current, old)),);
+    let (reserved, matches, unlocked) = tokio::join!(
+        throttle.reserve(deps, now),
+        password::verify(old.clone(), hash_to_check(current, old)),
+        throttle.lock_refusal(deps, Some(current.id), now),
+    );
     let reservation = reserved?;
+    if let Err(locked) = unlocked {
+        reservation.release(deps).await;
+        return Err(locked);
+    }
     if !matches {
         let invalid = ApiError::field("old_password", "is invalid");
         return Err(throttle.failed(deps, Some(current.id), invalid, now).await);
@@ -192,7 +201,7 @@ async fn delete_own_user(deps: &Deps, me: i64, mut early: Option<DeletionReads>)
         deps.store.tx_delete_user(&mut tx, &user);
         match deps.store.commit_ending_sessions(tx, me, &sessions).await {
             Ok(()) => {
-                deps.store.end_sessions(me, None).await?;
+                sweep_sessions(deps, me, None).await;
                 return Ok(Reply::empty());
             }
             Err(StoreError::Conflict(claims)) if claims.contains(&Claim::Unchanged) && attempt < RACE_RETRIES => {

@@ -70,7 +70,11 @@ pub async fn request_reset(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, A
             None
         }
     };
-    let reset = user.filter(|u| !u.is_guest).and_then(|u| Some(OutboxReset::new(now, app_id, u.id, u.email?)));
+    // A reset replaces a password: users without one (Firebase, identity provider) sign in
+    // elsewhere, and a reset must not give them one (with a stolen session token, someone
+    // could set the address to theirs and so obtain a password for the account).
+    let resettable = |u: &crate::domain::user::User| !u.is_guest && u.password_hash.is_some();
+    let reset = user.filter(resettable).and_then(|u| Some(OutboxReset::new(now, app_id, u.id, u.email?)));
     deps.store.queue_reset(reset.as_ref(), &random_upper_hex::<16>(), now + TOKEN_LIFETIME_SECS).await?;
     Ok(Reply::empty())
 }
@@ -102,9 +106,10 @@ pub async fn deliver_reset(deps: &Deps, mailer: &crate::mail::Mailer, sk: &str) 
     let (token, hash) = crate::crypto::random::new_link_token();
     let record =
         ResetToken { token_hash: hash, app_id: app.id, user_id: user.id, expires_at: now + TOKEN_LIFETIME_SECS };
-    match deps.store.issue_reset(reset, &record, previous.as_deref()).await {
+    match deps.store.issue_reset(reset, &record, previous.as_deref(), Some(user.version)).await {
         Ok(()) => {}
-        // Another sender took this mail first.
+        // Another sender took this mail first, or the user changed since it was read: no
+        // link for an address or password that may no longer hold (the queued mail expires).
         Err(StoreError::Conflict(_)) => return Ok(None),
         Err(other) => return Err(other.into()),
     }
@@ -208,6 +213,21 @@ pub async fn reset_submit(deps: &Deps, req: &ApiRequest) -> Result<Reply, ApiErr
     }
 }
 
+/// Ends the sessions that slipped in while a committed credential change was under way
+/// (see [`crate::store::Store::end_sessions`]). The change has happened: a failure here is
+/// logged, not answered, so that a client does not retry a change that took effect.
+pub async fn sweep_sessions(deps: &Deps, user_id: i64, keep: Option<&str>) {
+    for attempt in 1..=3 {
+        match deps.store.end_sessions(user_id, keep).await {
+            Ok(()) => return,
+            Err(error) if attempt == 3 => {
+                tracing::error!(user_id, error = %error, "ending sessions after a credential change failed");
+            }
+            Err(_) => {}
+        }
+    }
+}
+
 /// Password-policy messages as sentences for the page.
 fn human(errors: &FieldErrors) -> Vec<String> {
     let body = ApiError::Validation(errors.clone()).body();
@@ -229,6 +249,9 @@ fn human(errors: &FieldErrors) -> Vec<String> {
 async fn set_password(deps: &Deps, record: &ResetToken, hash: String, now: Timestamp) -> Result<bool, ApiError> {
     for _ in 0..3 {
         let Some(user) = deps.store.get_user(record.user_id, now).await? else { return Ok(false) };
+        if user.password_hash.is_none() {
+            return Ok(false);
+        }
         let mut updated = user.clone();
         updated.password_hash = Some(hash.clone());
         updated.updated_at = now;
@@ -241,7 +264,7 @@ async fn set_password(deps: &Deps, record: &ResetToken, hash: String, now: Times
         let sessions = deps.store.user_session_hashes(user.id).await?;
         match deps.store.commit_ending_sessions(tx, user.id, &sessions).await {
             Ok(()) => {
-                deps.store.end_sessions(user.id, None).await?;
+                sweep_sessions(deps, user.id, None).await;
                 return Ok(true);
             }
             Err(e) if e.is_conflict_on(Claim::ResetToken) => return Ok(false),

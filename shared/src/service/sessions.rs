@@ -232,12 +232,15 @@ async fn password_session(
     // No place in the limits: refused whatever the password, so a throttled guess learns
     // nothing; nothing was written.
     let (reservation, user, written) = reserved?;
-    if let Some(Err(error)) = &written
-        && let Some(refusal) = attempt.throttle.refusal(error, now)
-    {
-        // Locked out: refused whether or not the password matched.
-        reservation.release(deps).await;
-        return Err(refusal);
+    if let Some(Err(error)) = &written {
+        // Locked out, or a replayed signature: refused whether or not the password matched.
+        let refusal = attempt.throttle.refusal(error, now).or_else(|| {
+            error.is_conflict_on(Claim::Nonce).then(|| ApiError::Unprocessable("Nonce has already been used".into()))
+        });
+        if let Some(refusal) = refusal {
+            reservation.release(deps).await;
+            return Err(refusal);
+        }
     }
     match (matches, user?.filter(|user| !user.is_guest), written) {
         (true, Some(mut user), Some(written)) => {
@@ -422,9 +425,18 @@ pub async fn login(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, ApiError>
                 None => None,
             };
             let known = existing.as_ref().map(|user| user.id);
-            // Counted before the verification's answer can be given.
-            let (reserved, verified) = tokio::join!(throttle.reserve(deps, now), verify_password(existing, &password));
+            // Counted before the verification's answer can be given, and refused whatever the
+            // password while the account is locked.
+            let (reserved, verified, unlocked) = tokio::join!(
+                throttle.reserve(deps, now),
+                verify_password(existing, &password),
+                throttle.lock_refusal(deps, known, now),
+            );
             let reservation = reserved?;
+            if let Err(locked) = unlocked {
+                reservation.release(deps).await;
+                return Err(locked);
+            }
             match verified {
                 Some(user) => {
                     throttle.guard(deps, &mut guards, user.id, now);

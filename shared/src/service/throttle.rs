@@ -98,6 +98,17 @@ impl LoginThrottle {
         Err(ApiError::TooManyRequests { retry_after_secs: retry_after(&refused, now) })
     }
 
+    /// The 429 of a locked account, when the application has a lockout and `user_id` is
+    /// locked now: a read, for the paths that answer before any guarded write (whose answer
+    /// must not depend on the password while the lock holds).
+    pub async fn lock_refusal(&self, deps: &Deps, user_id: Option<i64>, now: Timestamp) -> Result<(), ApiError> {
+        let (Some(user_id), Some(lockout)) = (user_id, self.lockout) else { return Ok(()) };
+        if deps.store.is_locked(user_id, lockout, now).await? {
+            return Err(ApiError::TooManyRequests { retry_after_secs: lockout.window_secs.max(1) as u64 });
+        }
+        Ok(())
+    }
+
     /// Adds to `tx` (the transaction that completes a login of `user_id`) the check that the
     /// account is not locked out.
     pub fn guard(&self, deps: &Deps, tx: &mut Tx, user_id: i64, now: Timestamp) {

@@ -84,12 +84,14 @@ fn limits_from_item(item: &Item) -> AbuseLimits {
     AbuseLimits {
         login_failures_per_ip: rate("limit_login_ip").unwrap_or(defaults.login_failures_per_ip),
         // Before the account limit was split, `limit_login_account` counted failures on an
-        // account from anywhere; its number now applies per source, the stricter reading of
-        // an operator's choice that no longer lets a stranger lock the owner out.
+        // account from anywhere; an application saved then keeps that number per source…
         login_failures_per_account_ip: rate("limit_login_account_ip")
             .or_else(|| rate("limit_login_account"))
             .unwrap_or(defaults.login_failures_per_account_ip),
-        login_failures_per_account: rate("limit_login_account_total").unwrap_or(defaults.login_failures_per_account),
+        // …and stays the account's ceiling too, until the application is saved anew.
+        login_failures_per_account: rate("limit_login_account_total")
+            .or_else(|| rate("limit_login_account"))
+            .unwrap_or(defaults.login_failures_per_account),
         uploads_per_user: item
             .str("upload_quota")
             .and_then(|text| text.parse().ok())

@@ -85,8 +85,9 @@ impl Store {
         }))
     }
 
-    /// Records the uploaded object's real size and type.
-    pub async fn complete_blob(&self, blob: &Blob) -> Result<(), StoreError> {
+    /// Records the uploaded object's real size and type. With `first`, only if the blob has
+    /// not been completed yet (so that one completion alone gives back unused quota).
+    pub async fn complete_blob(&self, blob: &Blob, first: bool) -> Result<(), StoreError> {
         let mut tx = Tx::new();
         // `size` is a reserved word in DynamoDB expressions.
         let mut set = Expr::new("SET #size = :size, content_type = :type, updated_at = :now, completed_at = :done")
@@ -95,7 +96,9 @@ impl Store {
             .value(":type", s(&blob.content_type))
             .value(":now", n(blob.updated_at));
         set = set.value(":done", n(blob.completed_at.unwrap_or(blob.updated_at)));
-        tx.update(self.table(), blob_key(blob.id), set, Some((Expr::new("attribute_exists(pk)"), Claim::Unchanged)));
+        let guard =
+            if first { "attribute_exists(pk) AND attribute_not_exists(completed_at)" } else { "attribute_exists(pk)" };
+        tx.update(self.table(), blob_key(blob.id), set, Some((Expr::new(guard), Claim::Unchanged)));
         self.commit(tx).await
     }
 

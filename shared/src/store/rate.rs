@@ -164,6 +164,16 @@ impl Store {
         tx.check(self.table(), lock_key(user_id), open, Claim::Locked);
     }
 
+    /// Whether `user_id` is locked out under `lockout` now (for the paths whose write does not
+    /// carry [`Store::tx_check_unlocked`]).
+    pub async fn is_locked(&self, user_id: i64, lockout: Rate, now: Timestamp) -> Result<bool, StoreError> {
+        let item = self.get(lock_key(user_id)).await?;
+        Ok(item.is_some_and(|item| {
+            use crate::store::item::ItemExt;
+            item.int("failures").unwrap_or_default() >= lockout.max && item.int("expires_at").unwrap_or_default() > now
+        }))
+    }
+
     /// Records a failed login on `user_id`: the count goes on while failures come within
     /// the lockout duration of each other, and starts again after a quiet period.
     pub async fn count_lock_failure(&self, user_id: i64, lockout: Rate, now: Timestamp) -> Result<(), StoreError> {

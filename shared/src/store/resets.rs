@@ -149,14 +149,21 @@ impl Store {
     }
 
     /// Issues a token for a queued mail: stores its hash, makes it the user's current token
-    /// (the previous one stops working), all only while the mail is still queued.
+    /// (the previous one stops working), all only while the mail is still queued and, given
+    /// `user_version`, while the user is still as read (a change of address or password
+    /// since must not get a link).
     pub async fn issue_reset(
         &self,
         reset: &OutboxReset,
         token: &ResetToken,
         previous: Option<&str>,
+        user_version: Option<i64>,
     ) -> Result<(), StoreError> {
         let mut tx = Tx::new();
+        if let Some(version) = user_version {
+            let unchanged = Expr::new("version = :version").value(":version", crate::store::item::n(version));
+            tx.check(self.table(), crate::store::users::user_key(token.user_id), unchanged, Claim::Unchanged);
+        }
         tx.put(
             self.table(),
             ItemBuilder::key(format!("RESET#{}", token.token_hash), "#RESET")

@@ -328,10 +328,17 @@ impl Store {
                 tx.delete_if(self.table(), key(pk, sk), owned_by(user.id), Claim::Unchanged);
             }
         }
-        let keeps_search = next.search_entries();
+        // By key, not by value: two long values that share their first
+        // SEARCH_VALUE_MAX_BYTES have one key, which the new value's put overwrites (a
+        // transaction may not both delete and put one item).
+        let next_keys: HashSet<(String, String)> = next
+            .search_entries()
+            .into_iter()
+            .map(|(field, value)| keys::search(next.app_id, field, &value, next.id))
+            .collect();
         for (field, value) in user.search_entries() {
-            if !keeps_search.contains(&(field, value.clone())) {
-                let (pk, sk) = keys::search(user.app_id, field, &value, user.id);
+            let (pk, sk) = keys::search(user.app_id, field, &value, user.id);
+            if !next_keys.contains(&(pk.clone(), sk.clone())) {
                 tx.delete(self.table(), key(pk, sk));
             }
         }
