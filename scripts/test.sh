@@ -44,7 +44,8 @@ cargo_tier() { # name, cargo test args...
   local name=$1 log="$logs/$(echo "$1" | tr ' /' '__').log"
   shift
   echo "== $name"
-  cargo test "$@" 2>&1 | tee "$log" | grep -E '^test result|FAILED|panicked' || true
+  # --no-fail-fast: every test binary runs and counts, not only those before a failing one.
+  cargo test --no-fail-fast "$@" 2>&1 | tee "$log" | grep -E '^test result|FAILED|panicked' || true
   local status=${PIPESTATUS[0]}
   local pass fail
   pass=$(awk '/^test result/ { for (i = 1; i < NF; i++) if ($(i + 1) ~ /^passed/) n += $i } END { print n + 0 }' "$log")

@@ -56,6 +56,11 @@ async fn manage_apps(extra: &[&str], env: &[(&str, &str)]) {
         "50/600",
         "--lockout",
         "5/900",
+        "--limit-login-account-ip",
+        "5/600",
+        "--upload-quota",
+        "10/1000",
+        "--identity-change-without-password",
         "--json",
     ]);
     let updated: Value =
@@ -64,8 +69,10 @@ async fn manage_apps(extra: &[&str], env: &[(&str, &str)]) {
         updated["settings"],
         json!({"allow_session_without_user": true, "require_signature": false,
         "session_ttl": 900, "session_max_lifetime": 2_592_000, "users_v1_listing": true,
+        "identity_change_without_password": true,
         "firebase_projects": [], "cidp": null, "reset_subject": null, "reset_body": null,
-        "limits": {"login_failures_per_ip": "50/600", "login_failures_per_account": "10/300",
+        "limits": {"login_failures_per_ip": "50/600", "login_failures_per_account_ip": "5/600",
+            "login_failures_per_account": "100/3600", "uploads_per_user": "10/1000",
             "signups_per_ip": "30/3600", "searches_per_ip": "1200/60", "lockout": "5/900"}})
     );
     let args = with(&["apps", "update", &id, "--no-lockout", "--json"]);

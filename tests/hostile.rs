@@ -249,30 +249,12 @@ fn text(resp: &ApiResponse) -> String {
 /// The keys of every item a request could have written, leaving out rate counters and id
 /// counters (which a refused request may move without storing anything of the caller's).
 async fn stored_keys(env: &Env) -> BTreeSet<(String, String)> {
-    let mut keys = BTreeSet::new();
-    let mut start = None;
-    loop {
-        let out = env
-            .store()
-            .client()
-            .scan()
-            .table_name(env.table())
-            .consistent_read(true)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .expect("scan the test table");
-        for item in out.items.unwrap_or_default() {
-            let (pk, sk) = (item.str("pk").unwrap_or_default(), item.str("sk").unwrap_or_default());
-            if !pk.starts_with("RATE#") && !pk.starts_with("COUNTER#") {
-                keys.insert((pk, sk));
-            }
-        }
-        start = out.last_evaluated_key;
-        if start.is_none() {
-            return keys;
-        }
-    }
+    env.all_items()
+        .await
+        .iter()
+        .map(|item| (item.str("pk").unwrap_or_default(), item.str("sk").unwrap_or_default()))
+        .filter(|(pk, _)| !pk.starts_with("RATE#") && !pk.starts_with("COUNTER#"))
+        .collect()
 }
 
 /// The answer's shape: JSON with `errors` for an error (the reset page's HTML page for its

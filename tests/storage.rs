@@ -13,29 +13,6 @@ use testkit::{Env, on_both_engines, post, put};
 
 const PASSWORD: &str = "correct-horse-battery";
 
-/// Every item of the test table (a Scan: tests only, never a request path).
-async fn all_items(env: &Env) -> Vec<Item> {
-    let mut items = Vec::new();
-    let mut start = None;
-    loop {
-        let out = env
-            .store()
-            .client()
-            .scan()
-            .table_name(env.table())
-            .consistent_read(true)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .expect("scan");
-        items.extend(out.items.unwrap_or_default());
-        start = out.last_evaluated_key;
-        if start.is_none() {
-            return items;
-        }
-    }
-}
-
 fn with_prefix<'a>(items: &'a [Item], prefix: &str) -> Vec<&'a Item> {
     items
         .iter()
@@ -88,7 +65,7 @@ async fn race_signups(env: &Env, field: &str) {
     assert_eq!((created.len(), taken), (1, 49), "exactly one signup wins the {field}");
 
     // No orphans: one user item, and every marker points at a user that exists.
-    let items = all_items(env).await;
+    let items = env.all_items().await;
     let users = with_prefix(&items, "USER#");
     assert_eq!(users.len(), 1);
     assert_eq!(users[0].int("id"), Some(created[0]));

@@ -163,6 +163,29 @@ impl Env {
         &self.deps.config.table_name
     }
 
+    /// Every item of this environment's table (a Scan: tests only, never a request path).
+    pub async fn all_items(&self) -> Vec<shared::store::Item> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .store()
+                .client()
+                .scan()
+                .table_name(self.table())
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("scan the test table");
+            items.extend(out.items.unwrap_or_default());
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return items;
+            }
+        }
+    }
+
     /// A new application with `settings`.
     pub async fn app(&self, settings: AppSettings) -> App {
         self.store().create_app("test", settings, self.clock().now()).await.expect("create app")

@@ -106,15 +106,6 @@ test('users.update changes the profile and tags', async () => {
   assert.equal(found.total_entries, 1);
 });
 
-test('users.update changes the email only with the current password', async () => {
-  await CC.createSession({ login: people[2].login, password: PASSWORD });
-  const moved = `${prefix}-moved@example.com`;
-  const missing = await rejection(CC.users.update({ email: moved }));
-  assert.deepEqual([missing.code, missing.info], [422, { errors: { old_password: ["can't be blank"] } }]);
-  const { user } = await CC.users.update({ email: moved, old_password: PASSWORD });
-  assert.equal(user.email, moved);
-});
-
 test('users.update changes the password only with the right old_password', async () => {
   const login = people[0].login;
   const missing = await rejection(CC.users.update({ password: 'sdk-new-password-2' }));
@@ -126,6 +117,15 @@ test('users.update changes the password only with the right old_password', async
   assert.equal(old.code, 401);
   const fresh = await CC.createSession({ login, password: 'sdk-new-password-2' });
   assert.equal(fresh.user_id, people[0].id);
+});
+
+test('users.update changes the email only with the current password', async () => {
+  await CC.createSession({ login: people[2].login, password: PASSWORD });
+  const moved = `${prefix}-moved@example.com`;
+  const missing = await rejection(CC.users.update({ email: moved }));
+  assert.deepEqual([missing.code, missing.info], [422, { errors: { old_password: ["can't be blank"] } }]);
+  const { user } = await CC.users.update({ email: moved, old_password: PASSWORD });
+  assert.equal(user.email, moved);
 });
 
 test('users.delete removes the user for good', async () => {

@@ -12,9 +12,10 @@ use crate::error::ApiError;
 use crate::http::{ApiRequest, Reply};
 use crate::params::Field;
 use crate::service::auth::{Caller, authenticate, lookup_token};
+use crate::store::Claim;
 use crate::store::Tx;
 use crate::store::blobs::BlobPointer;
-use crate::store::rate::{Limit, RateDecision};
+use crate::store::rate::{Limit, retry_after};
 
 pub const BLOB_IDS: &str = "blobs";
 
@@ -38,10 +39,6 @@ pub async fn create_blob(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, Api
     // The form may upload up to the size cap: that much of the day's bytes is set aside now,
     // and what the file does not use goes back when it is completed.
     let reserved_bytes = (blobs.config.max_upload_bytes.min(i64::MAX as u64) as i64).min(quota.bytes.max);
-    match deps.store.take(&[(&quota.files, 1), (&quota.bytes, reserved_bytes)], now).await? {
-        RateDecision::Allowed => {}
-        RateDecision::Limited { retry_after_secs } => return Err(ApiError::TooManyRequests { retry_after_secs }),
-    }
     let blob = Blob {
         id: deps.store.next_id(BLOB_IDS).await?,
         uid: new_uid(),
@@ -57,9 +54,20 @@ pub async fn create_blob(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, Api
         completed_at: None,
     };
     let form = blobs.upload_form(&blob.uid, &blob.content_type, reserved_bytes as u64, now).await?;
+    // The quota is taken in the record's own transaction: a refused upload writes nothing.
     let mut tx = Tx::new();
+    deps.store.tx_take(&mut tx, &quota.files, 1, now);
+    deps.store.tx_take(&mut tx, &quota.bytes, reserved_bytes, now);
     deps.store.tx_insert_blob(&mut tx, &blob);
-    deps.store.commit(tx).await?;
+    deps.store.commit(tx).await.map_err(|e| {
+        if e.is_conflict_on(Claim::RateLimit) {
+            ApiError::TooManyRequests {
+                retry_after_secs: retry_after(&[quota.files.clone(), quota.bytes.clone()], now),
+            }
+        } else {
+            e.into()
+        }
+    })?;
     let access = json!({
         "id": blob.id,
         "blob_id": blob.id,

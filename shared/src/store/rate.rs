@@ -92,29 +92,16 @@ impl Store {
         }
     }
 
-    /// Takes `amount` of each limit's allowance at once (one transaction: all or none), unless
-    /// any of them has less than that left.
-    pub async fn take(&self, limits: &[(&Limit, i64)], now: Timestamp) -> Result<RateDecision, StoreError> {
-        let refused = || RateDecision::Limited {
-            retry_after_secs: retry_after(&limits.iter().map(|(l, _)| (*l).clone()).collect::<Vec<_>>(), now),
-        };
-        if limits.iter().any(|(limit, amount)| *amount > limit.max) {
-            return Ok(refused());
-        }
-        let mut tx = Tx::new();
-        for (limit, amount) in limits {
-            let start = limit.window_start(now);
-            let set = Expr::new("ADD hits :amount SET expires_at = :exp")
-                .value(":amount", n(*amount))
-                .value(":exp", n(start + 2 * limit.window_secs));
-            let room = Expr::new("attribute_not_exists(hits) OR hits <= :room").value(":room", n(limit.max - amount));
-            tx.update(self.table(), limit.item_key(now), set, Some((room, Claim::RateLimit)));
-        }
-        match self.commit(tx).await {
-            Ok(()) => Ok(RateDecision::Allowed),
-            Err(e) if e.is_conflict_on(Claim::RateLimit) => Ok(refused()),
-            Err(e) => Err(e),
-        }
+    /// Adds to `tx` the taking of `amount` of `limit`'s allowance, which fails the transaction
+    /// with `Claim::RateLimit` unless that much is left (all of the transaction or none of it
+    /// happens, so a refused request takes nothing).
+    pub fn tx_take(&self, tx: &mut Tx, limit: &Limit, amount: i64, now: Timestamp) {
+        let start = limit.window_start(now);
+        let set = Expr::new("ADD hits :amount SET expires_at = :exp")
+            .value(":amount", n(amount))
+            .value(":exp", n(start + 2 * limit.window_secs));
+        let room = Expr::new("attribute_not_exists(hits) OR hits <= :room").value(":room", n(limit.max - amount));
+        tx.update(self.table(), limit.item_key(now), set, Some((room, Claim::RateLimit)));
     }
 
     /// Gives back `amount` of `limit` taken at `then` (in that window).

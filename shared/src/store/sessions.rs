@@ -268,15 +268,7 @@ impl Store {
     pub async fn end_sessions(&self, user_id: i64, keep: Option<&str>) -> Result<(), StoreError> {
         let hashes: Vec<String> =
             self.user_session_hashes(user_id).await?.into_iter().filter(|h| Some(h.as_str()) != keep).collect();
-        for chunk in hashes.chunks(MAX_TRANSACTION_ACTIONS / 2) {
-            let mut batch = Tx::new();
-            for hash in chunk {
-                batch.delete(self.table(), session_key(hash));
-                batch.delete(self.table(), link_key(user_id, hash));
-            }
-            self.commit(batch).await?;
-        }
-        Ok(())
+        self.commit_ending_sessions(Tx::new(), user_id, &hashes).await
     }
 
     /// Commits `tx` together with ending the sessions `token_hashes` of `user_id`.
