@@ -118,13 +118,7 @@ impl Store {
     /// Gives back one hit of `limit` counted at `now` (the same window), as a plain update.
     /// Best effort: a refund that fails leaves the hit counted, which errs towards refusing.
     pub async fn refund(&self, limit: &Limit, now: Timestamp) {
-        let start = limit.window_start(now);
-        let set = Expr::new("ADD hits :minus SET expires_at = if_not_exists(expires_at, :exp)")
-            .value(":minus", n(-1))
-            .value(":exp", n(start + 2 * limit.window_secs));
-        let mut tx = Tx::new();
-        tx.update(self.table(), limit.item_key(now), set, None);
-        if let Err(error) = self.commit(tx).await {
+        if let Err(error) = self.give_back(limit, 1, now).await {
             tracing::warn!(error = %error, "giving back a rate-limit hit failed");
         }
     }
