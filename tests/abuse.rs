@@ -3,19 +3,19 @@
 //! lockout locks and unlocks as configured.
 
 use serde_json::{Value, json};
-use shared::ApiResponse;
 use shared::domain::app::{App, AppSettings};
 use shared::domain::limits::{AbuseLimits, DEFAULT_LOGIN_FAILURES_PER_ACCOUNT_IP, Rate};
+use testkit::Answer;
 use testkit::{Env, Req, get, on_both_engines, post, put};
 
 const PASSWORD: &str = "correct-horse-battery";
 const TOO_MANY: &str = r#"{"errors":{"base":["Too many requests, please retry later"]}}"#;
 
-async fn call(env: &Env, req: Req) -> ApiResponse {
-    cube_auth::router::dispatch(&env.deps, req.build()).await
+async fn call(env: &Env, req: Req) -> Answer {
+    Answer::from(cube_auth::router::dispatch(&env.deps, req.build()).await)
 }
 
-fn text(resp: &ApiResponse) -> String {
+fn text(resp: &Answer) -> String {
     String::from_utf8_lossy(&resp.body).into_owned()
 }
 
@@ -28,7 +28,7 @@ async fn app_with(env: &Env, limits: AbuseLimits) -> App {
     env.app(AppSettings { limits, ..AppSettings::default() }).await
 }
 
-async fn signup(env: &Env, app: &App, login: &str, ip: &str) -> ApiResponse {
+async fn signup(env: &Env, app: &App, login: &str, ip: &str) -> Answer {
     let user = json!({"user": {"login": login, "password": PASSWORD}});
     call(env, post("/users").header("CB-AuthKey", &app.auth_key).from_ip(ip).json(user)).await
 }
@@ -40,7 +40,7 @@ fn login_request(app: &App, login: &str, password: &str, ip: &str) -> Req {
 }
 
 /// A 429 in ConnectyCube's error shape with a sensible `Retry-After`.
-fn assert_throttled(resp: &ApiResponse, at_most_secs: u64) {
+fn assert_throttled(resp: &Answer, at_most_secs: u64) {
     assert_eq!((resp.status, text(resp).as_str()), (429, TOO_MANY));
     let retry: u64 = resp.header("Retry-After").expect("Retry-After").parse().unwrap();
     assert!((1..=at_most_secs).contains(&retry), "Retry-After {retry}");

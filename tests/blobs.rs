@@ -4,17 +4,17 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use shared::ApiResponse;
 use shared::blobs::post_policy::{SigningCredentials, UploadPolicy, form_fields};
 use shared::domain::app::{App, AppSettings};
+use testkit::Answer;
 use testkit::wire::{multipart, send, upload_form};
 use testkit::{Env, Req, TEST_BUCKET, delete, get, on_both_engines, post, put};
 
 const PASSWORD: &str = "correct-horse-battery";
 const PICTURE: &[u8] = b"\x89PNG\r\n\x1a\n pretend this is a picture";
 
-async fn call(env: &Env, req: Req) -> ApiResponse {
-    cube_auth::router::dispatch(&env.deps, req.build()).await
+async fn call(env: &Env, req: Req) -> Answer {
+    Answer::from(cube_auth::router::dispatch(&env.deps, req.build()).await)
 }
 
 async fn user_with_token(env: &Env, app: &App, login: &str) -> (i64, String) {
@@ -58,7 +58,7 @@ async fn stored(env: &Env, key: &str) -> bool {
     env.deps.blobs().unwrap().head(key).await.unwrap().is_some()
 }
 
-async fn follow(resp: &ApiResponse) -> Vec<u8> {
+async fn follow(resp: &Answer) -> Vec<u8> {
     assert_eq!(resp.status, 302, "{}", String::from_utf8_lossy(&resp.body));
     let location = resp.header("Location").expect("a Location");
     let file = send("GET", location, &[], &[]).await;

@@ -5,22 +5,23 @@
 //! reserves a block of ids (one extra `UpdateItem` every `ID_BLOCK_SIZE` creates).
 
 use serde_json::json;
-use shared::ApiResponse;
 use shared::domain::app::{App, AppSettings};
 use shared::domain::user::User;
 use shared::mail::{Delivery, MailConfig, Mailer};
 use shared::service::reset::deliver_reset;
 use shared::store::Tx;
+use testkit::Answer;
 use testkit::{Env, Req, get, on_both_engines, post, put};
 
 const PASSWORD: &str = "correct-horse-battery";
 
-async fn trips(env: &Env, req: Req) -> (ApiResponse, Vec<String>) {
-    shared::trips::tracked(cube_auth::router::dispatch(&env.deps, req.build())).await
+async fn trips(env: &Env, req: Req) -> (Answer, Vec<String>) {
+    let (resp, calls) = shared::trips::tracked(cube_auth::router::dispatch(&env.deps, req.build())).await;
+    (Answer::from(resp), calls)
 }
 
 /// Asserts the call list and a ceiling, naming the endpoint.
-fn budget(endpoint: &str, (resp, calls): &(ApiResponse, Vec<String>), expected: &[&str], ceiling: usize) {
+fn budget(endpoint: &str, (resp, calls): &(Answer, Vec<String>), expected: &[&str], ceiling: usize) {
     assert!(resp.status < 300, "{endpoint}: {} {}", resp.status, String::from_utf8_lossy(&resp.body));
     assert_eq!(calls, expected, "{endpoint}");
     assert!(calls.len() <= ceiling, "{endpoint}: {} calls, budget {ceiling}", calls.len());
@@ -178,7 +179,7 @@ async fn a_reset_request_does_the_same_calls_for_known_and_unknown_addresses(env
     assert_eq!(known.0.body, unknown.0.body);
     // The counters and the address lookup go out together, so they may come back in either
     // order: compare the calls as sets with counts.
-    let sorted = |(resp, calls): &(ApiResponse, Vec<String>)| {
+    let sorted = |(resp, calls): &(Answer, Vec<String>)| {
         let mut calls = calls.clone();
         calls.sort();
         (resp.clone(), calls)

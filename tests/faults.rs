@@ -6,11 +6,11 @@
 //! data holds either the whole change or none of it.
 
 use serde_json::json;
-use shared::ApiResponse;
 use shared::domain::app::{App, AppSettings};
 use shared::domain::limits::{AbuseLimits, Rate};
 use shared::mail::{Delivery, MailConfig, Mailer};
 use shared::service::reset::deliver_pending;
+use testkit::Answer;
 use testkit::faults::Fault;
 use testkit::{Env, Req, delete, get, on_both_engines, post, put};
 
@@ -21,11 +21,11 @@ const SESSION_MISSING: u16 = 401;
 /// The kinds every call point is tried with (`Hang` waits out timeouts: tried once below).
 const FAULTS: [Fault; 3] = [Fault::Refuse, Fault::LoseResponse, Fault::Throttle];
 
-async fn call(env: &Env, req: Req) -> ApiResponse {
-    cube_auth::router::dispatch(&env.deps, req.build()).await
+async fn call(env: &Env, req: Req) -> Answer {
+    Answer::from(cube_auth::router::dispatch(&env.deps, req.build()).await)
 }
 
-fn text(resp: &ApiResponse) -> String {
+fn text(resp: &Answer) -> String {
     String::from_utf8_lossy(&resp.body).into_owned()
 }
 
@@ -69,7 +69,7 @@ async fn found(env: &Env, token: &str, query: &str) -> Vec<i64> {
 }
 
 /// The operation answered `success`, or 503 with the generic body and nothing more.
-fn assert_success_or_unavailable(resp: &ApiResponse, success: u16, context: &str) -> bool {
+fn assert_success_or_unavailable(resp: &Answer, success: u16, context: &str) -> bool {
     if resp.status == success {
         return true;
     }

@@ -2,19 +2,19 @@
 //! embedded dynoxide and on AWS DynamoDB Local.
 
 use serde_json::{Value, json};
-use shared::ApiResponse;
 use shared::crypto::signature::{canonical_string, sign_sha1, sign_sha256};
 use shared::domain::app::{App, AppSettings};
+use testkit::Answer;
 use testkit::{Env, Req, delete, get, on_both_engines, post};
 
 const SESSION_MISSING: &str = r#"{"errors":{"base":["Required session does not exist"]}}"#;
 const PASSWORD: &str = "correct-horse-battery";
 
-async fn call(env: &Env, req: Req) -> ApiResponse {
-    cube_auth::router::dispatch(&env.deps, req.build()).await
+async fn call(env: &Env, req: Req) -> Answer {
+    Answer::from(cube_auth::router::dispatch(&env.deps, req.build()).await)
 }
 
-fn body(resp: &ApiResponse) -> String {
+fn body(resp: &Answer) -> String {
     String::from_utf8_lossy(&resp.body).into_owned()
 }
 
@@ -24,11 +24,11 @@ async fn app_session(env: &Env, app: &App) -> String {
     resp.json()["session"]["token"].as_str().unwrap().to_string()
 }
 
-async fn signup(env: &Env, app: &App, user: Value) -> ApiResponse {
+async fn signup(env: &Env, app: &App, user: Value) -> Answer {
     call(env, post("/users.json").header("CB-AuthKey", &app.auth_key).json(json!({ "user": user }))).await
 }
 
-async fn user_session(env: &Env, app: &App, credentials: Value) -> ApiResponse {
+async fn user_session(env: &Env, app: &App, credentials: Value) -> Answer {
     call(
         env,
         post("/session.json").json(json!({"application_id": app.id, "auth_key": app.auth_key, "user": credentials})),

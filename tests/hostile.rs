@@ -10,10 +10,10 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use serde_json::{Map, Value, json};
-use shared::ApiResponse;
 use shared::domain::app::{App, AppSettings};
 use shared::domain::limits::{AbuseLimits, Rate};
 use shared::store::item::ItemExt;
+use testkit::Answer;
 use testkit::{Env, Req, on_both_engines, post, put};
 use yaml_rust2::{Yaml, YamlLoader};
 
@@ -238,11 +238,11 @@ fn request(op: &Operation, scene: &Scene, slot: &Slot, value: &str, n: usize) ->
     if op.method == "GET" || op.method == "DELETE" { req } else { req.json(body) }
 }
 
-async fn call(env: &Env, req: Req) -> ApiResponse {
-    cube_auth::router::dispatch(&env.deps, req.build()).await
+async fn call(env: &Env, req: Req) -> Answer {
+    Answer::from(cube_auth::router::dispatch(&env.deps, req.build()).await)
 }
 
-fn text(resp: &ApiResponse) -> String {
+fn text(resp: &Answer) -> String {
     String::from_utf8_lossy(&resp.body).chars().take(300).collect()
 }
 
@@ -259,7 +259,7 @@ async fn stored_keys(env: &Env) -> BTreeSet<(String, String)> {
 
 /// The answer's shape: JSON with `errors` for an error (the reset page's HTML page for its
 /// own errors), JSON or nothing for a success.
-fn shape_problem(op: &Operation, resp: &ApiResponse) -> Option<String> {
+fn shape_problem(op: &Operation, resp: &Answer) -> Option<String> {
     let content_type = resp.header("Content-Type").unwrap_or("");
     if resp.status >= 400 {
         if op.path == "/password-reset" && content_type.starts_with("text/html") {
@@ -425,7 +425,7 @@ async fn a_replayed_signature_is_refused_whatever_the_password(env: &Env) {
     assert_eq!(answers[0].0, 422, "{answers:?}");
 }
 
-fn shape_problem_free(resp: &ApiResponse) -> bool {
+fn shape_problem_free(resp: &Answer) -> bool {
     serde_json::from_slice::<Value>(&resp.body).is_ok_and(|body| body.get("errors").is_some())
 }
 

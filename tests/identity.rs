@@ -16,10 +16,10 @@ use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
-use shared::ApiResponse;
 use shared::domain::app::{App, AppSettings};
 use shared::domain::cidp::CidpSettings;
 use shared::store::item::ItemExt;
+use testkit::Answer;
 use testkit::{Env, Req, on_both_engines, post};
 
 const PROJECT: &str = "cube-test-project";
@@ -28,11 +28,11 @@ const CERT_B: &str = include_str!("fixtures/firebase/test-cert-b.pem");
 const KEY_A: &str = include_str!("fixtures/firebase/test-key-a.pem");
 const KEY_B: &str = include_str!("fixtures/firebase/test-key-b.pem");
 
-async fn call(env: &Env, req: Req) -> ApiResponse {
-    cube_auth::router::dispatch(&env.deps, req.build()).await
+async fn call(env: &Env, req: Req) -> Answer {
+    Answer::from(cube_auth::router::dispatch(&env.deps, req.build()).await)
 }
 
-fn text(resp: &ApiResponse) -> String {
+fn text(resp: &Answer) -> String {
     String::from_utf8_lossy(&resp.body).into_owned()
 }
 
@@ -155,7 +155,7 @@ async fn users(env: &Env) -> Vec<shared::store::Item> {
 async fn firebase_phone_and_email_tokens_sign_in_and_create_one_user(env: &Env) {
     let keys = key_server().await;
     let deps = env.deps_with_firebase_keys(&keys.url, shared::identity::firebase::REFETCH_INTERVAL);
-    let call = async |_: &Env, req: Req| cube_auth::router::dispatch(&deps, req.build()).await;
+    let call = async |_: &Env, req: Req| Answer::from(cube_auth::router::dispatch(&deps, req.build()).await);
     let app = firebase_app(env).await;
 
     let first = call(env, firebase_session(&app, "firebase_phone", &token(env, "phone-uid-1"))).await;
@@ -196,7 +196,7 @@ async fn firebase_phone_and_email_tokens_sign_in_and_create_one_user(env: &Env) 
 async fn unverified_firebase_emails_neither_match_nor_set_an_email(env: &Env) {
     let keys = key_server().await;
     let deps = env.deps_with_firebase_keys(&keys.url, shared::identity::firebase::REFETCH_INTERVAL);
-    let call = async |_: &Env, req: Req| cube_auth::router::dispatch(&deps, req.build()).await;
+    let call = async |_: &Env, req: Req| Answer::from(cube_auth::router::dispatch(&deps, req.build()).await);
     let app = firebase_app(env).await;
     let owner = json!({"user": {"login": "owner", "email": "owner@example.com", "password": "correct-horse-battery"}});
     let signup = call(env, post("/users").header("CB-AuthKey", &app.auth_key).json(owner)).await;
@@ -234,7 +234,7 @@ async fn unverified_firebase_emails_neither_match_nor_set_an_email(env: &Env) {
 async fn bad_firebase_tokens_are_refused_and_create_nothing(env: &Env) {
     let keys = key_server().await;
     let deps = env.deps_with_firebase_keys(&keys.url, shared::identity::firebase::REFETCH_INTERVAL);
-    let call = async |_: &Env, req: Req| cube_auth::router::dispatch(&deps, req.build()).await;
+    let call = async |_: &Env, req: Req| Answer::from(cube_auth::router::dispatch(&deps, req.build()).await);
     let app = firebase_app(env).await;
     let other_app = env.app(AppSettings::default()).await;
     let good = claims(env, "uid-x");
@@ -341,7 +341,7 @@ async fn a_rotated_signing_key_is_picked_up_by_refetching_on_its_unknown_kid(env
     let keys = key_server().await;
     // A zero interval: every unknown kid may refetch.
     let deps = env.deps_with_firebase_keys(&keys.url, Duration::ZERO);
-    let call = async |req: Req| cube_auth::router::dispatch(&deps, req.build()).await;
+    let call = async |req: Req| Answer::from(cube_auth::router::dispatch(&deps, req.build()).await);
     let app = firebase_app(env).await;
     assert_eq!(call(firebase_session(&app, "firebase_phone", &token(env, "before"))).await.status, 201);
     let rotated = rs256(KEY_B, json!({"alg": "RS256", "kid": "kid-b"}), &claims(env, "after"));

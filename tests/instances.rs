@@ -10,9 +10,10 @@
 use std::time::Duration;
 
 use serde_json::json;
+use shared::Deps;
 use shared::domain::app::{App, AppSettings};
 use shared::domain::limits::{AbuseLimits, Rate};
-use shared::{ApiResponse, Deps};
+use testkit::Answer;
 use testkit::{Env, Req, on_both_engines, post};
 
 const PASSWORD: &str = "correct-horse-battery";
@@ -22,8 +23,8 @@ const RIGHT_GUESSES: usize = 10;
 const ATTACKER: &str = "203.0.113.99";
 const LIMIT: Rate = Rate::new(10, 900);
 
-async fn call(deps: &Deps, req: Req) -> ApiResponse {
-    cube_auth::router::dispatch(deps, req.build()).await
+async fn call(deps: &Deps, req: Req) -> Answer {
+    Answer::from(cube_auth::router::dispatch(deps, req.build()).await)
 }
 
 /// Guess number `i`: which route, which name, which password.

@@ -7,10 +7,10 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
-use shared::ApiResponse;
 use shared::domain::app::AppSettings;
 use shared::mail::{Delivery, MailConfig, Mailer};
 use shared::service::reset::deliver_pending;
+use testkit::Answer;
 use testkit::faults::Fault;
 use testkit::{Env, Req, get, on_both_engines, post, put};
 use tracing_subscriber::filter::LevelFilter;
@@ -35,9 +35,9 @@ impl Write for Capture {
     }
 }
 
-async fn call(env: &Env, req: Req) -> ApiResponse {
+async fn call(env: &Env, req: Req) -> Answer {
     let (resp, _) = shared::trips::tracked(cube_auth::router::dispatch(&env.deps, req.build())).await;
-    resp
+    Answer::from(resp)
 }
 
 async fn a_full_flow_logs_every_request_and_no_secret(env: &Env) {

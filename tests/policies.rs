@@ -7,11 +7,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
-use shared::ApiResponse;
 use shared::domain::app::{App, AppSettings};
 use shared::domain::limits::{AbuseLimits, Rate};
 use shared::mail::{Delivery, MailConfig, Mailer};
 use shared::store::meter;
+use testkit::Answer;
 use testkit::wire::{multipart, send, upload_form};
 use testkit::{Env, Req, delete, get, on_both_engines, post, put};
 use yaml_rust2::YamlLoader;
@@ -53,18 +53,17 @@ struct Tour<'a> {
 impl Tour<'_> {
     /// Sends `req` a minute after the previous request, so that every session-bound request
     /// also records the session's activity (a write at most once a minute).
-    async fn call(&mut self, req: Req) -> ApiResponse {
+    async fn call(&mut self, req: Req) -> Answer {
         self.env.clock().advance(61);
         self.call_now(req).await
     }
 
     /// Sends `req` at once (within one window of the rate limits).
-    async fn call_now(&mut self, req: Req) -> ApiResponse {
+    async fn call_now(&mut self, req: Req) -> Answer {
         let request = req.build();
-        let function =
-            shared::routes::resolve(request.method(), request.segments()).expect("a routed request").function;
+        let function = shared::routes::resolve_request(&request).expect("a routed request").function.name();
         self.env.iam_actions.take();
-        let resp = cube_auth::router::dispatch(&self.env.deps, request).await;
+        let resp = Answer::from(cube_auth::router::dispatch(&self.env.deps, request).await);
         self.needed.entry(function.to_string()).or_default().extend(self.env.iam_actions.take());
         resp
     }

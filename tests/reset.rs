@@ -5,21 +5,21 @@
 use std::path::PathBuf;
 
 use serde_json::json;
-use shared::ApiResponse;
 use shared::domain::app::{App, AppSettings};
 use shared::mail::{Delivery, MailConfig, Mailer, SmtpConfig, SmtpSecurity};
 use shared::service::reset::deliver_pending;
+use testkit::Answer;
 use testkit::{Env, Req, get, on_both_engines, post};
 
 const PASSWORD: &str = "correct-horse-battery";
 const NEW_PASSWORD: &str = "a-brand-new-passphrase";
 const SESSION_MISSING: &str = r#"{"errors":{"base":["Required session does not exist"]}}"#;
 
-async fn call(env: &Env, req: Req) -> ApiResponse {
-    cube_auth::router::dispatch(&env.deps, req.build()).await
+async fn call(env: &Env, req: Req) -> Answer {
+    Answer::from(cube_auth::router::dispatch(&env.deps, req.build()).await)
 }
 
-fn text(resp: &ApiResponse) -> String {
+fn text(resp: &Answer) -> String {
     String::from_utf8_lossy(&resp.body).into_owned()
 }
 
@@ -138,7 +138,7 @@ async fn log_in(env: &Env, f: &Fixture, password: &str) -> u16 {
     call(env, post("/session").json(json!({"application_id": f.app.id, "auth_key": f.app.auth_key, "user": {"email": f.email, "password": password}}))).await.status
 }
 
-async fn submit(env: &Env, link: &str, password: &str) -> ApiResponse {
+async fn submit(env: &Env, link: &str, password: &str) -> Answer {
     let token = link.split("token=").nth(1).unwrap();
     let form = format!("token={token}&password={password}&password_confirmation={password}");
     call(env, post("/password-reset").header("Accept", "text/html").form(&form)).await

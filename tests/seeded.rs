@@ -4,6 +4,7 @@
 //! deletes, and the same checks again: the indexes follow every write.
 
 use std::collections::BTreeSet;
+use testkit::Answer;
 
 use serde_json::{Value, json};
 use shared::domain::app::AppSettings;
@@ -79,7 +80,8 @@ impl Directory<'_> {
         let mut total = None;
         loop {
             let path = format!("/users/v2.json?{query}&limit={limit}&offset={}", ids.len());
-            let resp = cube_auth::router::dispatch(&self.env.deps, get(&path).token(&self.token).build()).await;
+            let resp =
+                Answer::from(cube_auth::router::dispatch(&self.env.deps, get(&path).token(&self.token).build()).await);
             assert_eq!(resp.status, 200, "{query}: {}", String::from_utf8_lossy(&resp.body));
             let body = resp.json();
             let page_total = body["total_entries"].as_u64().unwrap() as usize;
@@ -169,7 +171,7 @@ async fn v2_matches_brute_force_over_2000_users_before_and_after_writes(env: &En
     write_all(env, work).await;
     let token = {
         let body = json!({"application_id": app.id, "auth_key": app.auth_key});
-        let resp = cube_auth::router::dispatch(&env.deps, post("/session").json(body).build()).await;
+        let resp = Answer::from(cube_auth::router::dispatch(&env.deps, post("/session").json(body).build()).await);
         resp.json()["session"]["token"].as_str().unwrap().to_string()
     };
     let mut directory = Directory { env, token, users };

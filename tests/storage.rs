@@ -2,6 +2,7 @@
 //! id allocation across instances, TTL-pending items treated as gone.
 
 use std::collections::HashSet;
+use testkit::Answer;
 
 use serde_json::json;
 use shared::domain::app::AppSettings;
@@ -47,7 +48,7 @@ async fn race_signups(env: &Env, field: &str) {
             .from_ip(&format!("198.51.100.{i}"))
             .json(json!({ "user": user }))
             .build();
-        tasks.push(tokio::spawn(async move { cube_auth::router::dispatch(&deps, req).await }));
+        tasks.push(tokio::spawn(async move { Answer::from(cube_auth::router::dispatch(&deps, req).await) }));
     }
     let mut created = Vec::new();
     let mut taken = 0;
@@ -101,32 +102,38 @@ async fn ids_stay_unique_across_instances_that_reserve_blocks(env: &Env) {
 
 async fn an_expired_guests_login_marker_does_not_block_a_new_user(env: &Env) {
     let app = env.app(AppSettings::default()).await;
-    let resp = cube_auth::router::dispatch(
-        &env.deps,
-        post("/session")
-            .json(json!({"application_id": app.id, "auth_key": app.auth_key, "user": {"guest": "1"}}))
-            .build(),
-    )
-    .await;
+    let resp = Answer::from(
+        cube_auth::router::dispatch(
+            &env.deps,
+            post("/session")
+                .json(json!({"application_id": app.id, "auth_key": app.auth_key, "user": {"guest": "1"}}))
+                .build(),
+        )
+        .await,
+    );
     let login = resp.json()["session"]["user"]["login"].as_str().unwrap().to_string();
-    let taken = cube_auth::router::dispatch(
-        &env.deps,
-        post("/users")
-            .header("CB-AuthKey", &app.auth_key)
-            .json(json!({"user": {"login": login, "password": PASSWORD}}))
-            .build(),
-    )
-    .await;
+    let taken = Answer::from(
+        cube_auth::router::dispatch(
+            &env.deps,
+            post("/users")
+                .header("CB-AuthKey", &app.auth_key)
+                .json(json!({"user": {"login": login, "password": PASSWORD}}))
+                .build(),
+        )
+        .await,
+    );
     assert_eq!(taken.status, 422, "a live guest holds its login");
     env.clock().advance(24 * 3600 + 1);
-    let free = cube_auth::router::dispatch(
-        &env.deps,
-        post("/users")
-            .header("CB-AuthKey", &app.auth_key)
-            .json(json!({"user": {"login": login, "password": PASSWORD}}))
-            .build(),
-    )
-    .await;
+    let free = Answer::from(
+        cube_auth::router::dispatch(
+            &env.deps,
+            post("/users")
+                .header("CB-AuthKey", &app.auth_key)
+                .json(json!({"user": {"login": login, "password": PASSWORD}}))
+                .build(),
+        )
+        .await,
+    );
     assert_eq!(free.status, 201, "{}", String::from_utf8_lossy(&free.body));
 }
 
@@ -148,7 +155,7 @@ async fn apps_are_found_by_auth_key_and_listed_by_id(env: &Env) {
 /// and a login that verified the old hash gets no session.
 async fn markers_follow_password_changes_and_a_stale_verification_writes_nothing(env: &Env) {
     let app = env.app(AppSettings::default()).await;
-    let call = |req: testkit::Req| cube_auth::router::dispatch(&env.deps, req.build());
+    let call = async |req: testkit::Req| Answer::from(cube_auth::router::dispatch(&env.deps, req.build()).await);
     let user = json!({"user": {"login": "keeper", "email": "keeper@example.com", "password": PASSWORD}});
     let id = call(post("/users").header("CB-AuthKey", &app.auth_key).json(user)).await.json()["user"]["id"]
         .as_i64()

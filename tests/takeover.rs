@@ -10,21 +10,22 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use serde_json::{Value, json};
+use shared::Deps;
 use shared::domain::app::{App, AppSettings};
 use shared::domain::limits::{AbuseLimits, Rate};
 use shared::mail::{Delivery, MailConfig, Mailer};
 use shared::service::reset::deliver_pending;
-use shared::{ApiResponse, Deps};
+use testkit::Answer;
 use testkit::{Env, Req, delete, get, on_both_engines, post, put};
 
 const PASSWORD: &str = "correct-horse-battery";
 const NEW_PASSWORD: &str = "a-brand-new-passphrase";
 
-async fn call(deps: &Deps, req: Req) -> ApiResponse {
-    cube_auth::router::dispatch(deps, req.build()).await
+async fn call(deps: &Deps, req: Req) -> Answer {
+    Answer::from(cube_auth::router::dispatch(deps, req.build()).await)
 }
 
-fn text(resp: &ApiResponse) -> String {
+fn text(resp: &Answer) -> String {
     String::from_utf8_lossy(&resp.body).into_owned()
 }
 
@@ -61,7 +62,7 @@ async fn reset_link(env: &Env, session: &str, email: &str) -> String {
     links.last().expect("a reset mail was sent").split("token=").nth(1).unwrap().to_string()
 }
 
-async fn use_reset(deps: &Deps, token: &str, password: &str) -> ApiResponse {
+async fn use_reset(deps: &Deps, token: &str, password: &str) -> Answer {
     call(deps, post("/password-reset").json(json!({"token": token, "password": password}))).await
 }
 

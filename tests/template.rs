@@ -61,9 +61,13 @@ fn template_routes(template: &Yaml) -> BTreeSet<(String, String, String)> {
 fn expected_routes() -> BTreeSet<(String, String, String)> {
     let mut routes = BTreeSet::new();
     for route in ROUTES {
-        routes.insert((route.function.to_string(), route.method.to_string(), route.path.to_string()));
+        routes.insert((route.function.name().to_string(), route.method.to_string(), route.path.to_string()));
         if !route.path.ends_with('}') {
-            routes.insert((route.function.to_string(), route.method.to_string(), format!("{}.json", route.path)));
+            routes.insert((
+                route.function.name().to_string(),
+                route.method.to_string(),
+                format!("{}.json", route.path),
+            ));
         }
     }
     routes
@@ -167,8 +171,8 @@ fn every_function_crate_is_deployed_and_routed() {
     // send-mail is driven by the table's stream, not by a route.
     assert!(resources(&template()).iter().any(|(name, _)| name == "SendMailFunction"));
     deployed.insert("send-mail".into());
-    let mut routed: BTreeSet<String> = ROUTES.iter().map(|r| r.function.to_string()).collect();
-    let mut dispatched: BTreeSet<String> = cube_auth::router::FUNCTIONS.iter().map(|f| f.to_string()).collect();
+    let mut routed: BTreeSet<String> = ROUTES.iter().map(|r| r.function.name().to_string()).collect();
+    let mut dispatched: BTreeSet<String> = cube_auth::router::FUNCTIONS.iter().map(|f| f.name().to_string()).collect();
     routed.insert("send-mail".into());
     dispatched.insert("send-mail".into());
     assert_eq!(crates, deployed, "function crates vs template functions");

@@ -2,18 +2,18 @@
 //! embedded dynoxide and on AWS DynamoDB Local.
 
 use serde_json::{Value, json};
-use shared::ApiResponse;
 use shared::domain::app::{App, AppSettings};
+use testkit::Answer;
 use testkit::{Env, Req, delete, get, on_both_engines, post, put};
 
 const SESSION_MISSING: &str = r#"{"errors":{"base":["Required session does not exist"]}}"#;
 const PASSWORD: &str = "correct-horse-battery";
 
-async fn call(env: &Env, req: Req) -> ApiResponse {
-    cube_auth::router::dispatch(&env.deps, req.build()).await
+async fn call(env: &Env, req: Req) -> Answer {
+    Answer::from(cube_auth::router::dispatch(&env.deps, req.build()).await)
 }
 
-fn text(resp: &ApiResponse) -> String {
+fn text(resp: &Answer) -> String {
     String::from_utf8_lossy(&resp.body).into_owned()
 }
 
@@ -28,7 +28,7 @@ async fn signup(env: &Env, app: &App, user: Value) -> Value {
     resp.json()["user"].clone()
 }
 
-async fn log_in(env: &Env, app: &App, login: &str, password: &str) -> ApiResponse {
+async fn log_in(env: &Env, app: &App, login: &str, password: &str) -> Answer {
     call(
         env,
         post("/session").json(
@@ -44,11 +44,11 @@ async fn token_of(env: &Env, app: &App, login: &str, password: &str) -> String {
     resp.json()["session"]["token"].as_str().unwrap().to_string()
 }
 
-async fn v2(env: &Env, token: &str, query: &str) -> ApiResponse {
+async fn v2(env: &Env, token: &str, query: &str) -> Answer {
     call(env, get(&format!("/users/v2.json?{query}")).token(token)).await
 }
 
-fn found(resp: &ApiResponse) -> Vec<i64> {
+fn found(resp: &Answer) -> Vec<i64> {
     resp.json()["items"].as_array().unwrap().iter().map(|u| u["id"].as_i64().unwrap()).collect()
 }
 
@@ -438,7 +438,7 @@ async fn last_request_at_follows_activity(env: &Env) {
     let app = env.app(AppSettings::default()).await;
     let user = signup(env, &app, json!({"login": "active", "password": PASSWORD})).await;
     let token = token_of(env, &app, "active", PASSWORD).await;
-    let seen = |resp: ApiResponse| {
+    let seen = |resp: Answer| {
         shared::domain::dates::parse_date(resp.json()["items"][0]["last_request_at"].as_str().unwrap()).unwrap()
     };
     let first = seen(v2(env, &token, &format!("id={}", user["id"])).await);
@@ -460,7 +460,7 @@ async fn concurrent_renames_to_one_login_let_exactly_one_win(env: &Env) {
             .json(json!({"user": {"login": "the_one", "old_password": PASSWORD}}))
             .build();
         let deps = env.deps.clone();
-        tasks.push(tokio::spawn(async move { cube_auth::router::dispatch(&deps, req).await.status }));
+        tasks.push(tokio::spawn(async move { Answer::from(cube_auth::router::dispatch(&deps, req).await).status }));
     }
     let mut statuses = Vec::new();
     for task in tasks {

@@ -1,5 +1,5 @@
 //! The local HTTP server: hyper on a loopback port, each request converted to an
-//! [`ApiRequest`] and answered by the router, exactly as API Gateway + Lambda would.
+//! `lambda_http` request and answered by the router, exactly as API Gateway + Lambda would.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -12,7 +12,8 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use shared::http::MAX_BODY_BYTES;
-use shared::{ApiError, ApiRequest, ApiResponse, Deps};
+use shared::http::local_request;
+use shared::{ApiError, ApiRequest, Deps};
 use tokio::net::TcpListener;
 
 use crate::bare_errors::JsonBareErrors;
@@ -59,47 +60,30 @@ async fn answer(deps: &Deps, req: Request<Incoming>, peer: SocketAddr) -> Respon
         .iter()
         .map(|(name, value)| (name.as_str().to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
         .collect();
-    let path = parts.uri.path();
-    let query = parts.uri.query().unwrap_or("");
+    let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let request_id = shared::crypto::random::random_upper_hex::<8>();
+    let source_ip = Some(peer.ip().to_string());
     let body = Limited::new(body, MAX_BODY_BYTES).collect().await.map(|b| b.to_bytes());
     let response = match body {
         Ok(body) => {
-            let req = ApiRequest::new(
-                parts.method.as_str(),
-                path,
-                query,
-                headers,
-                body.to_vec(),
-                Some(peer.ip().to_string()),
-                request_id,
-            );
+            let req =
+                local_request(parts.method.as_str(), path_and_query, &headers, body.to_vec(), source_ip, request_id);
             shared::trips::tracked(dispatch(deps, req)).await.0
         }
         Err(_) => {
-            let req = ApiRequest::new(
-                parts.method.as_str(),
-                path,
-                query,
-                headers,
-                Vec::new(),
-                Some(peer.ip().to_string()),
-                request_id,
-            );
-            req.respond(Err(ApiError::PayloadTooLarge))
+            let req = local_request(parts.method.as_str(), path_and_query, &headers, Vec::new(), source_ip, request_id);
+            ApiRequest::from_http(req).respond(Err(ApiError::PayloadTooLarge))
         }
     };
     to_hyper(response)
 }
 
-fn to_hyper(response: ApiResponse) -> Response<Full<Bytes>> {
-    let mut builder = Response::builder().status(response.status);
-    for (name, value) in &response.headers {
-        builder = builder.header(name, value);
-    }
-    builder.body(Full::new(Bytes::from(response.body))).unwrap_or_else(|_| {
-        let mut fallback = Response::new(Full::new(Bytes::from_static(br#"{"errors":{"base":["Internal error"]}}"#)));
-        *fallback.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
-        fallback
-    })
+fn to_hyper(response: shared::Response<shared::Body>) -> Response<Full<Bytes>> {
+    let (parts, body) = response.into_parts();
+    let bytes = match body {
+        shared::Body::Text(text) => Bytes::from(text),
+        shared::Body::Binary(bytes) => Bytes::from(bytes),
+        _ => Bytes::new(),
+    };
+    Response::from_parts(parts, Full::new(bytes))
 }

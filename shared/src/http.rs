@@ -1,17 +1,19 @@
-//! The only HTTP glue: our request and response types, their conversion from and to API
-//! Gateway HTTP API (payload 2.0) events, and the headers every response carries.
+//! The HTTP edge every handler shares: reading a `lambda_http` request (path segments, the
+//! raw query string through the Rails-style parser, JSON or form bodies, `CB-Token`), and
+//! building the response with the headers every response carries.
 //!
-//! Lambda functions and the local server both build an [`ApiRequest`] and turn the handler's
-//! result into an [`ApiResponse`] here, so local mode and Lambda cannot drift. We read API
-//! Gateway's event ourselves instead of going through `lambda_http`, which builds an
-//! `http::Uri` from `rawQueryString` and panics on characters such as a raw `"` or space:
-//! every malformed input must become a 4xx, never a crashed instance.
+//! Lambda functions get their `lambda_http::Request` from `lambda_http`'s conversion (behind
+//! [`crate::lambda`]'s guard); local mode builds the same type with [`local_request`]; both
+//! answer with the `lambda_http::Response` built here, so local mode and Lambda cannot drift.
 
-use std::collections::HashMap;
 use std::time::Instant;
 
-use base64::Engine as _;
-use serde::{Deserialize, Serialize};
+use lambda_http::aws_lambda_events::apigw::{
+    ApiGatewayV2httpRequestContext, ApiGatewayV2httpRequestContextHttpDescription,
+};
+use lambda_http::http::{HeaderName, HeaderValue, Method, StatusCode};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::Value;
 
 use crate::clock::{Timestamp, expiration_header};
@@ -69,33 +71,48 @@ impl ApiRequest {
         }
     }
 
-    /// Builds a request from an API Gateway HTTP API (payload 2.0) event.
-    pub fn from_event(event: HttpApiEvent) -> Self {
-        let ctx = event.request_context;
-        let mut path = event.raw_path;
+    /// Reads a request as `lambda_http` hands it over (or as local mode builds it with
+    /// [`local_request`]): the raw path (API Gateway's `rawPath`, stage prefix removed), the
+    /// raw query string, headers, body, and the caller's IP and request id from the HTTP API
+    /// request context.
+    pub fn from_http(req: Request) -> Self {
+        let (stage, source_ip, request_id) = match req.request_context_ref() {
+            Some(RequestContext::ApiGatewayV2(ctx)) => (
+                ctx.stage.clone().unwrap_or_default(),
+                ctx.http.source_ip.clone(),
+                ctx.request_id.clone().unwrap_or_default(),
+            ),
+            _ => (String::new(), None, String::new()),
+        };
+        let raw_path = req.raw_http_path();
+        let mut path = if raw_path.is_empty() { req.uri().path().to_string() } else { raw_path.to_string() };
         // On a named stage rawPath starts with "/<stage>"; routes never include it.
-        if !ctx.stage.is_empty() && ctx.stage != "$default" {
-            let prefix = format!("/{}", ctx.stage);
+        if !stage.is_empty() && stage != "$default" {
+            let prefix = format!("/{stage}");
             if path == prefix || path.starts_with(&format!("{prefix}/")) {
                 path = path[prefix.len()..].to_string();
             }
         }
-        let body = match event.body {
-            None => Vec::new(),
-            Some(text) if event.is_base64_encoded => {
-                base64::engine::general_purpose::STANDARD.decode(text.as_bytes()).unwrap_or_default()
-            }
-            Some(text) => text.into_bytes(),
+        let (parts, body) = req.into_parts();
+        let headers = parts
+            .headers
+            .iter()
+            .map(|(name, value)| (name.as_str().to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
+            .collect();
+        let body = match body {
+            Body::Empty => Vec::new(),
+            Body::Text(text) => text.into_bytes(),
+            Body::Binary(bytes) => bytes,
+            _ => Vec::new(),
         };
-        let headers = event.headers.into_iter().collect();
         ApiRequest::new(
-            &ctx.http.method,
+            parts.method.as_str(),
             &path,
-            &event.raw_query_string,
+            parts.uri.query().unwrap_or(""),
             headers,
             body,
-            ctx.http.source_ip,
-            ctx.request_id,
+            source_ip,
+            request_id,
         )
     }
 
@@ -176,33 +193,26 @@ impl ApiRequest {
     }
 
     /// Turns a handler's result into the response, with the headers every response carries.
-    pub fn respond(&self, result: Result<Reply, ApiError>) -> ApiResponse {
+    pub fn respond(&self, result: Result<Reply, ApiError>) -> Response<Body> {
         let response = match result {
             Ok(reply) => {
                 let (body, content_type, location) = match reply.body {
-                    ReplyBody::Json(value) => (value.to_string().into_bytes(), Some(JSON), None),
-                    ReplyBody::Empty => (Vec::new(), None, None),
-                    ReplyBody::Html(html) => (html.into_bytes(), Some(HTML), None),
-                    ReplyBody::Redirect(url) => (Vec::new(), None, Some(url)),
+                    ReplyBody::Json(value) => (value.to_string(), Some(JSON), None),
+                    ReplyBody::Empty => (String::new(), None, None),
+                    ReplyBody::Html(html) => (html, Some(HTML), None),
+                    ReplyBody::Redirect(url) => (String::new(), None, Some(url)),
                 };
-                ApiResponse::build(reply.status, body, content_type, location, self.session_expires_at)
+                build(reply.status, body, content_type, location, self.session_expires_at)
             }
-            Err(error) => self.error_response(error),
+            Err(error) => {
+                if let ApiError::Unavailable(cause) = &error {
+                    // `{:#}` prints the cause chain on one line; SDK errors carry no item data.
+                    tracing::error!(request_id = %self.request_id, error = format!("{cause:#}"), "dependency failure");
+                }
+                error_with_expiry(error, self.session_expires_at)
+            }
         };
-        self.log(response.status);
-        response
-    }
-
-    fn error_response(&self, error: ApiError) -> ApiResponse {
-        if let ApiError::Unavailable(cause) = &error {
-            // `{:#}` prints the cause chain on one line; SDK errors carry no item data.
-            tracing::error!(request_id = %self.request_id, error = format!("{cause:#}"), "dependency failure");
-        }
-        let body = error.body().to_string().into_bytes();
-        let mut response = ApiResponse::build(error.status(), body, Some(JSON), None, self.session_expires_at);
-        if let ApiError::TooManyRequests { retry_after_secs } = error {
-            response.headers.push(("Retry-After".into(), retry_after_secs.to_string()));
-        }
+        self.log(response.status().as_u16());
         response
     }
 
@@ -212,7 +222,7 @@ impl ApiRequest {
         let route = crate::routes::resolve(&self.method, &self.segments).ok();
         tracing::info!(
             request_id = %self.request_id,
-            function = route.map_or("none", |r| r.function),
+            function = route.map_or("none", |r| r.function.name()),
             method = %self.method,
             route = route.map_or("unmatched", |r| r.path),
             status,
@@ -230,7 +240,8 @@ fn params_error(error: ParamsError) -> ApiError {
 const JSON: &str = "application/json; charset=utf-8";
 const HTML: &str = "text/html; charset=utf-8";
 
-fn path_segments(raw_path: &str) -> Vec<String> {
+/// Path segments, percent-decoded, one trailing `.json` removed.
+pub fn path_segments(raw_path: &str) -> Vec<String> {
     let mut segments: Vec<String> = raw_path.split('/').filter(|s| !s.is_empty()).map(percent_decode).collect();
     if let Some(last) = segments.last_mut()
         && let Some(stripped) = last.strip_suffix(".json")
@@ -300,132 +311,102 @@ impl Reply {
     }
 }
 
-/// A finished response.
-#[derive(Debug, Clone)]
-pub struct ApiResponse {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
+/// The response for `error`, in ConnectyCube's JSON error shape.
+pub fn error_response(error: ApiError) -> Response<Body> {
+    error_with_expiry(error, None)
 }
 
-impl ApiResponse {
-    fn build(
-        status: u16,
-        body: Vec<u8>,
-        content_type: Option<&str>,
-        location: Option<String>,
-        session_expires_at: Option<Timestamp>,
-    ) -> Self {
-        let mut headers = common_headers();
-        headers.push(("Content-Type".into(), content_type.unwrap_or("text/plain; charset=utf-8").into()));
-        if let Some(expires_at) = session_expires_at {
-            headers.push(("CB-Token-ExpirationDate".into(), expiration_header(expires_at)));
-        }
-        if let Some(url) = location {
-            headers.push(("Location".into(), url));
-        }
-        if content_type == Some(HTML) {
-            // Pages carry reset tokens: nothing may load, frame them, or see them in a Referer.
-            headers.push(("Content-Security-Policy".into(), crate::pages::content_security_policy().into()));
-            headers.push(("Referrer-Policy".into(), "no-referrer".into()));
-            headers.push(("X-Frame-Options".into(), "DENY".into()));
-        }
-        ApiResponse { status, headers, body }
+fn error_with_expiry(error: ApiError, session_expires_at: Option<Timestamp>) -> Response<Body> {
+    let mut response = build(error.status(), error.body().to_string(), Some(JSON), None, session_expires_at);
+    if let ApiError::TooManyRequests { retry_after_secs } = error {
+        insert(&mut response, "Retry-After", &retry_after_secs.to_string());
     }
+    response
+}
 
-    /// The answer to a CORS preflight (`OPTIONS` on any route).
-    pub fn preflight() -> Self {
-        let mut headers = common_headers();
-        headers.push(("Access-Control-Allow-Methods".into(), CORS_ALLOW_METHODS.into()));
-        headers.push(("Access-Control-Allow-Headers".into(), CORS_ALLOW_HEADERS.into()));
-        headers.push(("Access-Control-Max-Age".into(), "86400".into()));
-        headers.push(("Content-Type".into(), "text/plain; charset=utf-8".into()));
-        ApiResponse { status: 200, headers, body: Vec::new() }
+fn build(
+    status: u16,
+    body: String,
+    content_type: Option<&str>,
+    location: Option<String>,
+    session_expires_at: Option<Timestamp>,
+) -> Response<Body> {
+    let body = if body.is_empty() { Body::Empty } else { Body::Text(body) };
+    let mut response = Response::new(body);
+    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    common_headers(&mut response);
+    insert(&mut response, "Content-Type", content_type.unwrap_or("text/plain; charset=utf-8"));
+    if let Some(expires_at) = session_expires_at {
+        insert(&mut response, "CB-Token-ExpirationDate", &expiration_header(expires_at));
     }
-
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    if let Some(url) = location {
+        insert(&mut response, "Location", &url);
     }
-
-    /// The body parsed as JSON (`Value::Null` when empty or not JSON). For tests and tools.
-    pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    if content_type == Some(HTML) {
+        // Pages carry reset tokens: nothing may load, frame them, or see them in a Referer.
+        insert(&mut response, "Content-Security-Policy", crate::pages::content_security_policy());
+        insert(&mut response, "Referrer-Policy", "no-referrer");
+        insert(&mut response, "X-Frame-Options", "DENY");
     }
+    response
+}
 
-    pub fn into_event(self) -> HttpApiResponse {
-        let mut headers = HashMap::new();
-        for (name, value) in self.headers {
-            headers
-                .entry(name)
-                .and_modify(|existing: &mut String| {
-                    existing.push_str(", ");
-                    existing.push_str(&value);
-                })
-                .or_insert(value);
-        }
-        HttpApiResponse {
-            status_code: self.status,
-            headers,
-            body: String::from_utf8_lossy(&self.body).into_owned(),
-            is_base64_encoded: false,
-        }
+/// The answer to a CORS preflight (`OPTIONS` on any route).
+pub fn preflight() -> Response<Body> {
+    let mut response = Response::new(Body::Empty);
+    common_headers(&mut response);
+    insert(&mut response, "Access-Control-Allow-Methods", CORS_ALLOW_METHODS);
+    insert(&mut response, "Access-Control-Allow-Headers", CORS_ALLOW_HEADERS);
+    insert(&mut response, "Access-Control-Max-Age", "86400");
+    insert(&mut response, "Content-Type", "text/plain; charset=utf-8");
+    response
+}
+
+/// Sets a header. A value that is not a valid header (a redirect URL never is one: presigned
+/// URLs are ASCII) is left out rather than failing the response.
+fn insert(response: &mut Response<Body>, name: &'static str, value: &str) {
+    if let Ok(value) = HeaderValue::from_str(value) {
+        response.headers_mut().insert(name, value);
     }
 }
 
-fn common_headers() -> Vec<(String, String)> {
-    vec![
-        ("Access-Control-Allow-Origin".into(), "*".into()),
-        ("Access-Control-Expose-Headers".into(), CORS_EXPOSE_HEADERS.into()),
-        ("ConnectyCube-REST-API-Version".into(), "0.1.1".into()),
-        // Session and user replies carry tokens and personal data: never cache them.
-        ("Cache-Control".into(), "no-store".into()),
-        ("X-Content-Type-Options".into(), "nosniff".into()),
-    ]
+/// A request as API Gateway would hand it to `lambda_http`, for local mode and tests: the
+/// HTTP API request context carries the caller's IP and the request id.
+pub fn local_request(
+    method: &str,
+    path_and_query: &str,
+    headers: &[(String, String)],
+    body: Vec<u8>,
+    source_ip: Option<String>,
+    request_id: String,
+) -> Request {
+    let mut description = ApiGatewayV2httpRequestContextHttpDescription::default();
+    description.method = Method::from_bytes(method.as_bytes()).unwrap_or(Method::GET);
+    description.source_ip = source_ip;
+    let mut context = ApiGatewayV2httpRequestContext::default();
+    context.request_id = Some(request_id);
+    context.stage = Some("$default".into());
+    context.http = description;
+    let uri = lambda_http::http::Uri::try_from(crate::lambda::encode_uri_part(path_and_query))
+        .unwrap_or_else(|_| lambda_http::http::Uri::from_static("/"));
+    let mut request = Request::new(if body.is_empty() { Body::Empty } else { Body::Binary(body) });
+    *request.method_mut() = Method::from_bytes(method.as_bytes()).unwrap_or(Method::GET);
+    *request.uri_mut() = uri;
+    for (name, value) in headers {
+        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
+            request.headers_mut().append(name, value);
+        }
+    }
+    request.with_request_context(RequestContext::ApiGatewayV2(context))
 }
 
-/// An API Gateway HTTP API event, payload format 2.0 (only the members we use).
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HttpApiEvent {
-    #[serde(default)]
-    pub raw_path: String,
-    #[serde(default)]
-    pub raw_query_string: String,
-    #[serde(default)]
-    pub headers: HashMap<String, String>,
-    #[serde(default)]
-    pub body: Option<String>,
-    #[serde(default)]
-    pub is_base64_encoded: bool,
-    pub request_context: HttpApiContext,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HttpApiContext {
-    #[serde(default)]
-    pub request_id: String,
-    #[serde(default)]
-    pub stage: String,
-    pub http: HttpApiDescription,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HttpApiDescription {
-    pub method: String,
-    #[serde(default)]
-    pub source_ip: Option<String>,
-}
-
-/// The response an HTTP API Lambda integration returns.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HttpApiResponse {
-    pub status_code: u16,
-    pub headers: HashMap<String, String>,
-    pub body: String,
-    pub is_base64_encoded: bool,
+fn common_headers(response: &mut Response<Body>) {
+    insert(response, "Access-Control-Allow-Origin", "*");
+    insert(response, "Access-Control-Expose-Headers", CORS_EXPOSE_HEADERS);
+    insert(response, "ConnectyCube-REST-API-Version", "0.1.1");
+    // Session and user replies carry tokens and personal data: never cache them.
+    insert(response, "Cache-Control", "no-store");
+    insert(response, "X-Content-Type-Options", "nosniff");
 }
 
 #[cfg(test)]
@@ -491,37 +472,51 @@ mod tests {
     fn responses_carry_cors_and_the_expiry_header_when_session_bound() {
         let mut r = req("GET", "/session", "", &[], "");
         let plain = r.respond(Ok(Reply::ok(json!({}))));
-        assert_eq!(plain.header("Access-Control-Allow-Origin"), Some("*"));
-        assert_eq!(plain.header("Access-Control-Expose-Headers"), Some(CORS_EXPOSE_HEADERS));
-        assert_eq!(plain.header("CB-Token-ExpirationDate"), None);
+        assert_eq!(plain.headers()["Access-Control-Allow-Origin"], "*");
+        assert_eq!(plain.headers()["Access-Control-Expose-Headers"], CORS_EXPOSE_HEADERS);
+        assert!(plain.headers().get("CB-Token-ExpirationDate").is_none());
         r.set_session_expiry(1_700_000_000);
         let bound = r.respond(Err(ApiError::SessionMissing));
-        assert_eq!(bound.header("CB-Token-ExpirationDate"), Some("2023-11-14 22:13:20 UTC"));
-        assert_eq!(bound.status, 401);
-        assert_eq!(bound.header("Content-Type"), Some(JSON));
+        assert_eq!(bound.headers()["CB-Token-ExpirationDate"], "2023-11-14 22:13:20 UTC");
+        assert_eq!(bound.status(), 401);
+        assert_eq!(bound.headers()["Content-Type"], JSON);
     }
 
     #[test]
     fn rate_limited_responses_say_when_to_retry() {
         let r = req("POST", "/session", "", &[], "");
         let resp = r.respond(Err(ApiError::TooManyRequests { retry_after_secs: 42 }));
-        assert_eq!(resp.status, 429);
-        assert_eq!(resp.header("Retry-After"), Some("42"));
+        assert_eq!(resp.status(), 429);
+        assert_eq!(resp.headers()["Retry-After"], "42");
     }
 
     #[test]
     fn api_gateway_events_convert_including_stage_prefix_and_base64_bodies() {
-        let event: HttpApiEvent = serde_json::from_value(json!({
-            "version": "2.0", "rawPath": "/prod/users/v2.json", "rawQueryString": "id[in][]=1&x=\"q\" y",
+        let event = json!({
+            "version": "2.0", "routeKey": "GET /users/v2", "rawPath": "/prod/users/v2.json",
+            "rawQueryString": "id[in][]=1&x=\"q\" y",
             "headers": {"cb-token": "t"}, "body": "e30=", "isBase64Encoded": true,
             "requestContext": {"requestId": "r1", "stage": "prod", "http": {"method": "GET", "sourceIp": "1.2.3.4"}}
-        }))
-        .unwrap();
-        let r = ApiRequest::from_event(event);
+        });
+        let converted =
+            serde_json::from_value::<lambda_http::request::LambdaRequest>(crate::lambda::guard_event(event));
+        let r = ApiRequest::from_http(Request::from(converted.expect("an HTTP API event")));
         assert_eq!(r.segments(), ["users", "v2"]);
         assert_eq!(r.token(), Some("t"));
         assert_eq!(r.source_ip(), Some("1.2.3.4"));
+        assert_eq!(r.request_id(), "r1");
         assert_eq!(r.query().unwrap()["x"], json!("\"q\" y"));
         assert_eq!(r.params().unwrap()["id"], json!({"in": ["1"]}));
+    }
+
+    #[test]
+    fn local_requests_read_like_lambda_ones() {
+        let headers = vec![("CB-Token".to_string(), "t".to_string())];
+        let local =
+            local_request("PUT", "/users/5.json?a=%22b", &headers, b"{}".to_vec(), Some("::1".into()), "r".into());
+        let r = ApiRequest::from_http(local);
+        assert_eq!((r.method(), r.segments()), ("PUT", &["users".to_string(), "5".to_string()][..]));
+        assert_eq!((r.token(), r.source_ip(), r.request_id()), (Some("t"), Some("::1"), "r"));
+        assert_eq!(r.query().unwrap()["a"], json!("\"b"));
     }
 }

@@ -1,6 +1,7 @@
 //! cube-auth's domain crate: everything the Lambda functions and the local server share.
 //!
-//! - [`http`]: our request/response types and API Gateway conversion (the only HTTP glue);
+//! - [`lambda`]: `lambda_http` behind a guard for inputs its conversion cannot take;
+//! - [`http`]: reading a `lambda_http` request and building its response (CORS, errors);
 //! - [`params`]: JSON, form and Rails-style bracket parameters as one tree;
 //! - [`error`]: [`ApiError`](error::ApiError) and ConnectyCube's JSON error shapes;
 //! - [`domain`]: applications, users, sessions and their rules;
@@ -21,6 +22,7 @@ pub mod error;
 pub mod http;
 #[cfg(feature = "outbound")]
 pub mod identity;
+pub mod lambda;
 #[cfg(feature = "mail")]
 pub mod mail;
 pub mod pages;
@@ -33,4 +35,5 @@ pub mod trips;
 
 pub use deps::Deps;
 pub use error::ApiError;
-pub use http::{ApiRequest, ApiResponse, Reply};
+pub use http::{ApiRequest, Reply};
+pub use lambda_http::{Body, Request, Response};

@@ -6,49 +6,155 @@
 use crate::error::ApiError;
 use crate::http::ApiRequest;
 
+/// A Lambda function: one binary, one entry in `template.yaml`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Function {
+    CreateSession,
+    GetSession,
+    DestroySession,
+    Login,
+    Logout,
+    Signup,
+    UpdateUser,
+    DeleteUser,
+    ListUsersV2,
+    UsersV1,
+    CreateBlob,
+    CompleteBlob,
+    GetBlob,
+    DeleteBlob,
+    ResetPassword,
+    ResetPage,
+}
+
+impl Function {
+    /// Every HTTP function (`send-mail` is driven by the table's stream, not by a route).
+    pub const ALL: [Function; 16] = [
+        Function::CreateSession,
+        Function::GetSession,
+        Function::DestroySession,
+        Function::Login,
+        Function::Logout,
+        Function::Signup,
+        Function::UpdateUser,
+        Function::DeleteUser,
+        Function::ListUsersV2,
+        Function::UsersV1,
+        Function::CreateBlob,
+        Function::CompleteBlob,
+        Function::GetBlob,
+        Function::DeleteBlob,
+        Function::ResetPassword,
+        Function::ResetPage,
+    ];
+
+    /// The crate, binary and `template.yaml` name (`create-session`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Function::CreateSession => "create-session",
+            Function::GetSession => "get-session",
+            Function::DestroySession => "destroy-session",
+            Function::Login => "login",
+            Function::Logout => "logout",
+            Function::Signup => "signup",
+            Function::UpdateUser => "update-user",
+            Function::DeleteUser => "delete-user",
+            Function::ListUsersV2 => "list-users-v2",
+            Function::UsersV1 => "users-v1",
+            Function::CreateBlob => "create-blob",
+            Function::CompleteBlob => "complete-blob",
+            Function::GetBlob => "get-blob",
+            Function::DeleteBlob => "delete-blob",
+            Function::ResetPassword => "reset-password",
+            Function::ResetPage => "reset-page",
+        }
+    }
+}
+
+/// One route: what handlers match on, so that a path renamed in [`ROUTES`] cannot make a
+/// handler fall through to another branch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    CreateSession,
+    GetSession,
+    DestroySession,
+    Login,
+    Logout,
+    Signup,
+    UpdateUser,
+    DeleteUser,
+    DeleteUserByExternalId,
+    ListUsersV2,
+    ListUsersV1,
+    GetUser,
+    UsersByLogin,
+    UsersByEmail,
+    UsersByFullName,
+    UsersByFacebookId,
+    UsersByTwitterId,
+    UsersByTags,
+    UsersByPhone,
+    UsersByPhoneLegacy,
+    GetUserByExternalId,
+    CreateBlob,
+    CompleteBlob,
+    GetBlob,
+    DownloadBlob,
+    BlobObject,
+    DeleteBlob,
+    RequestReset,
+    RequestResetByQuery,
+    ResetPage,
+    ResetSubmit,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Route {
+    pub endpoint: Endpoint,
     pub method: &'static str,
     pub path: &'static str,
-    pub function: &'static str,
+    pub function: Function,
 }
 
-const fn route(method: &'static str, path: &'static str, function: &'static str) -> Route {
-    Route { method, path, function }
+const fn route(endpoint: Endpoint, method: &'static str, path: &'static str, function: Function) -> Route {
+    Route { endpoint, method, path, function }
 }
+
+use Endpoint as E;
+use Function as F;
 
 pub const ROUTES: &[Route] = &[
-    route("POST", "/session", "create-session"),
-    route("GET", "/session", "get-session"),
-    route("DELETE", "/session", "destroy-session"),
-    route("POST", "/login", "login"),
-    route("DELETE", "/login", "logout"),
-    route("POST", "/users", "signup"),
-    route("PUT", "/users/{id}", "update-user"),
-    route("DELETE", "/users/{id}", "delete-user"),
-    route("DELETE", "/users/external/{id}", "delete-user"),
-    route("GET", "/users/v2", "list-users-v2"),
-    route("GET", "/users", "users-v1"),
-    route("GET", "/users/{id}", "users-v1"),
-    route("GET", "/users/by_login", "users-v1"),
-    route("GET", "/users/by_email", "users-v1"),
-    route("GET", "/users/by_full_name", "users-v1"),
-    route("GET", "/users/by_facebook_id", "users-v1"),
-    route("GET", "/users/by_twitter_id", "users-v1"),
-    route("GET", "/users/by_tags", "users-v1"),
-    route("GET", "/users/phone", "users-v1"),
-    route("GET", "/users/by_phone", "users-v1"),
-    route("GET", "/users/external/{id}", "users-v1"),
-    route("POST", "/blobs", "create-blob"),
-    route("PUT", "/blobs/{id}/complete", "complete-blob"),
-    route("GET", "/blobs/{id}", "get-blob"),
-    route("GET", "/blobs/{id}/download", "get-blob"),
-    route("GET", "/blobs/{id}/object", "get-blob"),
-    route("DELETE", "/blobs/{id}", "delete-blob"),
-    route("POST", "/users/password/reset", "reset-password"),
-    route("GET", "/users/password/reset", "reset-password"),
-    route("GET", "/password-reset", "reset-page"),
-    route("POST", "/password-reset", "reset-page"),
+    route(E::CreateSession, "POST", "/session", F::CreateSession),
+    route(E::GetSession, "GET", "/session", F::GetSession),
+    route(E::DestroySession, "DELETE", "/session", F::DestroySession),
+    route(E::Login, "POST", "/login", F::Login),
+    route(E::Logout, "DELETE", "/login", F::Logout),
+    route(E::Signup, "POST", "/users", F::Signup),
+    route(E::UpdateUser, "PUT", "/users/{id}", F::UpdateUser),
+    route(E::DeleteUser, "DELETE", "/users/{id}", F::DeleteUser),
+    route(E::DeleteUserByExternalId, "DELETE", "/users/external/{id}", F::DeleteUser),
+    route(E::ListUsersV2, "GET", "/users/v2", F::ListUsersV2),
+    route(E::ListUsersV1, "GET", "/users", F::UsersV1),
+    route(E::GetUser, "GET", "/users/{id}", F::UsersV1),
+    route(E::UsersByLogin, "GET", "/users/by_login", F::UsersV1),
+    route(E::UsersByEmail, "GET", "/users/by_email", F::UsersV1),
+    route(E::UsersByFullName, "GET", "/users/by_full_name", F::UsersV1),
+    route(E::UsersByFacebookId, "GET", "/users/by_facebook_id", F::UsersV1),
+    route(E::UsersByTwitterId, "GET", "/users/by_twitter_id", F::UsersV1),
+    route(E::UsersByTags, "GET", "/users/by_tags", F::UsersV1),
+    route(E::UsersByPhoneLegacy, "GET", "/users/phone", F::UsersV1),
+    route(E::UsersByPhone, "GET", "/users/by_phone", F::UsersV1),
+    route(E::GetUserByExternalId, "GET", "/users/external/{id}", F::UsersV1),
+    route(E::CreateBlob, "POST", "/blobs", F::CreateBlob),
+    route(E::CompleteBlob, "PUT", "/blobs/{id}/complete", F::CompleteBlob),
+    route(E::GetBlob, "GET", "/blobs/{id}", F::GetBlob),
+    route(E::DownloadBlob, "GET", "/blobs/{id}/download", F::GetBlob),
+    route(E::BlobObject, "GET", "/blobs/{id}/object", F::GetBlob),
+    route(E::DeleteBlob, "DELETE", "/blobs/{id}", F::DeleteBlob),
+    route(E::RequestReset, "POST", "/users/password/reset", F::ResetPassword),
+    route(E::RequestResetByQuery, "GET", "/users/password/reset", F::ResetPassword),
+    route(E::ResetPage, "GET", "/password-reset", F::ResetPage),
+    route(E::ResetSubmit, "POST", "/password-reset", F::ResetPage),
 ];
 
 impl Route {
@@ -96,9 +202,14 @@ pub fn resolve(method: &str, segments: &[String]) -> Result<&'static Route, ApiE
 
 /// The route of `req`, which must belong to `function` (a function deployed behind the wrong
 /// route answers 404 rather than doing something unexpected).
-pub fn route_for(req: &ApiRequest, function: &str) -> Result<&'static Route, ApiError> {
+pub fn route_for(req: &ApiRequest, function: Function) -> Result<&'static Route, ApiError> {
     let route = resolve(req.method(), req.segments())?;
     if route.function == function { Ok(route) } else { Err(ApiError::NoRoute) }
+}
+
+/// The route of a request before it is read (local mode's dispatcher).
+pub fn resolve_request(req: &lambda_http::Request) -> Result<&'static Route, ApiError> {
+    resolve(req.method().as_str(), &crate::http::path_segments(req.uri().path()))
 }
 
 #[cfg(test)]
@@ -111,18 +222,18 @@ mod tests {
 
     #[test]
     fn methods_pick_the_function() {
-        assert_eq!(resolve("POST", &segs("/session")).unwrap().function, "create-session");
-        assert_eq!(resolve("GET", &segs("/session")).unwrap().function, "get-session");
-        assert_eq!(resolve("DELETE", &segs("/login")).unwrap().function, "logout");
+        assert_eq!(resolve("POST", &segs("/session")).unwrap().function, F::CreateSession);
+        assert_eq!(resolve("GET", &segs("/session")).unwrap().function, F::GetSession);
+        assert_eq!(resolve("DELETE", &segs("/login")).unwrap().function, F::Logout);
     }
 
     #[test]
     fn literal_segments_beat_parameters() {
-        assert_eq!(resolve("GET", &segs("/users/v2")).unwrap().function, "list-users-v2");
-        assert_eq!(resolve("GET", &segs("/users/by_login")).unwrap().function, "users-v1");
-        assert_eq!(resolve("GET", &segs("/users/42")).unwrap().function, "users-v1");
-        assert_eq!(resolve("PUT", &segs("/users/42")).unwrap().function, "update-user");
-        assert_eq!(resolve("DELETE", &segs("/users/external/9")).unwrap().function, "delete-user");
+        assert_eq!(resolve("GET", &segs("/users/v2")).unwrap().function, F::ListUsersV2);
+        assert_eq!(resolve("GET", &segs("/users/by_login")).unwrap().function, F::UsersV1);
+        assert_eq!(resolve("GET", &segs("/users/42")).unwrap().function, F::UsersV1);
+        assert_eq!(resolve("PUT", &segs("/users/42")).unwrap().function, F::UpdateUser);
+        assert_eq!(resolve("DELETE", &segs("/users/external/9")).unwrap().function, F::DeleteUser);
         let route = resolve("GET", &segs("/users/external/9")).unwrap();
         assert_eq!(route.param("id", &segs("/users/external/9")), Some("9"));
     }
@@ -134,11 +245,15 @@ mod tests {
     }
 
     #[test]
-    fn every_route_is_unique() {
+    fn every_route_and_endpoint_is_unique_and_every_function_routed() {
         for (i, a) in ROUTES.iter().enumerate() {
             for b in &ROUTES[i + 1..] {
                 assert!(!(a.method == b.method && a.path == b.path), "{a:?} twice");
+                assert_ne!(a.endpoint, b.endpoint, "{a:?} and {b:?} share an endpoint");
             }
+        }
+        for function in Function::ALL {
+            assert!(ROUTES.iter().any(|r| r.function == function), "{function:?} has no route");
         }
     }
 }

@@ -1,11 +1,11 @@
-//! The Lambda entry point shared by every function binary.
+//! Logging for every function binary, and the plain `lambda_runtime` loop of the one
+//! function that is not behind API Gateway (`send-mail`). HTTP functions run through
+//! [`crate::lambda`].
 
 use std::convert::Infallible;
 use std::future::Future;
 
 use lambda_runtime::{LambdaEvent, service_fn};
-
-use crate::http::{ApiRequest, ApiResponse, HttpApiEvent};
 
 pub use lambda_runtime::Error;
 
@@ -50,69 +50,16 @@ fn log_level(level: &str) -> tracing_subscriber::filter::LevelFilter {
     }
 }
 
-/// Serves API Gateway HTTP API events with `handler` until the runtime stops us.
-pub async fn run<F, Fut>(handler: F) -> Result<(), Error>
+/// Serves events of type `E` (a DynamoDB stream batch, for `send-mail`) with `handler`
+/// until the runtime stops us.
+pub async fn run_events<E, R, F, Fut>(handler: F) -> Result<(), Error>
 where
-    F: Fn(ApiRequest) -> Fut,
-    Fut: Future<Output = ApiResponse>,
+    E: serde::de::DeserializeOwned,
+    R: serde::Serialize,
+    F: Fn(E) -> Fut,
+    Fut: Future<Output = R>,
 {
-    lambda_runtime::run(service_fn(|event: LambdaEvent<HttpApiEvent>| {
-        let response = crate::trips::tracked(handler(ApiRequest::from_event(event.payload)));
-        async move { Ok::<_, Infallible>(response.await.0.into_event()) }
-    }))
-    .await
-}
-
-/// The part of a DynamoDB stream event we use: each record's keys (the stream carries keys
-/// only, so no profile data or address ever travels in it).
-#[derive(Debug, serde::Deserialize)]
-pub struct StreamEvent {
-    #[serde(rename = "Records", default)]
-    pub records: Vec<StreamRecord>,
-}
-
-#[derive(Debug, serde::Deserialize)]
-pub struct StreamRecord {
-    #[serde(rename = "eventName", default)]
-    pub event_name: String,
-    pub dynamodb: StreamData,
-}
-
-#[derive(Debug, serde::Deserialize)]
-pub struct StreamData {
-    #[serde(rename = "Keys", default)]
-    pub keys: std::collections::HashMap<String, std::collections::HashMap<String, String>>,
-    #[serde(rename = "SequenceNumber", default)]
-    pub sequence_number: String,
-}
-
-impl StreamRecord {
-    /// A string key attribute (`pk`, `sk`).
-    pub fn key(&self, name: &str) -> Option<&str> {
-        self.dynamodb.keys.get(name).and_then(|v| v.get("S")).map(String::as_str)
-    }
-}
-
-/// The answer to a stream batch: the records to retry (partial batch response).
-#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
-pub struct BatchResponse {
-    #[serde(rename = "batchItemFailures")]
-    pub failures: Vec<BatchItemFailure>,
-}
-
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-pub struct BatchItemFailure {
-    #[serde(rename = "itemIdentifier")]
-    pub item_identifier: String,
-}
-
-/// Serves DynamoDB stream batches with `handler` until the runtime stops us.
-pub async fn run_stream<F, Fut>(handler: F) -> Result<(), Error>
-where
-    F: Fn(StreamEvent) -> Fut,
-    Fut: Future<Output = BatchResponse>,
-{
-    lambda_runtime::run(service_fn(|event: LambdaEvent<StreamEvent>| {
+    lambda_runtime::run(service_fn(|event: LambdaEvent<E>| {
         let response = crate::trips::tracked(handler(event.payload));
         async move { Ok::<_, Infallible>(response.await.0) }
     }))

@@ -10,10 +10,10 @@ use shared::domain::app::{App, AppSettings};
 use shared::domain::blob::Blob;
 use shared::domain::session::{Session, SessionKind};
 use shared::domain::user::User;
-use shared::http::HttpApiEvent;
+use shared::routes::Function;
 use shared::store::Tx;
 use shared::store::resets::{OutboxReset, ResetToken};
-use shared::{ApiRequest, Deps};
+use shared::{Body, Deps, Request, Response};
 
 pub const APP_ID: i64 = 9001;
 pub const AUTH_KEY: &str = "FixtureAuthKey00001x";
@@ -40,14 +40,6 @@ pub const APP_TOKEN: &str = "89abcdef0123456789abcdef0123456789abcdef";
 /// The workspace's `events/` directory.
 pub fn events_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events")
-}
-
-/// Loads `events/<name>.json` as an API Gateway event and converts it like the runtime does.
-pub fn event(name: &str) -> ApiRequest {
-    let path = events_dir().join(format!("{name}.json"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    let event: HttpApiEvent = serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()));
-    ApiRequest::from_event(event)
 }
 
 /// Writes the fixture application, user and sessions.
@@ -158,18 +150,22 @@ pub fn assert_meets(expectation: &Expectation, status: u16, body: &str) {
     }
 }
 
-/// Runs every fixture of `function` through `handle` against a freshly seeded dynoxide:
-/// the per-function handler test.
-pub async fn check_handler<F, Fut>(function: &str, handle: F)
+/// Runs every fixture of `function` through `handle` against a freshly seeded dynoxide,
+/// each event going through the conversion Lambda runs (the guard, then `lambda_http`): the
+/// per-function handler test.
+pub async fn check_handler<F, Fut>(function: Function, handle: F)
 where
-    F: Fn(Deps, ApiRequest) -> Fut,
-    Fut: std::future::Future<Output = shared::ApiResponse>,
+    F: Fn(Deps, Request) -> Fut,
+    Fut: std::future::Future<Output = Response<Body>> + Send,
 {
     let env = crate::Env::dynoxide().await;
     seed(&env.deps).await;
-    for expectation in expectations(function) {
-        let response = handle(env.deps.clone(), event(&expectation.event)).await;
-        assert_meets(&expectation, response.status, &String::from_utf8_lossy(&response.body));
+    let deps = env.deps.clone();
+    let mut service = shared::lambda::service(|req| handle(deps.clone(), req));
+    for expectation in expectations(function.name()) {
+        let answer = shared::lambda::invoke(&mut service, event_json(&expectation.event)).await;
+        let answer = crate::Answer::from_lambda(&answer);
+        assert_meets(&expectation, answer.status, &String::from_utf8_lossy(&answer.body));
     }
 }
 

@@ -1,7 +1,7 @@
 //! Request builders for tests.
 
 use serde_json::Value;
-use shared::ApiRequest;
+use shared::{Body, Request, Response};
 
 #[derive(Debug, Clone)]
 pub struct Req {
@@ -71,15 +71,72 @@ impl Req {
         self
     }
 
-    pub fn build(self) -> ApiRequest {
-        ApiRequest::new(
+    /// The request as local mode builds it: a `lambda_http` request whose HTTP API context
+    /// carries the source IP.
+    pub fn build(self) -> Request {
+        let path_and_query = if self.query.is_empty() { self.path } else { format!("{}?{}", self.path, self.query) };
+        shared::http::local_request(
             &self.method,
-            &self.path,
-            &self.query,
-            self.headers,
+            &path_and_query,
+            &self.headers,
             self.body,
             Some(self.source_ip),
             "test".into(),
         )
+    }
+}
+
+/// A response read for assertions: status, headers and body as bytes.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// The body parsed as JSON (`Value::Null` when empty or not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+impl From<Response<Body>> for Answer {
+    fn from(response: Response<Body>) -> Self {
+        let (parts, body) = response.into_parts();
+        let headers = parts
+            .headers
+            .iter()
+            .map(|(name, value)| (name.as_str().to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
+            .collect();
+        let body = match body {
+            Body::Text(text) => text.into_bytes(),
+            Body::Binary(bytes) => bytes,
+            _ => Vec::new(),
+        };
+        Answer { status: parts.status.as_u16(), headers, body }
+    }
+}
+
+impl Answer {
+    /// What a Lambda function sent back to API Gateway (an HTTP API response as JSON).
+    pub fn from_lambda(value: &Value) -> Self {
+        use base64::Engine as _;
+        let headers = value["headers"]
+            .as_object()
+            .map(|h| h.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+            .unwrap_or_default();
+        let text = value["body"].as_str().unwrap_or_default();
+        let body = if value["isBase64Encoded"] == Value::Bool(true) {
+            base64::engine::general_purpose::STANDARD.decode(text).expect("a base64 body")
+        } else {
+            text.as_bytes().to_vec()
+        };
+        let status = value["statusCode"].as_u64().expect("an HTTP API response has a statusCode") as u16;
+        Answer { status, headers, body }
     }
 }

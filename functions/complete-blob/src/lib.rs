@@ -1,10 +1,12 @@
 //! `PUT /blobs/{id}/complete`: declare an upload finished; size and type are read from S3 (contract §6.6).
 
-use shared::{ApiRequest, ApiResponse, Deps};
+use shared::routes::Function;
+use shared::{ApiRequest, Body, Deps, Request, Response};
 
-pub const FUNCTION: &str = "complete-blob";
+pub const FUNCTION: Function = Function::CompleteBlob;
 
-pub async fn handle(deps: &Deps, mut req: ApiRequest) -> ApiResponse {
+pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
+    let mut req = ApiRequest::from_http(req);
     let result = match shared::routes::route_for(&req, FUNCTION) {
         Ok(route) => {
             let id = route.param("id", req.segments()).unwrap_or_default().to_string();

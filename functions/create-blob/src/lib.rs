@@ -1,10 +1,12 @@
 //! `POST /blobs`: a blob record and a presigned S3 POST upload (contract §6.6).
 
-use shared::{ApiRequest, ApiResponse, Deps};
+use shared::routes::Function;
+use shared::{ApiRequest, Body, Deps, Request, Response};
 
-pub const FUNCTION: &str = "create-blob";
+pub const FUNCTION: Function = Function::CreateBlob;
 
-pub async fn handle(deps: &Deps, mut req: ApiRequest) -> ApiResponse {
+pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
+    let mut req = ApiRequest::from_http(req);
     let result = match shared::routes::route_for(&req, FUNCTION) {
         Ok(_) => shared::service::blobs::create_blob(deps, &mut req).await,
         Err(error) => Err(error),

@@ -1,10 +1,12 @@
 //! `POST /session`: create an application, user or guest session (contract §3.2).
 
-use shared::{ApiRequest, ApiResponse, Deps};
+use shared::routes::Function;
+use shared::{ApiRequest, Body, Deps, Request, Response};
 
-pub const FUNCTION: &str = "create-session";
+pub const FUNCTION: Function = Function::CreateSession;
 
-pub async fn handle(deps: &Deps, mut req: ApiRequest) -> ApiResponse {
+pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
+    let mut req = ApiRequest::from_http(req);
     let result = match shared::routes::route_for(&req, FUNCTION) {
         Ok(_) => shared::service::sessions::create_session(deps, &mut req).await,
         Err(error) => Err(error),

@@ -1,10 +1,12 @@
 //! `DELETE /blobs/{id}`: the owner deletes a file and its record (contract §6.6).
 
-use shared::{ApiRequest, ApiResponse, Deps};
+use shared::routes::Function;
+use shared::{ApiRequest, Body, Deps, Request, Response};
 
-pub const FUNCTION: &str = "delete-blob";
+pub const FUNCTION: Function = Function::DeleteBlob;
 
-pub async fn handle(deps: &Deps, mut req: ApiRequest) -> ApiResponse {
+pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
+    let mut req = ApiRequest::from_http(req);
     let result = match shared::routes::route_for(&req, FUNCTION) {
         Ok(route) => {
             let id = route.param("id", req.segments()).unwrap_or_default().to_string();

@@ -1,10 +1,12 @@
 //! `GET /session`: the caller's session and its user (contract §3.4).
 
-use shared::{ApiRequest, ApiResponse, Deps};
+use shared::routes::Function;
+use shared::{ApiRequest, Body, Deps, Request, Response};
 
-pub const FUNCTION: &str = "get-session";
+pub const FUNCTION: Function = Function::GetSession;
 
-pub async fn handle(deps: &Deps, mut req: ApiRequest) -> ApiResponse {
+pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
+    let mut req = ApiRequest::from_http(req);
     let result = match shared::routes::route_for(&req, FUNCTION) {
         Ok(_) => shared::service::sessions::get_session(deps, &mut req).await,
         Err(error) => Err(error),

@@ -1,10 +1,12 @@
 //! `GET /users/v2`: search users with filters and operators, from indexes only (contract §6.7).
 
-use shared::{ApiRequest, ApiResponse, Deps};
+use shared::routes::Function;
+use shared::{ApiRequest, Body, Deps, Request, Response};
 
-pub const FUNCTION: &str = "list-users-v2";
+pub const FUNCTION: Function = Function::ListUsersV2;
 
-pub async fn handle(deps: &Deps, mut req: ApiRequest) -> ApiResponse {
+pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
+    let mut req = ApiRequest::from_http(req);
     let result = match shared::routes::route_for(&req, FUNCTION) {
         Ok(_) => shared::service::search::search_users(deps, &mut req).await,
         Err(error) => Err(error),

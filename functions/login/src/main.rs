@@ -6,5 +6,5 @@
 async fn main() -> Result<(), shared::runtime::Error> {
     shared::runtime::init_logging();
     let deps = shared::Deps::from_env_with_identity().await?;
-    shared::runtime::run(|req| login::handle(&deps, req)).await
+    shared::lambda::run(|req| login::handle(&deps, req)).await
 }

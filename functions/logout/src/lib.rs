@@ -1,10 +1,12 @@
 //! `DELETE /login`: log the user out, keeping the application session (contract §3.7).
 
-use shared::{ApiRequest, ApiResponse, Deps};
+use shared::routes::Function;
+use shared::{ApiRequest, Body, Deps, Request, Response};
 
-pub const FUNCTION: &str = "logout";
+pub const FUNCTION: Function = Function::Logout;
 
-pub async fn handle(deps: &Deps, mut req: ApiRequest) -> ApiResponse {
+pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
+    let mut req = ApiRequest::from_http(req);
     let result = match shared::routes::route_for(&req, FUNCTION) {
         Ok(_) => shared::service::sessions::logout(deps, &mut req).await,
         Err(error) => Err(error),

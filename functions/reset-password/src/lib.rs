@@ -1,10 +1,12 @@
 //! `POST /users/password/reset` (`{"email":…}`, SDK 6) and `GET /users/password/reset?email=…` (older SDKs): queue a reset mail; 200 whatever the address (contract §6.5).
 
-use shared::{ApiRequest, ApiResponse, Deps};
+use shared::routes::Function;
+use shared::{ApiRequest, Body, Deps, Request, Response};
 
-pub const FUNCTION: &str = "reset-password";
+pub const FUNCTION: Function = Function::ResetPassword;
 
-pub async fn handle(deps: &Deps, mut req: ApiRequest) -> ApiResponse {
+pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
+    let mut req = ApiRequest::from_http(req);
     let result = match shared::routes::route_for(&req, FUNCTION) {
         Ok(_) => shared::service::reset::request_reset(deps, &mut req).await,
         Err(error) => Err(error),

@@ -2,26 +2,38 @@
 //! this function, which sends each password-reset mail. A record that fails is reported back
 //! for a retry (partial batch response); the others are not sent twice.
 
+use aws_lambda_events::dynamodb::{Event, EventRecord};
+use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use shared::Deps;
 use shared::mail::Mailer;
-use shared::runtime::{BatchItemFailure, BatchResponse, StreamEvent};
 use shared::store::resets::OUTBOX_PK;
 
 pub const FUNCTION: &str = "send-mail";
 
-pub async fn handle(deps: &Deps, mailer: &Mailer, event: StreamEvent) -> BatchResponse {
-    let mut response = BatchResponse::default();
+pub async fn handle(deps: &Deps, mailer: &Mailer, event: Event) -> DynamoDbEventResponse {
+    let mut response = DynamoDbEventResponse::default();
     for record in &event.records {
-        if record.event_name != "INSERT" || record.key("pk") != Some(OUTBOX_PK) {
+        if record.event_name != "INSERT" || key(record, "pk") != Some(OUTBOX_PK) {
             continue;
         }
-        let Some(sk) = record.key("sk") else { continue };
+        let Some(sk) = key(record, "sk") else { continue };
         if let Err(error) = shared::service::reset::deliver_reset(deps, mailer, sk).await {
             tracing::error!(error = %error, "sending queued mail failed; the stream will retry it");
-            response.failures.push(BatchItemFailure { item_identifier: record.dynamodb.sequence_number.clone() });
+            let mut failure = DynamoDbBatchItemFailure::default();
+            failure.item_identifier = record.change.sequence_number.clone();
+            response.batch_item_failures.push(failure);
         }
     }
     response
+}
+
+/// A string key attribute (`pk`, `sk`) of the changed item: the stream carries keys only, so
+/// no profile data or address ever travels in it.
+fn key<'a>(record: &'a EventRecord, name: &str) -> Option<&'a str> {
+    match record.change.keys.get(name)? {
+        serde_dynamo::AttributeValue::S(value) => Some(value),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -53,9 +65,9 @@ mod tests {
             delivery: Delivery::Files(dir.clone()),
         })
         .unwrap();
-        let event: StreamEvent = serde_json::from_value(fixtures::event_json("send-mail-outbox")).unwrap();
+        let event: Event = serde_json::from_value(fixtures::event_json("send-mail-outbox")).unwrap();
         let response = handle(&env.deps, &mailer, event).await;
-        assert!(response.failures.is_empty(), "{response:?}");
+        assert!(response.batch_item_failures.is_empty(), "{response:?}");
         let mails = mail_files(&dir);
         assert_eq!(mails.len(), 1, "the INSERT is mailed, the REMOVE ignored");
         assert!(mails[0].contains(&format!("To: {}", fixtures::USER_EMAIL)), "{}", mails[0]);
@@ -65,8 +77,8 @@ mod tests {
         assert!(env.deps.store.reset_token(&old, now).await.unwrap().is_none(), "the earlier token stopped working");
 
         // A redelivered record finds nothing left to send.
-        let again: StreamEvent = serde_json::from_value(fixtures::event_json("send-mail-outbox")).unwrap();
-        assert!(handle(&env.deps, &mailer, again).await.failures.is_empty());
+        let again: Event = serde_json::from_value(fixtures::event_json("send-mail-outbox")).unwrap();
+        assert!(handle(&env.deps, &mailer, again).await.batch_item_failures.is_empty());
         assert_eq!(mail_files(&dir).len(), 1);
         std::fs::remove_dir_all(dir).ok();
     }

@@ -7,5 +7,5 @@ async fn main() -> Result<(), shared::runtime::Error> {
     shared::runtime::init_logging();
     let deps = shared::Deps::from_env().await?;
     let mailer = shared::mail::Mailer::new(&shared::mail::MailConfig::from_env()?)?;
-    shared::runtime::run_stream(|event| send_mail::handle(&deps, &mailer, event)).await
+    shared::runtime::run_events(|event| send_mail::handle(&deps, &mailer, event)).await
 }

@@ -1,10 +1,12 @@
 //! `POST /users`: sign up with `CB-AuthKey` or any session (contract §6.2).
 
-use shared::{ApiRequest, ApiResponse, Deps};
+use shared::routes::Function;
+use shared::{ApiRequest, Body, Deps, Request, Response};
 
-pub const FUNCTION: &str = "signup";
+pub const FUNCTION: Function = Function::Signup;
 
-pub async fn handle(deps: &Deps, mut req: ApiRequest) -> ApiResponse {
+pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
+    let mut req = ApiRequest::from_http(req);
     let result = match shared::routes::route_for(&req, FUNCTION) {
         Ok(_) => shared::service::signup::signup(deps, &mut req).await,
         Err(error) => Err(error),

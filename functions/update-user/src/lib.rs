@@ -1,10 +1,12 @@
 //! `PUT /users/{id}`: update the caller's own profile; a password change needs `old_password` (contract §6.3).
 
-use shared::{ApiRequest, ApiResponse, Deps};
+use shared::routes::Function;
+use shared::{ApiRequest, Body, Deps, Request, Response};
 
-pub const FUNCTION: &str = "update-user";
+pub const FUNCTION: Function = Function::UpdateUser;
 
-pub async fn handle(deps: &Deps, mut req: ApiRequest) -> ApiResponse {
+pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
+    let mut req = ApiRequest::from_http(req);
     let result = match shared::routes::route_for(&req, FUNCTION) {
         Ok(route) => {
             let id = route.param("id", req.segments()).unwrap_or_default().to_string();

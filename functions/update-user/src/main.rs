@@ -5,5 +5,5 @@
 async fn main() -> Result<(), shared::runtime::Error> {
     shared::runtime::init_logging();
     let deps = shared::Deps::from_env().await?;
-    shared::runtime::run(|req| update_user::handle(&deps, req)).await
+    shared::lambda::run(|req| update_user::handle(&deps, req)).await
 }

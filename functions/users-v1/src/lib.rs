@@ -1,10 +1,12 @@
 //! The deprecated V1 retrieval family: `GET /users`, `/users/{id}`, `/users/by_*`, `/users/phone`, `/users/external/{id}` (contract §6.8).
 
-use shared::{ApiRequest, ApiResponse, Deps};
+use shared::routes::Function;
+use shared::{ApiRequest, Body, Deps, Request, Response};
 
-pub const FUNCTION: &str = "users-v1";
+pub const FUNCTION: Function = Function::UsersV1;
 
-pub async fn handle(deps: &Deps, mut req: ApiRequest) -> ApiResponse {
+pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
+    let mut req = ApiRequest::from_http(req);
     let result = match shared::routes::route_for(&req, FUNCTION) {
         Ok(route) => shared::service::users_v1::retrieve(deps, &mut req, route).await,
         Err(error) => Err(error),

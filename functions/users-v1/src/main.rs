@@ -5,5 +5,5 @@
 async fn main() -> Result<(), shared::runtime::Error> {
     shared::runtime::init_logging();
     let deps = shared::Deps::from_env().await?;
-    shared::runtime::run(|req| users_v1::handle(&deps, req)).await
+    shared::lambda::run(|req| users_v1::handle(&deps, req)).await
 }

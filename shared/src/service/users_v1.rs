@@ -11,7 +11,7 @@ use crate::domain::v1_filter::{V1Filter, V1Order};
 use crate::error::ApiError;
 use crate::http::{ApiRequest, Reply};
 use crate::params::Field;
-use crate::routes::Route;
+use crate::routes::{Endpoint, Route};
 use crate::service::auth::{Caller, authenticate};
 use crate::service::search::count_search;
 use crate::store::schema::{USERS_BY_CREATED, USERS_BY_ID, USERS_BY_UPDATED};
@@ -32,29 +32,29 @@ pub async fn retrieve(deps: &Deps, req: &mut ApiRequest, route: &Route) -> Resul
     let segments = req.segments().to_vec();
     // Lookups by something other than an id are searches, and count as such; the count (which
     // may read the application's limits) goes alongside the lookup, which is read-only.
-    let is_search = !matches!(route.path, "/users/{id}" | "/users/external/{id}");
+    let is_search = !matches!(route.endpoint, Endpoint::GetUser | Endpoint::GetUserByExternalId);
     let ip = req.source_ip();
     let counting = async { if is_search { count_search(deps, caller.app_id(), ip).await } else { Ok(()) } };
     let lookup = async {
-        match route.path {
-            "/users" => list(deps, &caller, &params).await,
-            "/users/{id}" => {
+        match route.endpoint {
+            Endpoint::ListUsersV1 => list(deps, &caller, &params).await,
+            Endpoint::GetUser => {
                 let id = route.param("id", &segments).and_then(|id| id.parse::<i64>().ok()).ok_or_else(not_found)?;
                 one(deps, &caller, vec![id]).await
             }
-            "/users/by_login" => by_unique(deps, &caller, UniqueField::Login, required(fields, "login")?).await,
-            "/users/by_email" => by_unique(deps, &caller, UniqueField::Email, required(fields, "email")?).await,
-            "/users/by_facebook_id" => {
+            Endpoint::UsersByLogin => by_unique(deps, &caller, UniqueField::Login, required(fields, "login")?).await,
+            Endpoint::UsersByEmail => by_unique(deps, &caller, UniqueField::Email, required(fields, "email")?).await,
+            Endpoint::UsersByFacebookId => {
                 by_unique(deps, &caller, UniqueField::FacebookId, required(fields, "facebook_id")?).await
             }
-            "/users/by_twitter_id" => {
+            Endpoint::UsersByTwitterId => {
                 by_unique(deps, &caller, UniqueField::TwitterId, required(fields, "twitter_id")?).await
             }
-            "/users/external/{id}" => {
+            Endpoint::GetUserByExternalId => {
                 let external = route.param("id", &segments).unwrap_or_default().to_string();
                 by_unique(deps, &caller, UniqueField::ExternalUserId, external).await
             }
-            "/users/phone" | "/users/by_phone" => {
+            Endpoint::UsersByPhone | Endpoint::UsersByPhoneLegacy => {
                 let phone = normalise(&required(fields, "phone")?);
                 let ids = deps
                     .store
@@ -62,7 +62,7 @@ pub async fn retrieve(deps: &Deps, req: &mut ApiRequest, route: &Route) -> Resul
                     .await?;
                 one(deps, &caller, ids).await
             }
-            "/users/by_full_name" => {
+            Endpoint::UsersByFullName => {
                 let name = normalise(&required(fields, "full_name")?);
                 let now = deps.clock.now();
                 let ids = deps
@@ -71,7 +71,7 @@ pub async fn retrieve(deps: &Deps, req: &mut ApiRequest, route: &Route) -> Resul
                     .await?;
                 paged_by_id(deps, &caller, ids, fields).await
             }
-            "/users/by_tags" => {
+            Endpoint::UsersByTags => {
                 let tags: Vec<String> = fields
                     .get("tags")
                     .list()

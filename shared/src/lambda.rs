@@ -1,0 +1,360 @@
+//! `lambda_http` behind a guard. Every HTTP function runs `lambda_http`'s own adapter (its
+//! event types, its conversion into `http::Request`, its response encoding); this module
+//! only puts one pre-step in front of it.
+//!
+//! Why a pre-step: `lambda_http` builds the request URI from `rawPath`, `rawQueryString`, the
+//! `Host` and `X-Forwarded-Proto` headers and the stage, and panics (`expect("failed to build
+//! request")`, `Url::parse(..).unwrap()`) when they do not make a valid URI: a raw `"` or
+//! space in a query string is enough. A base64 body that does not decode panics too, and a
+//! header that is not a valid `http` header fails the whole event. API Gateway forwards such
+//! requests, so [`guard_event`] re-encodes what is not valid in a URI and drops what cannot be
+//! a header before `lambda_http` sees the event. Re-encoding keeps the meaning: the Rails-style
+//! parser decodes `%22` exactly as it reads a raw `"`. Whatever still fails to convert is
+//! answered with a JSON 400 here, never a panic or an invocation error.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use base64::Engine as _;
+use lambda_http::request::LambdaRequest;
+use lambda_http::{Body, LambdaEvent, Request, Response, Service};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::error::ApiError;
+
+pub use lambda_runtime::Error;
+
+/// Serves API Gateway HTTP API events with `handler` until the runtime stops us: what
+/// `lambda_http::run(service_fn(handler))` does, with [`guard_event`] in front.
+pub async fn run<F, Fut>(handler: F) -> Result<(), Error>
+where
+    F: Fn(Request) -> Fut,
+    Fut: Future<Output = Response<Body>> + Send,
+{
+    lambda_runtime::run(service(handler)).await
+}
+
+/// The service [`run`] serves: guard, then `lambda_http`'s adapter around `handler`. Tests
+/// call it with raw events to go through the exact conversion Lambda runs.
+pub fn service<'a, F, Fut>(handler: F) -> Guarded<'a, lambda_http::Adapter<'a, Response<Body>, Handler<'a, F>>>
+where
+    F: Fn(Request) -> Fut,
+    Fut: Future<Output = Response<Body>> + Send + 'a,
+{
+    let handler = Handler { handler, future_lifetime: PhantomData };
+    Guarded { inner: lambda_http::Adapter::from(handler), handler_lifetime: PhantomData }
+}
+
+/// A handler function as the `Service<Request>` `lambda_http` adapts, counting each
+/// request's DynamoDB round trips for its log line.
+pub struct Handler<'a, F> {
+    handler: F,
+    future_lifetime: PhantomData<&'a ()>,
+}
+
+impl<'a, F, Fut> Service<Request> for Handler<'a, F>
+where
+    F: Fn(Request) -> Fut,
+    Fut: Future<Output = Response<Body>> + Send + 'a,
+{
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send + 'a>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let answer = crate::trips::tracked((self.handler)(req));
+        Box::pin(async move { Ok(answer.await.0) })
+    }
+}
+
+/// Sends one raw event through `service` and returns what Lambda would send back to API
+/// Gateway, as JSON.
+pub async fn invoke<'a, S, R>(service: &mut Guarded<'a, S>, event: Value) -> Value
+where
+    S: Service<LambdaEvent<LambdaRequest>, Response = R, Error = Infallible>,
+    S::Future: Send + 'a,
+    R: Serialize + Send + 'a,
+{
+    let answer = service.call(LambdaEvent::new(event, lambda_runtime::Context::default())).await;
+    let Ok(answer) = answer;
+    serde_json::to_value(answer).unwrap_or(Value::Null)
+}
+
+/// `lambda_http`'s adapter with [`guard_event`] in front of it.
+pub struct Guarded<'a, S> {
+    inner: S,
+    handler_lifetime: PhantomData<&'a ()>,
+}
+
+/// Either `lambda_http`'s response, or our 400 for an event it could not have converted.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum GuardedAnswer<R> {
+    Converted(R),
+    Refused(Value),
+}
+
+impl<'a, S, R> Service<LambdaEvent<Value>> for Guarded<'a, S>
+where
+    S: Service<LambdaEvent<LambdaRequest>, Response = R, Error = Infallible>,
+    S::Future: Send + 'a,
+    R: Send + 'a,
+{
+    type Response = GuardedAnswer<R>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<GuardedAnswer<R>, Infallible>> + Send + 'a>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, event: LambdaEvent<Value>) -> Self::Future {
+        let LambdaEvent { payload, context } = event;
+        match serde_json::from_value::<LambdaRequest>(guard_event(payload)) {
+            Ok(request) => {
+                let answer = self.inner.call(LambdaEvent::new(request, context));
+                Box::pin(async move { Ok(GuardedAnswer::Converted(answer.await?)) })
+            }
+            Err(_) => Box::pin(std::future::ready(Ok(GuardedAnswer::Refused(refusal())))),
+        }
+    }
+}
+
+/// The HTTP API response for an event that is not an HTTP API request we can read.
+fn refusal() -> Value {
+    let error = ApiError::BadRequest("malformed request".into());
+    let response = crate::http::error_response(error);
+    let headers: Map<String, Value> = response
+        .headers()
+        .iter()
+        .map(|(name, value)| (name.to_string(), Value::String(String::from_utf8_lossy(value.as_bytes()).into())))
+        .collect();
+    let body = match response.body() {
+        Body::Text(text) => text.clone(),
+        Body::Binary(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+        _ => String::new(),
+    };
+    serde_json::json!({
+        "statusCode": response.status().as_u16(),
+        "headers": headers,
+        "body": body,
+        "isBase64Encoded": false,
+    })
+}
+
+/// Makes an HTTP API event safe for `lambda_http`'s conversion without changing what it
+/// means: the path and query re-encoded to URI characters, invalid headers dropped, a `Host`
+/// or `X-Forwarded-Proto` that cannot start a URL dropped, a stage name that cannot be a path
+/// segment dropped, and an undecodable base64 body emptied (as a missing body).
+pub fn guard_event(mut event: Value) -> Value {
+    let Some(fields) = event.as_object_mut() else { return event };
+    if let Some(Value::String(path)) = fields.get_mut("rawPath") {
+        let encoded = encode_uri_part(path);
+        *path = if encoded.starts_with('/') { encoded } else { format!("/{encoded}") };
+    }
+    if let Some(Value::String(query)) = fields.get_mut("rawQueryString") {
+        *query = encode_uri_part(query);
+    }
+    if let Some(Value::Object(headers)) = fields.get_mut("headers") {
+        headers.retain(|name, value| header_is_usable(name, value));
+    }
+    if fields.get("isBase64Encoded") == Some(&Value::Bool(true))
+        && let Some(Value::String(body)) = fields.get_mut("body")
+        && base64::engine::general_purpose::STANDARD.decode(body.as_bytes()).is_err()
+    {
+        body.clear();
+    }
+    if let Some(Value::Object(context)) = fields.get_mut("requestContext") {
+        if context.get("domainName").and_then(Value::as_str).is_some_and(|host| !is_host(host)) {
+            context.remove("domainName");
+        }
+        if context.get("stage").and_then(Value::as_str).is_some_and(|stage| !is_stage(stage)) {
+            context.remove("stage");
+        }
+    }
+    event
+}
+
+fn header_is_usable(name: &str, value: &Value) -> bool {
+    let Some(value) = value.as_str() else { return false };
+    if lambda_http::http::HeaderName::from_bytes(name.as_bytes()).is_err()
+        || lambda_http::http::HeaderValue::from_str(value).is_err()
+    {
+        return false;
+    }
+    match name.to_ascii_lowercase().as_str() {
+        "host" => is_host(value),
+        "x-forwarded-proto" => matches!(value, "http" | "https"),
+        _ => true,
+    }
+}
+
+/// A host name or address with an optional port: what may follow `https://`.
+fn is_host(host: &str) -> bool {
+    let (name, port) = match host.rsplit_once(':') {
+        Some((name, port)) => (name, Some(port)),
+        None => (host, None),
+    };
+    !name.is_empty()
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// API Gateway stage names: letters, digits, `-`, `_`, and `$default`.
+fn is_stage(stage: &str) -> bool {
+    stage == "$default"
+        || (!stage.is_empty() && stage.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+}
+
+/// Percent-encodes every byte that is not an RFC 3986 unreserved character, sub-delimiter,
+/// `:`, `@`, `/`, `?`, or the `%` of a valid escape. Percent-decoding the result gives back
+/// the same bytes as decoding the input.
+pub fn encode_uri_part(raw: &str) -> String {
+    let bytes = raw.as_bytes();
+    let mut out = String::with_capacity(bytes.len());
+    for (i, &byte) in bytes.iter().enumerate() {
+        let valid_escape = byte == b'%'
+            && bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+            && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
+        if valid_escape || byte.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn event(raw_path: &str, raw_query: &str) -> Value {
+        json!({
+            "version": "2.0", "routeKey": "$default", "rawPath": raw_path, "rawQueryString": raw_query,
+            "headers": {"host": "api.example.com"},
+            "requestContext": {"requestId": "r", "stage": "$default", "http": {"method": "GET", "path": raw_path, "sourceIp": "1.2.3.4"}},
+            "isBase64Encoded": false
+        })
+    }
+
+    fn convert(event: Value) -> Request {
+        Request::from(serde_json::from_value::<LambdaRequest>(guard_event(event)).expect("converts"))
+    }
+
+    #[test]
+    fn raw_quotes_spaces_and_hashes_are_encoded_and_valid_escapes_kept() {
+        assert_eq!(encode_uri_part("x=\"q\" y#z"), "x=%22q%22%20y%23z");
+        assert_eq!(encode_uri_part("a%2Bb%zz%4"), "a%2Bb%25zz%254");
+        assert_eq!(encode_uri_part("é"), "%C3%A9");
+        assert_eq!(encode_uri_part("user[login]=a&b=c+d"), "user%5Blogin%5D=a&b=c+d");
+    }
+
+    #[test]
+    fn the_known_panics_convert_instead() {
+        let req = convert(event("/users/v2 x", "login=\"a b\"#frag"));
+        assert_eq!(req.uri().query(), Some("login=%22a%20b%22%23frag"));
+        let mut bad = event("no-slash:99", "");
+        bad["headers"] = json!({"host": "bad host", "x-forwarded-proto": "a b", "x-bad": "\u{1}", "cb-token": "t"});
+        bad["requestContext"]["stage"] = json!("st age#");
+        bad["body"] = json!("***");
+        bad["isBase64Encoded"] = json!(true);
+        let req = convert(bad);
+        assert_eq!(req.headers().get("cb-token").unwrap(), "t");
+        assert!(req.headers().get("x-bad").is_none());
+        assert!(req.body().is_empty());
+    }
+
+    #[test]
+    fn hosts_and_stages_are_checked() {
+        assert!(is_host("api.example.com") && is_host("127.0.0.1:3000"));
+        assert!(!is_host("a b") && !is_host("h:") && !is_host("h:123456") && !is_host("x@y"));
+        assert!(is_stage("$default") && is_stage("prod_2") && !is_stage("a/b"));
+    }
+
+    /// A small deterministic generator: the same cases on every run.
+    struct Cases(u64);
+
+    impl Cases {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn one_in(&mut self, n: u64) -> bool {
+            self.next().is_multiple_of(n)
+        }
+
+        /// Up to `max` characters, mostly the ones URIs, headers and JSON treat specially.
+        fn text(&mut self, max: u64) -> String {
+            const SPECIAL: &[char] = &[
+                '"', ' ', '#', '%', '?', '&', '=', '[', ']', '{', '}', '|', '\\', '^', '`', '<', '>', '/', ':', '@',
+                '+', '.', '\u{0}', '\u{1}', '\t', '\n', '\r', '\u{7f}', '\u{80}', 'é', '€', '\u{fffd}', '😀', 'a', 'Z',
+                '9',
+            ];
+            let len = self.next() % (max + 1);
+            (0..len)
+                .map(|_| match self.next() % 4 {
+                    0 => char::from_u32((self.next() % 0x11_0000) as u32).unwrap_or('x'),
+                    _ => SPECIAL[(self.next() % SPECIAL.len() as u64) as usize],
+                })
+                .collect()
+        }
+    }
+
+    /// Arbitrary text in the raw path, query string, stage, method, headers (names and
+    /// values) and body, base64 or not, goes through the guard and `lambda_http`'s
+    /// conversion into a handler that reads it as every handler does: never a panic, always
+    /// an HTTP API response whose body is JSON.
+    #[tokio::test]
+    async fn arbitrary_events_always_get_a_json_answer() {
+        let handler = |req: Request| async move {
+            let req = crate::http::ApiRequest::from_http(req);
+            let result = crate::routes::resolve(req.method(), req.segments())
+                .and_then(|_| req.params())
+                .map(|params| crate::http::Reply::ok(serde_json::json!({ "params": params })));
+            req.respond(result)
+        };
+        let mut service = service(handler);
+        let mut cases = Cases(0x9E37_79B9_7F4A_7C15);
+        for _ in 0..3000 {
+            let mut headers = Map::new();
+            for _ in 0..cases.next() % 4 {
+                headers.insert(cases.text(12), Value::String(cases.text(40)));
+            }
+            if cases.one_in(3) {
+                headers.insert("host".into(), Value::String(cases.text(20)));
+            }
+            let method = ["GET", "POST", "PUT", "DELETE", "OPTIONS"][(cases.next() % 5) as usize].to_string();
+            let event = json!({
+                "version": "2.0", "routeKey": "$default",
+                "rawPath": if cases.one_in(2) { format!("/users/{}", cases.text(30)) } else { cases.text(30) },
+                "rawQueryString": cases.text(80),
+                "headers": headers,
+                "body": cases.text(60),
+                "isBase64Encoded": cases.one_in(4),
+                "requestContext": {
+                    "requestId": "r", "stage": if cases.one_in(3) { cases.text(8) } else { "$default".into() },
+                    "domainName": cases.text(10),
+                    "http": {"method": if cases.one_in(10) { cases.text(6) } else { method }, "sourceIp": "1.2.3.4"}
+                }
+            });
+            let answer = invoke(&mut service, event.clone()).await;
+            let status = answer["statusCode"].as_u64().unwrap_or_else(|| panic!("no status for {event}: {answer}"));
+            assert!((200..500).contains(&status), "{status} for {event}: {answer}");
+            let body = answer["body"].as_str().unwrap_or_else(|| panic!("no body for {event}: {answer}"));
+            assert!(serde_json::from_str::<Value>(body).is_ok(), "{body} for {event}");
+        }
+    }
+}
