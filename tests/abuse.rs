@@ -5,8 +5,7 @@
 use serde_json::{Value, json};
 use shared::domain::app::{App, AppSettings};
 use shared::domain::limits::{AbuseLimits, DEFAULT_LOGIN_FAILURES_PER_ACCOUNT_IP, Rate};
-use testkit::Answer;
-use testkit::{Env, Req, get, on_both_engines, post, put};
+use testkit::{Answer, Env, Req, get, on_both_engines, post, put};
 
 const PASSWORD: &str = "correct-horse-battery";
 const TOO_MANY: &str = r#"{"errors":{"base":["Too many requests, please retry later"]}}"#;

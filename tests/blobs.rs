@@ -6,9 +6,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use shared::blobs::post_policy::{SigningCredentials, UploadPolicy, form_fields};
 use shared::domain::app::{App, AppSettings};
-use testkit::Answer;
 use testkit::wire::{multipart, send, upload_form};
-use testkit::{Env, Req, TEST_BUCKET, delete, get, on_both_engines, post, put};
+use testkit::{Answer, Env, Req, TEST_BUCKET, delete, get, on_both_engines, post, put};
 
 const PASSWORD: &str = "correct-horse-battery";
 const PICTURE: &[u8] = b"\x89PNG\r\n\x1a\n pretend this is a picture";

@@ -10,8 +10,7 @@ use shared::domain::user::User;
 use shared::mail::{Delivery, MailConfig, Mailer};
 use shared::service::reset::deliver_reset;
 use shared::store::Tx;
-use testkit::Answer;
-use testkit::{Env, Req, get, on_both_engines, post, put};
+use testkit::{Answer, Env, Req, get, on_both_engines, post, put};
 
 const PASSWORD: &str = "correct-horse-battery";
 

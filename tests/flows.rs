@@ -4,8 +4,7 @@
 use serde_json::{Value, json};
 use shared::crypto::signature::{canonical_string, sign_sha1, sign_sha256};
 use shared::domain::app::{App, AppSettings};
-use testkit::Answer;
-use testkit::{Env, Req, delete, get, on_both_engines, post};
+use testkit::{Answer, Env, Req, delete, get, on_both_engines, post};
 
 const SESSION_MISSING: &str = r#"{"errors":{"base":["Required session does not exist"]}}"#;
 const PASSWORD: &str = "correct-horse-battery";

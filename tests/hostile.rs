@@ -13,8 +13,7 @@ use serde_json::{Map, Value, json};
 use shared::domain::app::{App, AppSettings};
 use shared::domain::limits::{AbuseLimits, Rate};
 use shared::store::item::ItemExt;
-use testkit::Answer;
-use testkit::{Env, Req, on_both_engines, post, put};
+use testkit::{Answer, Env, Req, on_both_engines, post, put};
 use yaml_rust2::{Yaml, YamlLoader};
 
 const PASSWORD: &str = "correct-horse-battery";

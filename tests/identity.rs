@@ -19,8 +19,7 @@ use serde_json::{Value, json};
 use shared::domain::app::{App, AppSettings};
 use shared::domain::cidp::CidpSettings;
 use shared::store::item::ItemExt;
-use testkit::Answer;
-use testkit::{Env, Req, on_both_engines, post};
+use testkit::{Answer, Env, Req, on_both_engines, post};
 
 const PROJECT: &str = "cube-test-project";
 const CERT_A: &str = include_str!("fixtures/firebase/test-cert-a.pem");

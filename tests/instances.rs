@@ -13,8 +13,7 @@ use serde_json::json;
 use shared::Deps;
 use shared::domain::app::{App, AppSettings};
 use shared::domain::limits::{AbuseLimits, Rate};
-use testkit::Answer;
-use testkit::{Env, Req, on_both_engines, post};
+use testkit::{Answer, Env, Req, on_both_engines, post};
 
 const PASSWORD: &str = "correct-horse-battery";
 const INSTANCES: usize = 8;

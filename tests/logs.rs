@@ -10,9 +10,8 @@ use serde_json::{Value, json};
 use shared::domain::app::AppSettings;
 use shared::mail::{Delivery, MailConfig, Mailer};
 use shared::service::reset::deliver_pending;
-use testkit::Answer;
 use testkit::faults::Fault;
-use testkit::{Env, Req, get, on_both_engines, post, put};
+use testkit::{Answer, Env, Req, get, on_both_engines, post, put};
 use tracing_subscriber::filter::LevelFilter;
 
 const PASSWORD: &str = "correct-horse-battery";

@@ -11,9 +11,8 @@ use shared::domain::app::{App, AppSettings};
 use shared::domain::limits::{AbuseLimits, Rate};
 use shared::mail::{Delivery, MailConfig, Mailer};
 use shared::store::meter;
-use testkit::Answer;
 use testkit::wire::{multipart, send, upload_form};
-use testkit::{Env, Req, delete, get, on_both_engines, post, put};
+use testkit::{Answer, Env, Req, delete, get, on_both_engines, post, put};
 use yaml_rust2::YamlLoader;
 
 const PASSWORD: &str = "correct-horse-battery";

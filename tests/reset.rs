@@ -8,8 +8,7 @@ use serde_json::json;
 use shared::domain::app::{App, AppSettings};
 use shared::mail::{Delivery, MailConfig, Mailer, SmtpConfig, SmtpSecurity};
 use shared::service::reset::deliver_pending;
-use testkit::Answer;
-use testkit::{Env, Req, get, on_both_engines, post};
+use testkit::{Answer, Env, Req, get, on_both_engines, post};
 
 const PASSWORD: &str = "correct-horse-battery";
 const NEW_PASSWORD: &str = "a-brand-new-passphrase";

@@ -4,14 +4,13 @@
 //! deletes, and the same checks again: the indexes follow every write.
 
 use std::collections::BTreeSet;
-use testkit::Answer;
 
 use serde_json::{Value, json};
 use shared::domain::app::AppSettings;
 use shared::domain::search::{normalise, normalise_tag};
 use shared::domain::user::User;
 use shared::store::Tx;
-use testkit::{Env, get, on_both_engines, post};
+use testkit::{Answer, Env, get, on_both_engines, post};
 
 const USERS: usize = 2000;
 const FIRST: &[&str] =

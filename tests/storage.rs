@@ -2,7 +2,6 @@
 //! id allocation across instances, TTL-pending items treated as gone.
 
 use std::collections::HashSet;
-use testkit::Answer;
 
 use serde_json::json;
 use shared::domain::app::AppSettings;
@@ -10,7 +9,7 @@ use shared::domain::user::UniqueField;
 use shared::store::Store;
 use shared::store::item::{Item, ItemExt};
 use shared::store::{Claim, Tx};
-use testkit::{Env, on_both_engines, post, put};
+use testkit::{Answer, Env, on_both_engines, post, put};
 
 const PASSWORD: &str = "correct-horse-battery";
 

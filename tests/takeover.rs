@@ -15,8 +15,7 @@ use shared::domain::app::{App, AppSettings};
 use shared::domain::limits::{AbuseLimits, Rate};
 use shared::mail::{Delivery, MailConfig, Mailer};
 use shared::service::reset::deliver_pending;
-use testkit::Answer;
-use testkit::{Env, Req, delete, get, on_both_engines, post, put};
+use testkit::{Answer, Env, Req, delete, get, on_both_engines, post, put};
 
 const PASSWORD: &str = "correct-horse-battery";
 const NEW_PASSWORD: &str = "a-brand-new-passphrase";

@@ -3,8 +3,7 @@
 
 use serde_json::{Value, json};
 use shared::domain::app::{App, AppSettings};
-use testkit::Answer;
-use testkit::{Env, Req, delete, get, on_both_engines, post, put};
+use testkit::{Answer, Env, Req, delete, get, on_both_engines, post, put};
 
 const SESSION_MISSING: &str = r#"{"errors":{"base":["Required session does not exist"]}}"#;
 const PASSWORD: &str = "correct-horse-battery";

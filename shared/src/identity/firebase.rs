@@ -1,6 +1,6 @@
-//! Firebase ID tokens (phone and email sign-in), verified the way Firebase's admin SDK does:
-//! RS256 only, `kid` among Google's signing certificates, the signature checked before any
-//! claim is trusted, then `aud`, `iss`, `sub`, `exp`, `iat` and `auth_time`.
+//! Firebase ID tokens (phone and email sign-in), verified the way Firebase's admin SDK does,
+//! with `jsonwebtoken`: RS256 only, `kid` among Google's signing certificates, the signature
+//! checked before any claim is trusted, then `aud`, `iss`, `sub`, `exp`, `iat` and `auth_time`.
 //!
 //! The certificates come from a configurable URL (Google's x509 endpoint by default), are
 //! cached for their `Cache-Control: max-age` across warm invocations, and an unknown `kid`
@@ -10,8 +10,10 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use aws_lc_rs::signature::{RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
 use base64::Engine as _;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
 use serde_json::Value;
 use x509_cert::Certificate;
 use x509_cert::der::DecodePem;
@@ -84,10 +86,52 @@ pub struct FirebaseKeys {
     cache: tokio::sync::Mutex<KeyCache>,
 }
 
-fn decode_part(part: &str) -> Result<Vec<u8>, TokenError> {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(part.trim_end_matches('='))
-        .map_err(|_| TokenError::Malformed)
+/// The claims of a Firebase ID token that we read.
+#[derive(Deserialize)]
+struct Claims {
+    sub: String,
+    exp: i64,
+    iat: i64,
+    auth_time: i64,
+    /// Optional claims are read leniently (a claim of an unexpected type counts as absent),
+    /// as Firebase's own SDKs do.
+    #[serde(default)]
+    phone_number: Value,
+    #[serde(default)]
+    email: Value,
+    #[serde(default)]
+    email_verified: Value,
+    #[serde(default)]
+    firebase: Value,
+}
+
+/// Why a header did not decode: an algorithm `jsonwebtoken` does not know (`none`) is named
+/// as such; anything else is not a JWT.
+fn header_error(token: &str) -> TokenError {
+    let alg = token
+        .split('.')
+        .next()
+        .and_then(|part| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part.trim_end_matches('=')).ok())
+        .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+        .and_then(|header| header["alg"].as_str().map(|alg| alg.chars().take(16).collect::<String>()));
+    match alg {
+        Some(alg) if alg != "RS256" => TokenError::UnsupportedAlgorithm(alg),
+        _ => TokenError::Malformed,
+    }
+}
+
+fn claims_error(kind: &ErrorKind) -> TokenError {
+    match kind {
+        ErrorKind::InvalidSignature | ErrorKind::InvalidRsaKey(_) | ErrorKind::InvalidKeyFormat => {
+            TokenError::BadSignature
+        }
+        ErrorKind::InvalidAudience => TokenError::WrongAudience,
+        ErrorKind::InvalidIssuer => TokenError::WrongIssuer,
+        ErrorKind::InvalidSubject => TokenError::BadSubject,
+        ErrorKind::MissingRequiredClaim(claim) if claim == "sub" => TokenError::BadSubject,
+        ErrorKind::InvalidAlgorithm => TokenError::UnsupportedAlgorithm("RS256 key".into()),
+        _ => TokenError::Malformed,
+    }
 }
 
 impl FirebaseKeys {
@@ -100,52 +144,42 @@ impl FirebaseKeys {
         }
     }
 
-    /// Verifies `token` for `project_id` at `now` (Unix seconds).
+    /// Verifies `token` for `project_id` at `now` (Unix seconds): `jsonwebtoken` checks the
+    /// RS256 signature with the key named by `kid`, `aud` and `iss`; the times are checked
+    /// here against the service's clock (the one every other expiry uses, and the one tests
+    /// move), which `jsonwebtoken` cannot be given.
     pub async fn verify(&self, token: &str, project_id: &str, now: Timestamp) -> Result<FirebaseClaims, TokenError> {
-        let parts: Vec<&str> = token.trim().split('.').collect();
-        let [header_part, payload_part, signature_part] = parts.as_slice() else {
-            return Err(TokenError::Malformed);
-        };
-        let header: Value = serde_json::from_slice(&decode_part(header_part)?).map_err(|_| TokenError::Malformed)?;
-        match header["alg"].as_str() {
-            Some("RS256") => {}
-            other => return Err(TokenError::UnsupportedAlgorithm(other.unwrap_or("none").chars().take(16).collect())),
+        let token = token.trim();
+        let header = jsonwebtoken::decode_header(token).map_err(|_| header_error(token))?;
+        if header.alg != Algorithm::RS256 {
+            return Err(TokenError::UnsupportedAlgorithm(format!("{:?}", header.alg)));
         }
-        let kid = header["kid"].as_str().filter(|k| !k.is_empty()).ok_or(TokenError::MissingKid)?;
-        let key = self.key(kid).await?.ok_or(TokenError::UnknownKid)?;
-        let signature = decode_part(signature_part)?;
-        let signed = format!("{header_part}.{payload_part}");
-        UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, &key)
-            .verify(signed.as_bytes(), &signature)
-            .map_err(|_| TokenError::BadSignature)?;
+        let kid = header.kid.filter(|k| !k.is_empty()).ok_or(TokenError::MissingKid)?;
+        let key = self.key(&kid).await?.ok_or(TokenError::UnknownKid)?;
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.set_audience(&[project_id]);
+        validation.set_issuer(&[format!("https://securetoken.google.com/{project_id}")]);
+        validation.set_required_spec_claims(&["aud", "iss", "sub", "exp", "iat"]);
+        validation.validate_exp = false;
+        let claims = jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_rsa_der(&key), &validation)
+            .map_err(|error| claims_error(error.kind()))?
+            .claims;
 
-        // Only now is the payload trustworthy.
-        let claims: Value = serde_json::from_slice(&decode_part(payload_part)?).map_err(|_| TokenError::Malformed)?;
-        if claims["aud"].as_str() != Some(project_id) {
-            return Err(TokenError::WrongAudience);
+        if claims.sub.is_empty() || claims.sub.chars().count() > 128 {
+            return Err(TokenError::BadSubject);
         }
-        if claims["iss"].as_str() != Some(format!("https://securetoken.google.com/{project_id}").as_str()) {
-            return Err(TokenError::WrongIssuer);
-        }
-        let sub = claims["sub"]
-            .as_str()
-            .filter(|s| !s.is_empty() && s.chars().count() <= 128)
-            .ok_or(TokenError::BadSubject)?;
-        let exp = claims["exp"].as_i64().ok_or(TokenError::Malformed)?;
-        let iat = claims["iat"].as_i64().ok_or(TokenError::Malformed)?;
-        let auth_time = claims["auth_time"].as_i64().ok_or(TokenError::Malformed)?;
-        if exp + CLOCK_SKEW_SECS <= now {
+        if claims.exp + CLOCK_SKEW_SECS <= now {
             return Err(TokenError::Expired);
         }
-        if iat > now + CLOCK_SKEW_SECS || auth_time > now + CLOCK_SKEW_SECS {
+        if claims.iat > now + CLOCK_SKEW_SECS || claims.auth_time > now + CLOCK_SKEW_SECS {
             return Err(TokenError::NotYetValid);
         }
         Ok(FirebaseClaims {
-            sub: sub.to_string(),
-            phone_number: claims["phone_number"].as_str().map(str::to_string),
-            email: claims["email"].as_str().map(str::to_string),
-            email_verified: claims["email_verified"].as_bool() == Some(true),
-            sign_in_provider: claims["firebase"]["sign_in_provider"].as_str().map(str::to_string),
+            sub: claims.sub,
+            phone_number: claims.phone_number.as_str().map(str::to_string),
+            email: claims.email.as_str().map(str::to_string),
+            email_verified: claims.email_verified.as_bool() == Some(true),
+            sign_in_provider: claims.firebase["sign_in_provider"].as_str().map(str::to_string),
         })
     }
 
