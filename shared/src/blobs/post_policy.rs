@@ -5,9 +5,10 @@
 
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
-use hmac::{Hmac, Mac};
+use std::time::SystemTime;
+
+use aws_sigv4::sign::v4;
 use serde_json::{Value, json};
-use sha2::Sha256;
 
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 
@@ -37,23 +38,11 @@ pub struct UploadPolicy<'a> {
     pub expires_at: DateTime<Utc>,
 }
 
-fn hmac(key: &[u8], data: &str) -> Vec<u8> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
-    mac.update(data.as_bytes());
-    mac.finalize().into_bytes().to_vec()
-}
-
-/// The SigV4 signing key for `date` (`YYYYMMDD`), region and service.
-pub fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> Vec<u8> {
-    let k_date = hmac(format!("AWS4{secret}").as_bytes(), date);
-    let k_region = hmac(&k_date, region);
-    let k_service = hmac(&k_region, service);
-    hmac(&k_service, "aws4_request")
-}
-
-/// The hex signature of a base64 policy.
-pub fn sign(secret: &str, date: &str, region: &str, policy_base64: &str) -> String {
-    hex::encode(hmac(&signing_key(secret, date, region, "s3"), policy_base64))
+/// The hex signature of a base64 policy, signed on the day of `at` (SigV4's key derivation
+/// and signature, from `aws-sigv4`, the SDK's own signer).
+pub fn sign(secret: &str, at: DateTime<Utc>, region: &str, policy_base64: &str) -> String {
+    let key = v4::generate_signing_key(secret, SystemTime::from(at), region, "s3");
+    v4::calculate_signature(key, policy_base64.as_bytes())
 }
 
 /// The form fields of a presigned POST, in the order a client should send them (the file
@@ -80,7 +69,7 @@ pub fn form_fields(policy: &UploadPolicy<'_>, credentials: &SigningCredentials) 
         "conditions": Value::Array(conditions),
     });
     let encoded = base64::engine::general_purpose::STANDARD.encode(document.to_string());
-    let signature = sign(&credentials.secret_access_key, &date, policy.region, &encoded);
+    let signature = sign(&credentials.secret_access_key, policy.now, policy.region, &encoded);
     let mut fields = vec![
         ("Content-Type".to_string(), policy.content_type.to_string()),
         ("key".to_string(), policy.key.to_string()),
@@ -135,8 +124,12 @@ mod tests {
         ];
         let policy = base64::engine::general_purpose::STANDARD.encode(lines.join("\r\n"));
         assert!(policy.starts_with("eyAiZXhwaXJhdGlvbiI6ICIyMDE1LTEyLTMwVDEyOjAwOjAwLjAwMFoiLA0K"));
-        let signature = sign("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "20151229", "us-east-1", &policy);
+        let signature = sign("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", day(2015, 12, 29), "us-east-1", &policy);
         assert_eq!(signature, "8afdbf4008c03f22c2cd3cdb72e4afbb1f6a588f3255ac628749a66d7f09699e");
+    }
+
+    fn day(year: i32, month: u32, day: u32) -> DateTime<Utc> {
+        chrono::NaiveDate::from_ymd_opt(year, month, day).unwrap().and_hms_opt(12, 0, 0).unwrap().and_utc()
     }
 
     fn upload() -> UploadPolicy<'static> {
@@ -177,7 +170,7 @@ mod tests {
             assert!(conditions.contains(&expected), "{expected}");
         }
         assert!(!fields.iter().any(|(k, _)| k == "acl"), "no acl: buckets keep ACLs disabled");
-        assert_eq!(get("x-amz-signature"), sign("secret", "20261126", "eu-west-1", &get("policy")));
+        assert_eq!(get("x-amz-signature"), sign("secret", day(2026, 11, 26), "eu-west-1", &get("policy")));
         assert_eq!(fields.last().unwrap().0, "x-amz-signature");
     }
 

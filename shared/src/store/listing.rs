@@ -25,31 +25,26 @@ impl Store {
     ) -> Result<Vec<(i64, i64)>, StoreError> {
         let mut merged = Vec::new();
         for shard in 0..keys::APP_SHARDS {
-            let mut start = None;
             let mut taken = 0;
-            loop {
-                let out = self
-                    .client
-                    .query()
-                    .table_name(self.table())
-                    .index_name(index)
-                    .key_condition_expression("app_shard = :shard")
-                    .expression_attribute_values(":shard", s(keys::app_shard(app_id, shard)))
-                    .scan_index_forward(!descending)
-                    .limit(i32::try_from(count.max(1)).unwrap_or(i32::MAX))
-                    .set_exclusive_start_key(start)
-                    .send()
-                    .await
-                    .map_err(StoreError::backend)?;
-                for item in out.items.unwrap_or_default() {
+            let mut pages = self
+                .client
+                .query()
+                .table_name(self.table())
+                .index_name(index)
+                .key_condition_expression("app_shard = :shard")
+                .expression_attribute_values(":shard", s(keys::app_shard(app_id, shard)))
+                .scan_index_forward(!descending)
+                .limit(i32::try_from(count.max(1)).unwrap_or(i32::MAX))
+                .into_paginator()
+                .send();
+            while taken < count
+                && let Some(page) = pages.next().await
+            {
+                for item in page.map_err(StoreError::backend)?.items.unwrap_or_default() {
                     if let (Some(value), Some(id)) = (item.int(sort_attribute), user_id_of(&item)) {
                         merged.push((value, id));
                         taken += 1;
                     }
-                }
-                start = out.last_evaluated_key;
-                if start.is_none() || taken >= count {
-                    break;
                 }
             }
         }
@@ -65,25 +60,18 @@ impl Store {
     pub async fn count_app_users(&self, app_id: i64, index: &str) -> Result<usize, StoreError> {
         let mut total = 0usize;
         for shard in 0..keys::APP_SHARDS {
-            let mut start = None;
-            loop {
-                let out = self
-                    .client
-                    .query()
-                    .table_name(self.table())
-                    .index_name(index)
-                    .key_condition_expression("app_shard = :shard")
-                    .expression_attribute_values(":shard", s(keys::app_shard(app_id, shard)))
-                    .select(Select::Count)
-                    .set_exclusive_start_key(start)
-                    .send()
-                    .await
-                    .map_err(StoreError::backend)?;
-                total += usize::try_from(out.count).unwrap_or(0);
-                start = out.last_evaluated_key;
-                if start.is_none() {
-                    break;
-                }
+            let mut pages = self
+                .client
+                .query()
+                .table_name(self.table())
+                .index_name(index)
+                .key_condition_expression("app_shard = :shard")
+                .expression_attribute_values(":shard", s(keys::app_shard(app_id, shard)))
+                .select(Select::Count)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                total += usize::try_from(page.map_err(StoreError::backend)?.count).unwrap_or(0);
             }
         }
         Ok(total)
@@ -93,24 +81,17 @@ impl Store {
     pub async fn all_app_user_ids(&self, app_id: i64, index: &str) -> Result<Vec<i64>, StoreError> {
         let mut ids = Vec::new();
         for shard in 0..keys::APP_SHARDS {
-            let mut start = None;
-            loop {
-                let out = self
-                    .client
-                    .query()
-                    .table_name(self.table())
-                    .index_name(index)
-                    .key_condition_expression("app_shard = :shard")
-                    .expression_attribute_values(":shard", s(keys::app_shard(app_id, shard)))
-                    .set_exclusive_start_key(start)
-                    .send()
-                    .await
-                    .map_err(StoreError::backend)?;
-                ids.extend(out.items.unwrap_or_default().iter().filter_map(user_id_of));
-                start = out.last_evaluated_key;
-                if start.is_none() {
-                    break;
-                }
+            let mut pages = self
+                .client
+                .query()
+                .table_name(self.table())
+                .index_name(index)
+                .key_condition_expression("app_shard = :shard")
+                .expression_attribute_values(":shard", s(keys::app_shard(app_id, shard)))
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                ids.extend(page.map_err(StoreError::backend)?.items.unwrap_or_default().iter().filter_map(user_id_of));
             }
         }
         Ok(ids)

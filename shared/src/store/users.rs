@@ -357,29 +357,19 @@ impl Store {
         if pk.len() > keys::PK_MAX_BYTES || prefix.len() > keys::SK_MAX_BYTES {
             return Ok(Vec::new());
         }
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let mut query = self
-                .client
-                .query()
-                .table_name(self.table())
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .expression_attribute_values(":pk", s(pk));
-            query = if prefix.is_empty() {
-                query.key_condition_expression("pk = :pk")
-            } else {
-                query
-                    .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                    .expression_attribute_values(":prefix", s(prefix))
-            };
-            let out = query.send().await.map_err(StoreError::backend)?;
-            items.extend(out.items.unwrap_or_default());
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok(items);
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(self.table())
+            .consistent_read(true)
+            .expression_attribute_values(":pk", s(pk));
+        let query = if prefix.is_empty() {
+            query.key_condition_expression("pk = :pk")
+        } else {
+            query
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":prefix", s(prefix))
+        };
+        query.into_paginator().items().send().collect::<Result<Vec<Item>, _>>().await.map_err(StoreError::backend)
     }
 }
