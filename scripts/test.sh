@@ -5,6 +5,7 @@
 #   3. template and contract checks    (cargo)
 #   4. runtime-API harness             (each built function binary fed its fixtures)
 #      CLI and local mode              (apps on a real table and a data dir; restart; Ctrl-C)
+#      cargo lambda invoke             (the README's recipe on login's fixtures, DynamoDB Local)
 #   5. SDK suite                       (official connectycube@6.1.2 against cube-auth serve)
 #   6. schemathesis                    (openapi.yaml, fixed seed, bounded examples, against serve)
 #      sam validate --lint
@@ -80,6 +81,17 @@ cargo_tier "flows and storage (both engines)" -p api-tests --test flows --test s
 cargo_tier "template and contract checks" -p api-tests --test template
 cargo_tier "runtime-API harness" -p api-tests --test harness
 cargo_tier "CLI and local mode" -p api-tests --test cli
+
+echo "== cargo lambda invoke (README recipe: fixtures seed + cargo lambda watch/invoke, login's fixtures)"
+scripts/cargo-lambda-fixtures.sh login target/debug/cube-auth "$endpoint" > "$logs/cargo-lambda.log" 2>&1
+cl_status=$?
+grep -E "^ok|fail [1-9]|:" "$logs/cargo-lambda.log" | tail -20
+cl_pass=$(sed -nE 's/^pass ([0-9]+)$/\1/p' "$logs/cargo-lambda.log")
+cl_fail=$(sed -nE 's/^fail ([0-9]+)$/\1/p' "$logs/cargo-lambda.log")
+cl_pass=${cl_pass:-0}
+cl_fail=${cl_fail:-0}
+if [ "$cl_status" -ne 0 ] && [ "$cl_fail" -eq 0 ]; then cl_fail=1; tail -20 "$logs/cargo-lambda.log"; fi
+record "cargo lambda invoke (fixtures)" "$cl_pass" "$cl_fail"
 scripts/dynamodb-local/run.sh stop "$state"
 
 echo "== SDK suite (connectycube@6.1.2 against cube-auth serve)"

@@ -339,3 +339,44 @@ fn no_scan_in_any_request_path() {
     }
     assert!(offenders.is_empty(), "Scan used in: {offenders:?}");
 }
+
+/// Every HTTP fixture in `events/` is what API Gateway would send for its route: its
+/// `routeKey` (top level and in the request context) is a route of the template, on the
+/// function the fixture is for, and its `pathParameters` are exactly the values the route's
+/// `{params}` take from `rawPath`.
+#[test]
+fn http_fixtures_carry_api_gateways_route_key_and_path_parameters() {
+    let routes = template_routes(&template());
+    let mut checked = 0;
+    for entry in std::fs::read_dir(root().join("events")).expect("events/") {
+        let path = entry.expect("an events/ entry").path();
+        let name = path.file_stem().unwrap().to_string_lossy().to_string();
+        let event: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let Some(method) = event["requestContext"]["http"]["method"].as_str() else { continue };
+        let route_key = event["routeKey"].as_str().unwrap_or_else(|| panic!("{name}: no routeKey"));
+        assert_eq!(event["requestContext"]["routeKey"].as_str(), Some(route_key), "{name}");
+        let (key_method, pattern) = route_key.split_once(' ').unwrap_or_else(|| panic!("{name}: {route_key}"));
+        assert_eq!(key_method, method, "{name}");
+        let function = routes
+            .iter()
+            .find(|(_, m, p)| m == method && p == pattern)
+            .map(|(f, _, _)| f.clone())
+            .unwrap_or_else(|| panic!("{name}: {route_key} is not a route of template.yaml"));
+        assert!(name.starts_with(&function), "{name}: {route_key} belongs to {function}");
+
+        let raw: Vec<&str> = event["rawPath"].as_str().unwrap().split('/').filter(|s| !s.is_empty()).collect();
+        let wanted: Vec<&str> = pattern.split('/').filter(|s| !s.is_empty()).collect();
+        assert_eq!(raw.len(), wanted.len(), "{name}: rawPath does not fit {pattern}");
+        let mut parameters = serde_json::Map::new();
+        for (segment, pattern_segment) in raw.iter().zip(&wanted) {
+            match pattern_segment.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                Some(param) => drop(parameters.insert(param.to_string(), serde_json::json!(segment))),
+                None => assert_eq!(segment, pattern_segment, "{name}: rawPath does not fit {pattern}"),
+            }
+        }
+        let declared = event.get("pathParameters").cloned().unwrap_or(serde_json::json!({}));
+        assert_eq!(declared, serde_json::Value::Object(parameters), "{name}: pathParameters");
+        checked += 1;
+    }
+    assert!(checked >= 60, "only {checked} HTTP fixtures");
+}

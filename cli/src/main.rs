@@ -32,6 +32,17 @@ enum Command {
     /// Manage the DynamoDB table.
     #[command(subcommand)]
     Tables(TablesCommand),
+    /// The data behind `events/*.json`, for `sam local invoke` and `cargo lambda invoke`.
+    #[command(subcommand)]
+    Fixtures(FixturesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum FixturesCommand {
+    /// Create the table if needed and write the fixtures' application, user, sessions, blob
+    /// records and reset token. Use a fresh table per function: its fixtures, run in order,
+    /// then get the answers events/expectations.json records.
+    Seed,
 }
 
 #[derive(Debug, Subcommand)]
@@ -81,7 +92,28 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("table {table} is ready");
             Ok(())
         }
+        Command::Fixtures(FixturesCommand::Seed) => {
+            let target = Target::select(cli.data_dir).await?;
+            let result = seed_fixtures(&target).await;
+            let table = target.deps().store.table().to_string();
+            target.close().await;
+            result?;
+            println!("fixtures written to table {table} (application {})", shared::fixtures::APP_ID);
+            Ok(())
+        }
     }
+}
+
+async fn seed_fixtures(target: &Target) -> anyhow::Result<()> {
+    target.ensure_table().await?;
+    let deps = target.deps();
+    if deps.store.get_app(shared::fixtures::APP_ID).await?.is_some() {
+        anyhow::bail!(
+            "application {} is already in this table: fixtures change what they touch, so seed a fresh table",
+            shared::fixtures::APP_ID
+        );
+    }
+    shared::fixtures::seed(deps).await
 }
 
 /// Human-readable logs for local mode (`RUST_LOG` sets the level; `info` by default, with the

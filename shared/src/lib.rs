@@ -19,6 +19,8 @@ pub mod crypto;
 pub mod deps;
 pub mod domain;
 pub mod error;
+#[cfg(feature = "fixtures")]
+pub mod fixtures;
 pub mod http;
 #[cfg(feature = "outbound")]
 pub mod identity;
