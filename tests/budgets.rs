@@ -99,8 +99,17 @@ async fn every_endpoint_stays_within_its_round_trip_budget(env: &Env) {
         let app_token = app_session.0.json()["session"]["token"].as_str().unwrap().to_string();
         trips(env, post("/login.json").token(&app_token).json(json!({"login": "measured", "password": PASSWORD}))).await
     };
-    let expected = [&["GetItem", "BatchGetItem", "GetItem"][..], &RESERVE, &["TransactWriteItems"], &RESERVE].concat();
-    budget("POST /login", &login_on_app_session, &expected, 10);
+    // The session, then the application and the login's marker (with the password hash);
+    // then, while the password hashes, the attempt's places and the read of the user, which
+    // go out together and may come back in any order; after a match, the bind and the
+    // places given back.
+    let (resp, calls) = &login_on_app_session;
+    let mut concurrent = calls.get(2..6).unwrap_or_default().to_vec();
+    concurrent.sort();
+    let in_order = [&calls[..2.min(calls.len())], &concurrent[..], calls.get(6..).unwrap_or_default()].concat();
+    let expected =
+        [&["GetItem", "BatchGetItem"][..], &["GetItem"], &RESERVE, &["TransactWriteItems"], &RESERVE].concat();
+    budget("POST /login", &(resp.clone(), in_order), &expected, 10);
 }
 
 async fn v2_by_login_costs_the_same_whatever_the_application_size(env: &Env) {

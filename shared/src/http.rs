@@ -6,6 +6,7 @@
 //! [`crate::lambda`]'s guard); local mode builds the same type with [`local_request`]; both
 //! answer with the `lambda_http::Response` built here, so local mode and Lambda cannot drift.
 
+use std::future::Future;
 use std::time::Instant;
 
 use lambda_http::aws_lambda_events::apigw::{
@@ -19,6 +20,7 @@ use serde_json::Value;
 use crate::clock::{Timestamp, expiration_header};
 use crate::error::ApiError;
 use crate::params::{self, ParamsError};
+use crate::service::context::Context;
 
 /// Largest request body we read. The biggest legitimate body is a profile update with a
 /// 64 KiB `custom_data`; API Gateway itself stops at 10 MB.
@@ -187,6 +189,26 @@ impl ApiRequest {
         parsed.map_err(params_error)
     }
 
+    /// What a use case is told of this request (see [`Context`]).
+    pub fn context(&self) -> Context {
+        Context {
+            token: self.token().map(str::to_string),
+            auth_key: self.auth_key().map(str::to_string),
+            source_ip: self.source_ip.clone(),
+            request_id: self.request_id.clone(),
+            session_expires_at: None,
+        }
+    }
+
+    /// Turns a use case's result into the response, with the session expiry its context
+    /// learned.
+    pub fn respond_in(&mut self, ctx: &Context, result: Result<Reply, ApiError>) -> Response<Body> {
+        if let Some(expires_at) = ctx.session_expires_at {
+            self.session_expires_at = Some(expires_at);
+        }
+        self.respond(result)
+    }
+
     /// Records when the session behind this request expires, for `CB-Token-ExpirationDate`.
     pub fn set_session_expiry(&mut self, expires_at: Timestamp) {
         self.session_expires_at = Some(expires_at);
@@ -305,10 +327,37 @@ impl Reply {
         Reply { status: 200, body: ReplyBody::Empty }
     }
 
+    /// `status` with a JSON body.
+    pub fn json(status: u16, body: Value) -> Self {
+        Reply { status, body: ReplyBody::Json(body) }
+    }
+
+    /// `status` with an HTML page.
+    pub fn html(status: u16, page: String) -> Self {
+        Reply { status, body: ReplyBody::Html(page) }
+    }
+
     /// 302 to `url` (blob downloads).
     pub fn redirect(url: String) -> Self {
         Reply { status: 302, body: ReplyBody::Redirect(url) }
     }
+}
+
+/// What a function crate answers a request with: its adapter from the request to the use
+/// case and back (it checks the route itself).
+pub type Answer = for<'a> fn(
+    &'a crate::Deps,
+    &'a ApiRequest,
+    &'a mut Context,
+) -> std::pin::Pin<Box<dyn Future<Output = Result<Reply, ApiError>> + Send + 'a>>;
+
+/// Serves one request with `answer`: reads it, gives the use case its [`Context`], and
+/// builds the response (with the session expiry the context learned, on errors too).
+pub async fn serve(deps: &crate::Deps, req: Request, answer: Answer) -> Response<Body> {
+    let mut req = ApiRequest::from_http(req);
+    let mut ctx = req.context();
+    let result = answer(deps, &req, &mut ctx).await;
+    req.respond_in(&ctx, result)
 }
 
 /// The response for `error`, in ConnectyCube's JSON error shape.

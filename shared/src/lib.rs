@@ -1,13 +1,18 @@
 //! cube-auth's domain crate: everything the Lambda functions and the local server share.
 //!
 //! - [`lambda`]: `lambda_http` behind a guard for inputs its conversion cannot take;
-//! - [`http`]: reading a `lambda_http` request and building its response (CORS, errors);
+//! - [`http`]: the HTTP edge the function crates share: reading a `lambda_http` request
+//!   (segments, the Rails-style query and body, `CB-Token`) and building its response
+//!   (CORS, errors, `CB-Token-ExpirationDate`);
+//! - [`routes`]: the typed route table ([`routes::Function`], [`routes::Endpoint`]);
 //! - [`params`]: JSON, form and Rails-style bracket parameters as one tree;
 //! - [`error`]: [`ApiError`](error::ApiError) and ConnectyCube's JSON error shapes;
 //! - [`domain`]: applications, users, sessions and their rules;
 //! - [`crypto`]: tokens, argon2id passwords, the legacy HMAC signature;
 //! - [`store`]: DynamoDB, the one storage implementation;
-//! - [`service`]: the use cases each endpoint calls;
+//! - [`service`]: the use cases: typed commands in, typed outcomes out, no HTTP type and no
+//!   reply built (the function crates do that);
+//! - [`fixtures`]: the data behind `events/*.json` (feature `fixtures`: CLI and tests);
 //! - [`runtime`], [`deps`], [`config`], [`aws`]: wiring built once per cold start.
 
 pub mod aws;

@@ -1,17 +1,23 @@
 //! `POST /blobs`: a blob record and a presigned S3 POST upload (contract §6.6).
 
+use serde_json::json;
 use shared::routes::Function;
-use shared::{ApiRequest, Body, Deps, Request, Response};
+use shared::service::blobs::{self, CreateBlob};
+use shared::service::context::Context;
+use shared::{ApiError, ApiRequest, Body, Deps, Reply, Request, Response};
 
 pub const FUNCTION: Function = Function::CreateBlob;
 
 pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
-    let mut req = ApiRequest::from_http(req);
-    let result = match shared::routes::route_for(&req, FUNCTION) {
-        Ok(_) => shared::service::blobs::create_blob(deps, &mut req).await,
-        Err(error) => Err(error),
-    };
-    req.respond(result)
+    shared::http::serve(deps, req, |deps, req, ctx| Box::pin(answer(deps, req, ctx))).await
+}
+
+/// Reads the request into the use case's command and its outcome into the reply.
+async fn answer(deps: &Deps, req: &ApiRequest, ctx: &mut Context) -> Result<Reply, ApiError> {
+    shared::routes::route_for(req, FUNCTION)?;
+    let command = req.params().and_then(|params| CreateBlob::parse(&params));
+    let (blob, access) = blobs::create_blob(deps, ctx, command).await?;
+    Ok(Reply::created(json!({ "blob": access.blob_json(&blob) })))
 }
 
 #[cfg(test)]

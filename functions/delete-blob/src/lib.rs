@@ -1,20 +1,22 @@
 //! `DELETE /blobs/{id}`: the owner deletes a file and its record (contract §6.6).
 
 use shared::routes::Function;
-use shared::{ApiRequest, Body, Deps, Request, Response};
+use shared::service::blobs;
+use shared::service::context::Context;
+use shared::{ApiError, ApiRequest, Body, Deps, Reply, Request, Response};
 
 pub const FUNCTION: Function = Function::DeleteBlob;
 
 pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
-    let mut req = ApiRequest::from_http(req);
-    let result = match shared::routes::route_for(&req, FUNCTION) {
-        Ok(route) => {
-            let id = route.param("id", req.segments()).unwrap_or_default().to_string();
-            shared::service::blobs::delete_blob(deps, &mut req, &id).await
-        }
-        Err(error) => Err(error),
-    };
-    req.respond(result)
+    shared::http::serve(deps, req, |deps, req, ctx| Box::pin(answer(deps, req, ctx))).await
+}
+
+/// Reads the request into the use case's command and its outcome into the reply.
+async fn answer(deps: &Deps, req: &ApiRequest, ctx: &mut Context) -> Result<Reply, ApiError> {
+    let route = shared::routes::route_for(req, FUNCTION)?;
+    let id = route.param("id", req.segments()).unwrap_or_default();
+    blobs::delete_blob(deps, ctx, id).await?;
+    Ok(Reply::empty())
 }
 
 #[cfg(test)]

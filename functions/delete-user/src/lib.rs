@@ -1,24 +1,25 @@
 //! `DELETE /users/{id}` and `DELETE /users/external/{external_user_id}`: the caller deletes themself (contract §6.4).
 
 use shared::routes::{Endpoint, Function};
-use shared::{ApiRequest, Body, Deps, Request, Response};
+use shared::service::context::Context;
+use shared::service::profile;
+use shared::{ApiError, ApiRequest, Body, Deps, Reply, Request, Response};
 
 pub const FUNCTION: Function = Function::DeleteUser;
 
 pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
-    let mut req = ApiRequest::from_http(req);
-    let result = match shared::routes::route_for(&req, FUNCTION) {
-        Ok(route) => {
-            let id = route.param("id", req.segments()).unwrap_or_default().to_string();
-            if route.endpoint == Endpoint::DeleteUserByExternalId {
-                shared::service::profile::delete_user_by_external_id(deps, &mut req, &id).await
-            } else {
-                shared::service::profile::delete_user(deps, &mut req, &id).await
-            }
-        }
-        Err(error) => Err(error),
-    };
-    req.respond(result)
+    shared::http::serve(deps, req, |deps, req, ctx| Box::pin(answer(deps, req, ctx))).await
+}
+
+/// Reads the request into the use case's command and its outcome into the reply.
+async fn answer(deps: &Deps, req: &ApiRequest, ctx: &mut Context) -> Result<Reply, ApiError> {
+    let route = shared::routes::route_for(req, FUNCTION)?;
+    let id = route.param("id", req.segments()).unwrap_or_default();
+    match route.endpoint {
+        Endpoint::DeleteUserByExternalId => profile::delete_user_by_external_id(deps, ctx, id).await?,
+        _ => profile::delete_user(deps, ctx, id).await?,
+    }
+    Ok(Reply::empty())
 }
 
 #[cfg(test)]

@@ -1,24 +1,39 @@
 //! Blob reads: `GET /blobs/{id}` (record), `GET /blobs/{uid}` and `/download` (302 to a short-lived presigned GET), `GET /blobs/{uid}/object` (record with a download link), contract §6.6.
 
+use serde_json::json;
+use shared::params::Field;
 use shared::routes::{Endpoint, Function};
-use shared::{ApiRequest, Body, Deps, Request, Response};
+use shared::service::blobs::{self, BlobRead};
+use shared::service::context::Context;
+use shared::{ApiError, ApiRequest, Body, Deps, Reply, Request, Response};
 
 pub const FUNCTION: Function = Function::GetBlob;
 
 pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
-    let mut req = ApiRequest::from_http(req);
-    let result = match shared::routes::route_for(&req, FUNCTION) {
-        Ok(route) => {
-            let id = route.param("id", req.segments()).unwrap_or_default().to_string();
-            match route.endpoint {
-                Endpoint::DownloadBlob => shared::service::blobs::download(deps, &mut req, &id, true).await,
-                Endpoint::BlobObject => shared::service::blobs::object_with_link(deps, &mut req, &id).await,
-                _ => shared::service::blobs::get_blob(deps, &mut req, &id).await,
-            }
+    shared::http::serve(deps, req, |deps, req, ctx| Box::pin(answer(deps, req, ctx))).await
+}
+
+/// Reads the request into the use case's command and its outcome into the reply.
+async fn answer(deps: &Deps, req: &ApiRequest, ctx: &mut Context) -> Result<Reply, ApiError> {
+    let route = shared::routes::route_for(req, FUNCTION)?;
+    let id = route.param("id", req.segments()).unwrap_or_default();
+    let link_token = link_token(req);
+    match route.endpoint {
+        Endpoint::DownloadBlob => Ok(Reply::redirect(blobs::download(deps, ctx, id, link_token, true).await?)),
+        Endpoint::BlobObject => {
+            let (blob, access) = blobs::object_with_link(deps, ctx, id, link_token).await?;
+            Ok(Reply::ok(json!({ "blob": access.blob_json(&blob) })))
         }
-        Err(error) => Err(error),
-    };
-    req.respond(result)
+        _ => match blobs::get_blob(deps, ctx, id, link_token).await? {
+            BlobRead::Record(blob) => Ok(Reply::ok(json!({ "blob": blob.to_json() }))),
+            BlobRead::Redirect(url) => Ok(Reply::redirect(url)),
+        },
+    }
+}
+
+/// The `token` query parameter: a session for links in `<img src>`, which carry no header.
+fn link_token(req: &ApiRequest) -> Result<Option<String>, ApiError> {
+    Ok(Field::of(&req.query()?).get("token").non_blank())
 }
 
 #[cfg(test)]

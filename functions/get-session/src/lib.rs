@@ -1,17 +1,22 @@
 //! `GET /session`: the caller's session and its user (contract §3.4).
 
+use serde_json::json;
 use shared::routes::Function;
-use shared::{ApiRequest, Body, Deps, Request, Response};
+use shared::service::context::Context;
+use shared::service::sessions;
+use shared::{ApiError, ApiRequest, Body, Deps, Reply, Request, Response};
 
 pub const FUNCTION: Function = Function::GetSession;
 
 pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
-    let mut req = ApiRequest::from_http(req);
-    let result = match shared::routes::route_for(&req, FUNCTION) {
-        Ok(_) => shared::service::sessions::get_session(deps, &mut req).await,
-        Err(error) => Err(error),
-    };
-    req.respond(result)
+    shared::http::serve(deps, req, |deps, req, ctx| Box::pin(answer(deps, req, ctx))).await
+}
+
+/// Reads the request into the use case's command and its outcome into the reply.
+async fn answer(deps: &Deps, req: &ApiRequest, ctx: &mut Context) -> Result<Reply, ApiError> {
+    shared::routes::route_for(req, FUNCTION)?;
+    let view = sessions::get_session(deps, ctx).await?;
+    Ok(Reply::ok(json!({ "session": view.session.to_json(&view.token, view.user.as_ref()) })))
 }
 
 #[cfg(test)]

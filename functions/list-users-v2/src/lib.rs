@@ -1,17 +1,30 @@
 //! `GET /users/v2`: search users with filters and operators, from indexes only (contract §6.7).
 
+use serde_json::{Value, json};
+use shared::domain::user::User;
+use shared::domain::user_query::UserQuery;
 use shared::routes::Function;
-use shared::{ApiRequest, Body, Deps, Request, Response};
+use shared::service::context::Context;
+use shared::service::search;
+use shared::{ApiError, ApiRequest, Body, Deps, Reply, Request, Response};
 
 pub const FUNCTION: Function = Function::ListUsersV2;
 
 pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
-    let mut req = ApiRequest::from_http(req);
-    let result = match shared::routes::route_for(&req, FUNCTION) {
-        Ok(_) => shared::service::search::search_users(deps, &mut req).await,
-        Err(error) => Err(error),
-    };
-    req.respond(result)
+    shared::http::serve(deps, req, |deps, req, ctx| Box::pin(answer(deps, req, ctx))).await
+}
+
+/// Reads the request into the use case's command and its outcome into the reply.
+async fn answer(deps: &Deps, req: &ApiRequest, ctx: &mut Context) -> Result<Reply, ApiError> {
+    shared::routes::route_for(req, FUNCTION)?;
+    let query = req.query().and_then(|query| UserQuery::parse(&query));
+    let page = search::search_users(deps, ctx, query).await?;
+    Ok(Reply::ok(json!({
+        "limit": page.limit,
+        "skip": page.skip,
+        "total_entries": page.total,
+        "items": page.users.iter().map(User::to_json).collect::<Vec<Value>>(),
+    })))
 }
 
 #[cfg(test)]

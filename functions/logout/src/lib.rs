@@ -1,17 +1,21 @@
 //! `DELETE /login`: log the user out, keeping the application session (contract §3.7).
 
 use shared::routes::Function;
-use shared::{ApiRequest, Body, Deps, Request, Response};
+use shared::service::context::Context;
+use shared::service::sessions;
+use shared::{ApiError, ApiRequest, Body, Deps, Reply, Request, Response};
 
 pub const FUNCTION: Function = Function::Logout;
 
 pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
-    let mut req = ApiRequest::from_http(req);
-    let result = match shared::routes::route_for(&req, FUNCTION) {
-        Ok(_) => shared::service::sessions::logout(deps, &mut req).await,
-        Err(error) => Err(error),
-    };
-    req.respond(result)
+    shared::http::serve(deps, req, |deps, req, ctx| Box::pin(answer(deps, req, ctx))).await
+}
+
+/// Reads the request into the use case's command and its outcome into the reply.
+async fn answer(deps: &Deps, req: &ApiRequest, ctx: &mut Context) -> Result<Reply, ApiError> {
+    shared::routes::route_for(req, FUNCTION)?;
+    sessions::logout(deps, ctx).await?;
+    Ok(Reply::empty())
 }
 
 #[cfg(test)]

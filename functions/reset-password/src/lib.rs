@@ -1,17 +1,22 @@
 //! `POST /users/password/reset` (`{"email":…}`, SDK 6) and `GET /users/password/reset?email=…` (older SDKs): queue a reset mail; 200 whatever the address (contract §6.5).
 
 use shared::routes::Function;
-use shared::{ApiRequest, Body, Deps, Request, Response};
+use shared::service::context::Context;
+use shared::service::reset::{self, RequestReset};
+use shared::{ApiError, ApiRequest, Body, Deps, Reply, Request, Response};
 
 pub const FUNCTION: Function = Function::ResetPassword;
 
 pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
-    let mut req = ApiRequest::from_http(req);
-    let result = match shared::routes::route_for(&req, FUNCTION) {
-        Ok(_) => shared::service::reset::request_reset(deps, &mut req).await,
-        Err(error) => Err(error),
-    };
-    req.respond(result)
+    shared::http::serve(deps, req, |deps, req, ctx| Box::pin(answer(deps, req, ctx))).await
+}
+
+/// Reads the request into the use case's command and its outcome into the reply.
+async fn answer(deps: &Deps, req: &ApiRequest, ctx: &mut Context) -> Result<Reply, ApiError> {
+    shared::routes::route_for(req, FUNCTION)?;
+    let command = req.params().and_then(|params| RequestReset::parse(&params));
+    reset::request_reset(deps, ctx, command).await?;
+    Ok(Reply::empty())
 }
 
 #[cfg(test)]

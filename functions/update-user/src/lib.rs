@@ -1,20 +1,24 @@
 //! `PUT /users/{id}`: update the caller's own profile; a password change needs `old_password` (contract §6.3).
 
+use serde_json::json;
 use shared::routes::Function;
-use shared::{ApiRequest, Body, Deps, Request, Response};
+use shared::service::context::Context;
+use shared::service::profile::{self, UpdateUser};
+use shared::{ApiError, ApiRequest, Body, Deps, Reply, Request, Response};
 
 pub const FUNCTION: Function = Function::UpdateUser;
 
 pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
-    let mut req = ApiRequest::from_http(req);
-    let result = match shared::routes::route_for(&req, FUNCTION) {
-        Ok(route) => {
-            let id = route.param("id", req.segments()).unwrap_or_default().to_string();
-            shared::service::profile::update_user(deps, &mut req, &id).await
-        }
-        Err(error) => Err(error),
-    };
-    req.respond(result)
+    shared::http::serve(deps, req, |deps, req, ctx| Box::pin(answer(deps, req, ctx))).await
+}
+
+/// Reads the request into the use case's command and its outcome into the reply.
+async fn answer(deps: &Deps, req: &ApiRequest, ctx: &mut Context) -> Result<Reply, ApiError> {
+    let route = shared::routes::route_for(req, FUNCTION)?;
+    let target = route.param("id", req.segments()).unwrap_or_default();
+    let command = req.params().and_then(|params| UpdateUser::parse(&params));
+    let user = profile::update_user(deps, ctx, target, command).await?;
+    Ok(Reply::ok(json!({ "user": user.to_json() })))
 }
 
 #[cfg(test)]

@@ -1,17 +1,29 @@
 //! The deprecated V1 retrieval family: `GET /users`, `/users/{id}`, `/users/by_*`, `/users/phone`, `/users/external/{id}` (contract §6.8).
 
+use serde_json::{Value, json};
 use shared::routes::Function;
-use shared::{ApiRequest, Body, Deps, Request, Response};
+use shared::service::context::Context;
+use shared::service::users_v1::{self, V1Answer, V1Lookup};
+use shared::{ApiError, ApiRequest, Body, Deps, Reply, Request, Response};
 
 pub const FUNCTION: Function = Function::UsersV1;
 
 pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
-    let mut req = ApiRequest::from_http(req);
-    let result = match shared::routes::route_for(&req, FUNCTION) {
-        Ok(route) => shared::service::users_v1::retrieve(deps, &mut req, route).await,
-        Err(error) => Err(error),
-    };
-    req.respond(result)
+    shared::http::serve(deps, req, |deps, req, ctx| Box::pin(answer(deps, req, ctx))).await
+}
+
+/// Reads the request into the use case's command and its outcome into the reply.
+async fn answer(deps: &Deps, req: &ApiRequest, ctx: &mut Context) -> Result<Reply, ApiError> {
+    let route = shared::routes::route_for(req, FUNCTION)?;
+    let path_id = route.param("id", req.segments()).map(str::to_string);
+    let lookup = req.query().map(|query| V1Lookup { endpoint: route.endpoint, path_id, query });
+    match users_v1::retrieve(deps, ctx, lookup).await? {
+        V1Answer::One(user) => Ok(Reply::ok(json!({ "user": user.to_json() }))),
+        V1Answer::Page { page, per_page, total, users } => {
+            let items: Vec<Value> = users.iter().map(|u| json!({ "user": u.to_json() })).collect();
+            Ok(Reply::ok(json!({ "current_page": page, "per_page": per_page, "total_entries": total, "items": items })))
+        }
+    }
 }
 
 #[cfg(test)]

@@ -108,6 +108,37 @@ fn is_mime_type(value: &str) -> bool {
         && !value.chars().any(|c| c.is_control())
 }
 
+/// A presigned access to a blob's object, as `blob_object_access` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectAccess {
+    /// The upload: the presigned POST's URL with its form fields (`params`).
+    Write { expires: String, params: String },
+    /// A download link.
+    Read { expires: String, download_url: String },
+}
+
+impl ObjectAccess {
+    /// The blob's JSON with its `blob_object_access`.
+    pub fn blob_json(&self, blob: &Blob) -> serde_json::Value {
+        let mut access = serde_json::json!({ "id": blob.id, "blob_id": blob.id });
+        match self {
+            ObjectAccess::Write { expires, params } => {
+                access["expires"] = expires.clone().into();
+                access["object_access_type"] = "Write".into();
+                access["params"] = params.clone().into();
+            }
+            ObjectAccess::Read { expires, download_url } => {
+                access["expires"] = expires.clone().into();
+                access["object_access_type"] = "Read".into();
+                access["download_url"] = download_url.clone().into();
+            }
+        }
+        let mut value = blob.to_json();
+        value["blob_object_access"] = access;
+        value
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -76,6 +76,15 @@ pub struct UserInput {
 }
 
 impl UserInput {
+    /// The `user` object of a signup or profile update (`user` must be an object).
+    pub fn parse_user_param(params: &serde_json::Value) -> Result<UserInput, crate::error::ApiError> {
+        let user_fields = Field::of(params).get("user");
+        if !user_fields.is_object() {
+            return Err(crate::error::ApiError::field("user", "can't be blank"));
+        }
+        UserInput::parse(user_fields).map_err(crate::error::ApiError::Validation)
+    }
+
     /// Parses and validates the `user` object of a signup or update body.
     pub fn parse(user: Field<'_>) -> Result<UserInput, FieldErrors> {
         let mut errors = FieldErrors::default();

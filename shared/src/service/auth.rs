@@ -4,7 +4,7 @@ use crate::crypto::random::token_hash;
 use crate::deps::Deps;
 use crate::domain::session::Session;
 use crate::error::ApiError;
-use crate::http::ApiRequest;
+use crate::service::context::Context;
 
 /// The authenticated session of a request.
 #[derive(Debug, Clone)]
@@ -29,8 +29,8 @@ impl Caller {
 /// The live session behind `CB-Token`, its activity recorded (at most once a minute), and
 /// its expiry set on the response. Missing, unknown, destroyed and expired tokens all give
 /// the one 401 the SDKs recognise.
-pub async fn authenticate(deps: &Deps, req: &mut ApiRequest) -> Result<Caller, ApiError> {
-    let caller = lookup(deps, req).await?;
+pub async fn authenticate(deps: &Deps, ctx: &mut Context) -> Result<Caller, ApiError> {
+    let caller = lookup(deps, ctx).await?;
     let now = deps.clock.now();
     let session = if caller.session.needs_refresh(now, deps.config.session_refresh_secs) {
         match deps.store.refresh_session(&caller.session, now).await {
@@ -39,20 +39,20 @@ pub async fn authenticate(deps: &Deps, req: &mut ApiRequest) -> Result<Caller, A
             Ok(None) => caller.session,
             Err(error) => {
                 // Recording activity is best effort: the session is valid, so serve the request.
-                tracing::warn!(request_id = req.request_id(), error = %error, "session refresh failed");
+                tracing::warn!(request_id = %ctx.request_id, error = %error, "session refresh failed");
                 caller.session
             }
         }
     } else {
         caller.session
     };
-    req.set_session_expiry(session.expires_at());
+    ctx.session_expires_at = Some(session.expires_at());
     Ok(Caller { session, token: caller.token })
 }
 
 /// Like [`authenticate`] but records no activity (for destroying the session).
-pub async fn lookup(deps: &Deps, req: &ApiRequest) -> Result<Caller, ApiError> {
-    lookup_token(deps, req.token().ok_or(ApiError::SessionMissing)?).await
+pub async fn lookup(deps: &Deps, ctx: &Context) -> Result<Caller, ApiError> {
+    lookup_token(deps, ctx.token().ok_or(ApiError::SessionMissing)?).await
 }
 
 /// The live session behind `token` (from a header or, for download links, the query).
@@ -73,12 +73,12 @@ pub async fn lookup_token(deps: &Deps, token: &str) -> Result<Caller, ApiError> 
 
 /// The application a request acts for: from its session when it has a token, else from
 /// `CB-AuthKey` (signup without a session). Returns the caller when there is a session.
-pub async fn app_of_request(deps: &Deps, req: &mut ApiRequest) -> Result<(i64, Option<Caller>), ApiError> {
-    if req.token().is_some() {
-        let caller = authenticate(deps, req).await?;
+pub async fn app_of_request(deps: &Deps, ctx: &mut Context) -> Result<(i64, Option<Caller>), ApiError> {
+    if ctx.token().is_some() {
+        let caller = authenticate(deps, ctx).await?;
         return Ok((caller.app_id(), Some(caller)));
     }
-    let Some(auth_key) = req.auth_key() else {
+    let Some(auth_key) = ctx.auth_key.as_deref() else {
         return Err(ApiError::SessionMissing);
     };
     let app_id = deps.store.app_id_for_auth_key(auth_key).await?.ok_or(ApiError::Unauthorized)?;

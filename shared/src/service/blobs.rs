@@ -1,17 +1,17 @@
 //! The blob API (contract §6.6): create with a presigned POST upload, declare complete, read
 //! the record, redirect to a short-lived download, delete.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::clock::iso8601;
 use crate::deps::Deps;
 use crate::domain::app::App;
-use crate::domain::blob::{Blob, NewBlob, new_uid};
+use crate::domain::blob::{Blob, NewBlob, ObjectAccess, new_uid};
 use crate::domain::limits::UPLOAD_QUOTA_WINDOW_SECS;
 use crate::error::ApiError;
-use crate::http::{ApiRequest, Reply};
 use crate::params::Field;
 use crate::service::auth::{Caller, authenticate, lookup_token};
+use crate::service::context::Context;
 use crate::store::Claim;
 use crate::store::Tx;
 use crate::store::blobs::BlobPointer;
@@ -26,13 +26,16 @@ fn not_found() -> ApiError {
 /// `POST /blobs`: a blob record and a presigned POST whose policy pins bucket, key (the
 /// server-chosen uid), exact `Content-Type`, `success_action_status=201`, the size range and
 /// an expiry. 201 with `blob_object_access.params` = upload URL + form fields.
-pub async fn create_blob(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, ApiError> {
+/// The command is checked after the session.
+pub async fn create_blob(
+    deps: &Deps,
+    ctx: &mut Context,
+    command: Result<CreateBlob, ApiError>,
+) -> Result<(Blob, ObjectAccess), ApiError> {
     let blobs = deps.blobs()?;
-    let caller = authenticate(deps, req).await?;
+    let caller = authenticate(deps, ctx).await?;
     let owner = caller.user_id()?;
-    let params = req.params()?;
-    let fields = Field::of(&params).get("blob");
-    let new = NewBlob::parse(fields).map_err(ApiError::Validation)?;
+    let CreateBlob { new } = command?;
     let now = deps.clock.now();
     let app = deps.store.cached_app(caller.app_id()).await?.ok_or(ApiError::SessionMissing)?;
     let quota = UploadQuota::of(&app, owner);
@@ -68,14 +71,42 @@ pub async fn create_blob(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, Api
             e.into()
         }
     })?;
-    let access = json!({
-        "id": blob.id,
-        "blob_id": blob.id,
-        "expires": iso8601(now + blobs.config.upload_ttl_secs),
-        "object_access_type": "Write",
-        "params": crate::blobs::post_policy::params_url(&blobs.upload_url(), &form),
-    });
-    Ok(Reply::created(json!({ "blob": with_access(&blob, access) })))
+    let access = ObjectAccess::Write {
+        expires: iso8601(now + blobs.config.upload_ttl_secs),
+        params: crate::blobs::post_policy::params_url(&blobs.upload_url(), &form),
+    };
+    Ok((blob, access))
+}
+
+/// `POST /blobs`' body: the new file's `blob` fields.
+pub struct CreateBlob {
+    new: NewBlob,
+}
+
+impl CreateBlob {
+    pub fn parse(params: &Value) -> Result<CreateBlob, ApiError> {
+        Ok(CreateBlob { new: NewBlob::parse(Field::of(params).get("blob")).map_err(ApiError::Validation)? })
+    }
+}
+
+/// `PUT /blobs/{id}/complete`'s body: the size the client declares, if any (`{"size":N}`
+/// from SDK 6, `{"blob":{"size":N}}` from the docs).
+pub struct CompleteBlob {
+    declared: Option<i64>,
+}
+
+impl CompleteBlob {
+    pub fn parse(params: &Value) -> Result<CompleteBlob, ApiError> {
+        let fields = Field::of(params);
+        let declared = match fields.get("size").integer() {
+            Ok(Some(size)) => Some(size),
+            Ok(None) => {
+                fields.get("blob").get("size").integer().map_err(|_| ApiError::field("size", "must be an integer"))?
+            }
+            Err(_) => return Err(ApiError::field("size", "must be an integer")),
+        };
+        Ok(CompleteBlob { declared })
+    }
 }
 
 /// A user's daily upload allowance in an application: files, and bytes.
@@ -95,51 +126,42 @@ impl UploadQuota {
     }
 }
 
-fn with_access(blob: &Blob, access: Value) -> Value {
-    let mut value = blob.to_json();
-    value["blob_object_access"] = access;
-    value
-}
-
 /// The caller's own blob `id` (403 for someone else's, 404 for none in this application).
 /// The caller and the blob `id` of their application, read together: the blob's read does
 /// not wait for the session's. Errors come in the order of the checks: the session first.
-async fn caller_and_blob(deps: &Deps, req: &mut ApiRequest, id: &str) -> Result<(Caller, Blob), ApiError> {
+async fn caller_and_blob(deps: &Deps, ctx: &mut Context, id: &str) -> Result<(Caller, Blob), ApiError> {
     let read = async {
         match id.parse::<i64>() {
             Ok(id) => deps.store.get_blob(id).await,
             Err(_) => Ok(None),
         }
     };
-    let (caller, blob) = tokio::join!(authenticate(deps, req), read);
+    let (caller, blob) = tokio::join!(authenticate(deps, ctx), read);
     let caller = caller?;
     let blob = blob?.filter(|blob| blob.app_id == caller.app_id()).ok_or_else(not_found)?;
     Ok((caller, blob))
 }
 
 /// [`caller_and_blob`] for changing the blob: only its owner may.
-async fn caller_and_owned_blob(deps: &Deps, req: &mut ApiRequest, id: &str) -> Result<(Caller, Blob), ApiError> {
-    let (caller, blob) = caller_and_blob(deps, req, id).await?;
+async fn caller_and_owned_blob(deps: &Deps, ctx: &mut Context, id: &str) -> Result<(Caller, Blob), ApiError> {
+    let (caller, blob) = caller_and_blob(deps, ctx, id).await?;
     if blob.owner_id != caller.user_id()? {
         return Err(ApiError::ForbiddenBase("You can only change your own files".into()));
     }
     Ok((caller, blob))
 }
 
-/// `PUT /blobs/{id}/complete` with `{"size":N}` (SDK 6) or `{"blob":{"size":N}}` (docs):
-/// the real size and type come from S3; a missing object or a different size is a 422.
-pub async fn complete_blob(deps: &Deps, req: &mut ApiRequest, id: &str) -> Result<Reply, ApiError> {
+/// `PUT /blobs/{id}/complete`: the real size and type come from S3; a missing object or a
+/// different size than declared is a 422. The command is checked after the blob's owner.
+pub async fn complete_blob(
+    deps: &Deps,
+    ctx: &mut Context,
+    id: &str,
+    command: Result<CompleteBlob, ApiError>,
+) -> Result<(), ApiError> {
     let blobs = deps.blobs()?;
-    let (_, mut blob) = caller_and_owned_blob(deps, req, id).await?;
-    let params = req.params()?;
-    let fields = Field::of(&params);
-    let declared = match fields.get("size").integer() {
-        Ok(Some(size)) => Some(size),
-        Ok(None) => {
-            fields.get("blob").get("size").integer().map_err(|_| ApiError::field("size", "must be an integer"))?
-        }
-        Err(_) => return Err(ApiError::field("size", "must be an integer")),
-    };
+    let (_, mut blob) = caller_and_owned_blob(deps, ctx, id).await?;
+    let CompleteBlob { declared } = command?;
     let stored =
         blobs.head(&blob.uid).await?.ok_or_else(|| ApiError::Unprocessable("The file has not been uploaded".into()))?;
     if declared.is_some_and(|size| size != stored.size) {
@@ -178,39 +200,57 @@ pub async fn complete_blob(deps: &Deps, req: &mut ApiRequest, id: &str) -> Resul
             tracing::warn!(error = %error, "giving back unused upload quota failed");
         }
     }
-    Ok(Reply::empty())
+    Ok(())
+}
+
+/// A blob read: its record, or the URL to redirect to.
+pub enum BlobRead {
+    Record(Blob),
+    Redirect(String),
 }
 
 /// `GET /blobs/{id|uid}`: a numeric id gives the record as JSON (any session of the
 /// application for a public file, only its owner for a private one); a uid redirects to the
 /// file, like `/download`.
-pub async fn get_blob(deps: &Deps, req: &mut ApiRequest, id_or_uid: &str) -> Result<Reply, ApiError> {
+///
+/// `link_token` is the `token` query parameter (a session for links in `<img src>`), read
+/// only for a private file.
+pub async fn get_blob(
+    deps: &Deps,
+    ctx: &mut Context,
+    id_or_uid: &str,
+    link_token: Result<Option<String>, ApiError>,
+) -> Result<BlobRead, ApiError> {
     if id_or_uid.bytes().all(|b| b.is_ascii_digit()) {
-        let (caller, blob) = caller_and_blob(deps, req, id_or_uid).await?;
+        let (caller, blob) = caller_and_blob(deps, ctx, id_or_uid).await?;
         // Ids are sequential: the record of a private file (with its uid, the key to the
         // file) goes to its owner only. Whoever was given the uid still reads it by uid.
         if !blob.public && caller.session.user_id != Some(blob.owner_id) {
             return Err(not_found());
         }
-        return Ok(Reply::ok(json!({ "blob": blob.to_json() })));
+        return Ok(BlobRead::Record(blob));
     }
-    download(deps, req, id_or_uid, false).await
+    Ok(BlobRead::Redirect(download(deps, ctx, id_or_uid, link_token, false).await?))
 }
 
 /// Who may read a blob: anyone for a public blob; for a private one, a valid session of its
 /// application, as `CB-Token` or (for links in `<img src>`) the `token` query parameter.
-async fn readable(deps: &Deps, req: &mut ApiRequest, uid: &str) -> Result<BlobPointer, ApiError> {
+async fn readable(
+    deps: &Deps,
+    ctx: &mut Context,
+    uid: &str,
+    link_token: Result<Option<String>, ApiError>,
+) -> Result<BlobPointer, ApiError> {
     let pointer = deps.store.blob_pointer(uid).await?.ok_or_else(not_found)?;
     if pointer.public {
         return Ok(pointer);
     }
-    let query = req.query()?;
-    let token = match Field::of(&query).get("token").non_blank() {
+    let token = match link_token? {
         Some(token) => token,
-        None => req.token().ok_or(ApiError::SessionMissing)?.to_string(),
+        None => ctx.token().ok_or(ApiError::SessionMissing)?.to_string(),
     };
     let caller = lookup_token(deps, &token).await?;
-    req.set_session_expiry(caller.session.expires_at());
+    ctx.session_expires_at = Some(caller.session.expires_at());
     if caller.app_id() != pointer.app_id {
         return Err(not_found());
     }
@@ -219,37 +259,42 @@ async fn readable(deps: &Deps, req: &mut ApiRequest, uid: &str) -> Result<BlobPo
 
 /// `GET /blobs/{uid}` and `GET /blobs/{uid}/download`: 302 to a presigned GET valid for a
 /// few minutes.
-pub async fn download(deps: &Deps, req: &mut ApiRequest, uid: &str, attachment: bool) -> Result<Reply, ApiError> {
+pub async fn download(
+    deps: &Deps,
+    ctx: &mut Context,
+    uid: &str,
+    link_token: Result<Option<String>, ApiError>,
+    attachment: bool,
+) -> Result<String, ApiError> {
     let blobs = deps.blobs()?;
-    let pointer = readable(deps, req, uid).await?;
+    let pointer = readable(deps, ctx, uid, link_token).await?;
     let name = if attachment { deps.store.get_blob(pointer.blob_id).await?.map(|b| b.name) } else { None };
-    let url = blobs.download_url(uid, deps.clock.now(), name.as_deref()).await?;
-    Ok(Reply::redirect(url))
+    blobs.download_url(uid, deps.clock.now(), name.as_deref()).await
 }
 
 /// `GET /blobs/{uid}/object?download_url=1`: the record with a download link.
-pub async fn object_with_link(deps: &Deps, req: &mut ApiRequest, uid: &str) -> Result<Reply, ApiError> {
+pub async fn object_with_link(
+    deps: &Deps,
+    ctx: &mut Context,
+    uid: &str,
+    link_token: Result<Option<String>, ApiError>,
+) -> Result<(Blob, ObjectAccess), ApiError> {
     let blobs = deps.blobs()?;
-    let pointer = readable(deps, req, uid).await?;
+    let pointer = readable(deps, ctx, uid, link_token).await?;
     let blob = deps.store.get_blob(pointer.blob_id).await?.ok_or_else(not_found)?;
     let now = deps.clock.now();
     let url = blobs.download_url(uid, now, None).await?;
-    let access = json!({
-        "id": blob.id,
-        "blob_id": blob.id,
-        "expires": iso8601(now + blobs.config.download_ttl_secs as i64),
-        "object_access_type": "Read",
-        "download_url": url,
-    });
-    Ok(Reply::ok(json!({ "blob": with_access(&blob, access) })))
+    let access =
+        ObjectAccess::Read { expires: iso8601(now + blobs.config.download_ttl_secs as i64), download_url: url };
+    Ok((blob, access))
 }
 
 /// `DELETE /blobs/{id}`: the owner deletes the file, then the record (so a failure part-way
-/// leaves a record whose delete can simply be retried). 200, empty body.
-pub async fn delete_blob(deps: &Deps, req: &mut ApiRequest, id: &str) -> Result<Reply, ApiError> {
+/// leaves a record whose delete can simply be retried).
+pub async fn delete_blob(deps: &Deps, ctx: &mut Context, id: &str) -> Result<(), ApiError> {
     let blobs = deps.blobs()?;
-    let (_, blob) = caller_and_owned_blob(deps, req, id).await?;
+    let (_, blob) = caller_and_owned_blob(deps, ctx, id).await?;
     blobs.delete(&blob.uid).await?;
     deps.store.delete_blob(&blob).await?;
-    Ok(Reply::empty())
+    Ok(())
 }

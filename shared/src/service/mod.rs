@@ -1,11 +1,15 @@
-//! Use cases: what each endpoint does, on top of the domain and the store. Handlers in the
-//! function crates only parse the route and call these.
+//! Use cases: what each endpoint does, on top of the domain and the store. Each takes the
+//! request's [`context::Context`] and a typed command, and returns a typed outcome; none sees
+//! an HTTP type or builds a reply. The function crates own the HTTP side: they read the
+//! request into a command, call the use case, and turn its outcome into the response.
 
 pub mod auth;
 #[cfg(feature = "s3")]
 pub mod blobs;
+pub mod context;
 pub mod credentials;
 pub mod external;
+pub mod password_login;
 pub mod profile;
 pub mod reset;
 pub mod search;

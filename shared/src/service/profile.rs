@@ -2,7 +2,7 @@
 //! `DELETE /users/external/{external_user_id}`), contract §6.3–6.4. Only the session's own
 //! user may be changed.
 
-use serde_json::json;
+use serde_json::Value;
 
 use crate::crypto::password;
 use crate::deps::Deps;
@@ -10,14 +10,24 @@ use crate::domain::app::App;
 use crate::domain::user::{UniqueField, User};
 use crate::domain::user_input::UserInput;
 use crate::error::{ApiError, FieldErrors};
-use crate::http::{ApiRequest, Reply};
-use crate::params::Field;
 use crate::service::auth::{Caller, authenticate};
+use crate::service::context::Context;
 use crate::service::credentials::hash_to_check;
 use crate::service::reset::sweep_sessions;
 use crate::service::throttle::LoginThrottle;
 use crate::service::users::conflict_to_api;
 use crate::store::{Claim, StoreError, Tx};
+
+/// `PUT /users/{id}`'s body: the `user` fields to change.
+pub struct UpdateUser {
+    input: UserInput,
+}
+
+impl UpdateUser {
+    pub fn parse(params: &Value) -> Result<UpdateUser, ApiError> {
+        Ok(UpdateUser { input: UserInput::parse_user_param(params)? })
+    }
+}
 
 /// How often a write that lost an optimistic-locking race is retried from a fresh read.
 const RACE_RETRIES: usize = 3;
@@ -38,15 +48,18 @@ fn own_user_id(caller: &Caller, target: &str) -> Result<i64, ApiError> {
 /// current password counts against the account's login limits. A change of password or email
 /// voids any outstanding reset link; a change of login, email or another unique field swaps
 /// its marker in the same transaction.
-pub async fn update_user(deps: &Deps, req: &mut ApiRequest, target: &str) -> Result<Reply, ApiError> {
-    let caller = authenticate(deps, req).await?;
+///
+/// `command` is checked after the session: a request without one gets the 401, whatever its
+/// body.
+pub async fn update_user(
+    deps: &Deps,
+    ctx: &mut Context,
+    target: &str,
+    command: Result<UpdateUser, ApiError>,
+) -> Result<User, ApiError> {
+    let caller = authenticate(deps, ctx).await?;
     let me = own_user_id(&caller, target)?;
-    let params = req.params()?;
-    let user_fields = Field::of(&params).get("user");
-    if !user_fields.is_object() {
-        return Err(ApiError::field("user", "can't be blank"));
-    }
-    let input = UserInput::parse(user_fields).map_err(ApiError::Validation)?;
+    let UpdateUser { input } = command?;
     let app = deps.store.cached_app(caller.app_id()).await?.ok_or(ApiError::SessionMissing)?;
     let mut new_hash = None;
     let mut confirmed = false;
@@ -67,7 +80,7 @@ pub async fn update_user(deps: &Deps, req: &mut ApiRequest, target: &str) -> Res
         let confirm = input.password.is_some()
             || (identity_changed && !app.settings.identity_change_without_password && current.password_hash.is_some());
         if confirm && !confirmed {
-            check_current_password(deps, &app, req.source_ip(), &input, &current).await?;
+            check_current_password(deps, &app, ctx.source_ip(), &input, &current).await?;
             confirmed = true;
         }
         if let Some(new_password) = &input.password {
@@ -97,7 +110,7 @@ pub async fn update_user(deps: &Deps, req: &mut ApiRequest, target: &str) -> Res
                     // Sessions made between the listing and the commit (see `end_sessions`).
                     sweep_sessions(deps, me, Some(&caller.session.token_hash)).await;
                 }
-                return Ok(Reply::ok(json!({ "user": updated.to_json() })));
+                return Ok(updated);
             }
             Err(StoreError::Conflict(claims)) if claims == [Claim::Unchanged] && attempt < RACE_RETRIES => continue,
             Err(error) => return Err(conflict_to_api(error)),
@@ -150,8 +163,8 @@ async fn check_current_password(
 }
 
 /// `DELETE /users/{id}`: the caller deletes themself, with every marker, search and tag item
-/// and every session. 200 with an empty body.
-pub async fn delete_user(deps: &Deps, req: &mut ApiRequest, target: &str) -> Result<Reply, ApiError> {
+/// and every session.
+pub async fn delete_user(deps: &Deps, ctx: &mut Context, target: &str) -> Result<(), ApiError> {
     // The target's reads go out beside the session's; they are used only once the session
     // shows that the target is the caller.
     let early = async {
@@ -160,7 +173,7 @@ pub async fn delete_user(deps: &Deps, req: &mut ApiRequest, target: &str) -> Res
             Err(_) => None,
         }
     };
-    let (caller, early) = tokio::join!(authenticate(deps, req), early);
+    let (caller, early) = tokio::join!(authenticate(deps, ctx), early);
     let me = own_user_id(&caller?, target)?;
     let early = early.filter(|(id, _)| *id == me).map(|(_, reads)| reads);
     delete_own_user(deps, me, early).await
@@ -176,8 +189,8 @@ async fn deletion_reads(deps: &Deps, id: i64) -> DeletionReads {
 
 /// `DELETE /users/external/{external_user_id}`: the same, when that external id is the
 /// caller's.
-pub async fn delete_user_by_external_id(deps: &Deps, req: &mut ApiRequest, external: &str) -> Result<Reply, ApiError> {
-    let caller = authenticate(deps, req).await?;
+pub async fn delete_user_by_external_id(deps: &Deps, ctx: &mut Context, external: &str) -> Result<(), ApiError> {
+    let caller = authenticate(deps, ctx).await?;
     let me = caller.user_id()?;
     let now = deps.clock.now();
     let owner = deps.store.find_user_id(caller.app_id(), UniqueField::ExternalUserId, external, now).await?;
@@ -189,7 +202,7 @@ pub async fn delete_user_by_external_id(deps: &Deps, req: &mut ApiRequest, exter
 }
 
 /// Deletes user `me` with every session, from `early` reads if made (a retry reads afresh).
-async fn delete_own_user(deps: &Deps, me: i64, mut early: Option<DeletionReads>) -> Result<Reply, ApiError> {
+async fn delete_own_user(deps: &Deps, me: i64, mut early: Option<DeletionReads>) -> Result<(), ApiError> {
     for attempt in 1..=RACE_RETRIES {
         let (user, sessions) = match early.take() {
             Some(reads) => reads,
@@ -202,7 +215,7 @@ async fn delete_own_user(deps: &Deps, me: i64, mut early: Option<DeletionReads>)
         match deps.store.commit_ending_sessions(tx, me, &sessions).await {
             Ok(()) => {
                 sweep_sessions(deps, me, None).await;
-                return Ok(Reply::empty());
+                return Ok(());
             }
             Err(StoreError::Conflict(claims)) if claims.contains(&Claim::Unchanged) && attempt < RACE_RETRIES => {
                 continue;

@@ -8,7 +8,7 @@
 //! replacing any earlier token of the user). The page consumes the token, sets the password
 //! under the signup policy and ends every session of the user, in one transaction.
 
-use serde_json::json;
+use serde_json::Value;
 
 use crate::clock::Timestamp;
 use crate::crypto::password::{self, Password};
@@ -18,10 +18,9 @@ use crate::domain::limits::source_key;
 use crate::domain::user::UniqueField;
 use crate::domain::user_input::{EMAIL_MAX, check_new_password};
 use crate::error::{ApiError, FieldErrors};
-use crate::http::{ApiRequest, Reply};
-use crate::pages;
 use crate::params::Field;
 use crate::service::auth::authenticate;
+use crate::service::context::Context;
 use crate::store::rate::{Limit, RateDecision, digest_key};
 use crate::store::resets::{OutboxReset, ResetToken};
 use crate::store::{Claim, StoreError, Tx};
@@ -35,20 +34,19 @@ pub const TOKEN_LIFETIME_SECS: i64 = 3600;
 
 /// `POST /users/password/reset` (`{"email":…}`) and `GET /users/password/reset?email=…`,
 /// with an application or user session. 200, empty body, always (after the rate limits).
-pub async fn request_reset(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, ApiError> {
-    let caller = authenticate(deps, req).await?;
-    let params = req.params()?;
-    let email =
-        Field::of(&params).get("email").non_blank().ok_or_else(|| ApiError::field("email", "can't be blank"))?;
-    let email = email.trim().to_lowercase();
-    if email.chars().count() > EMAIL_MAX {
-        // No account can have it: refused before anything is counted or read.
-        return Err(ApiError::field("email", format!("is too long (maximum is {EMAIL_MAX} characters)")));
-    }
+///
+/// The command is checked after the session.
+pub async fn request_reset(
+    deps: &Deps,
+    ctx: &mut Context,
+    command: Result<RequestReset, ApiError>,
+) -> Result<(), ApiError> {
+    let caller = authenticate(deps, ctx).await?;
+    let RequestReset { email } = command?;
     let now = deps.clock.now();
     let app_id = caller.app_id();
     // Per application: requests in one application never hold up resets in another.
-    let ip = source_key(req.source_ip());
+    let ip = source_key(ctx.source_ip());
     let limits = [
         Limit {
             key: format!("reset-email#{app_id}#{}", digest_key(&email)),
@@ -76,7 +74,25 @@ pub async fn request_reset(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, A
     let resettable = |u: &crate::domain::user::User| !u.is_guest && u.password_hash.is_some();
     let reset = user.filter(resettable).and_then(|u| Some(OutboxReset::new(now, app_id, u.id, u.email?)));
     deps.store.queue_reset(reset.as_ref(), &random_upper_hex::<16>(), now + TOKEN_LIFETIME_SECS).await?;
-    Ok(Reply::empty())
+    Ok(())
+}
+
+/// A reset request: the address, lowercased.
+pub struct RequestReset {
+    email: String,
+}
+
+impl RequestReset {
+    pub fn parse(params: &Value) -> Result<RequestReset, ApiError> {
+        let email =
+            Field::of(params).get("email").non_blank().ok_or_else(|| ApiError::field("email", "can't be blank"))?;
+        let email = email.trim().to_lowercase();
+        if email.chars().count() > EMAIL_MAX {
+            // No account can have it: refused before anything is counted or read.
+            return Err(ApiError::field("email", format!("is too long (maximum is {EMAIL_MAX} characters)")));
+        }
+        Ok(RequestReset { email })
+    }
 }
 
 /// The mail text for an application, with its templates (or the defaults) filled in.
@@ -143,73 +159,79 @@ fn well_formed(token: &str) -> bool {
     token.len() == 64 && token.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-/// Whether the client wants JSON (apps that build their own reset screen) rather than HTML.
-fn wants_json(req: &ApiRequest) -> bool {
-    let content_type = req.header("content-type").unwrap_or("");
-    let accept = req.header("accept").unwrap_or("");
-    content_type.contains("json") || (accept.contains("application/json") && !accept.contains("text/html"))
-}
-
-fn html(status: u16, body: String) -> Reply {
-    Reply { status, body: crate::http::ReplyBody::Html(body) }
-}
-
-fn invalid_link(json: bool) -> Reply {
-    if json {
-        Reply {
-            status: 422,
-            body: crate::http::ReplyBody::Json(ApiError::field("token", "is invalid or has expired").body()),
-        }
-    } else {
-        html(400, pages::reset_invalid())
-    }
+/// What the reset page shows.
+pub enum ResetPage {
+    /// The form for this (live) token.
+    Form { token: String },
+    /// The link is malformed, used or expired.
+    InvalidLink,
 }
 
 /// `GET /password-reset?token=…`: the form (looking at a link never uses it up, so mail
 /// scanners that open links do no harm).
-pub async fn reset_page(deps: &Deps, req: &ApiRequest) -> Result<Reply, ApiError> {
-    let query = req.query()?;
-    let token = Field::of(&query).get("token").text().unwrap_or_default();
+pub async fn reset_page(deps: &Deps, token: String) -> Result<ResetPage, ApiError> {
     let now = deps.clock.now();
     if !well_formed(&token) || deps.store.reset_token(&token_hash(&token), now).await?.is_none() {
-        return Ok(invalid_link(false));
+        return Ok(ResetPage::InvalidLink);
     }
-    Ok(html(200, pages::reset_form(&token, &[])))
+    Ok(ResetPage::Form { token })
 }
 
-/// `POST /password-reset` (form or JSON: `token`, `password`, `password_confirmation`): sets
-/// the password and ends every session of the user; the token works once.
-pub async fn reset_submit(deps: &Deps, req: &ApiRequest) -> Result<Reply, ApiError> {
-    let json = wants_json(req);
-    let params = req.params()?;
-    let fields = Field::of(&params);
-    let token = fields.get("token").text().unwrap_or_default();
+/// `POST /password-reset`, as sent (form or JSON): `token`, `password`, and optionally
+/// `password_confirmation`.
+pub struct ResetSubmit {
+    token: String,
+    password: String,
+    confirmation: Option<String>,
+}
+
+impl ResetSubmit {
+    pub fn parse(params: &Value) -> ResetSubmit {
+        let fields = Field::of(params);
+        ResetSubmit {
+            token: fields.get("token").text().unwrap_or_default(),
+            password: fields.get("password").text().unwrap_or_default(),
+            confirmation: fields.get("password_confirmation").text(),
+        }
+    }
+}
+
+/// How a reset submission ended.
+pub enum ResetOutcome {
+    /// The password is set and every session of the user ended.
+    Done,
+    /// The link is malformed, used or expired.
+    InvalidLink,
+    /// The new password breaks the policy (the form shows it again with `messages`).
+    Rejected { token: String, errors: FieldErrors, messages: Vec<String> },
+}
+
+/// `POST /password-reset`: sets the password and ends every session of the user; the token
+/// works once.
+pub async fn reset_submit(deps: &Deps, command: ResetSubmit) -> Result<ResetOutcome, ApiError> {
+    let ResetSubmit { token, password, confirmation } = command;
     let now = deps.clock.now();
     if !well_formed(&token) {
-        return Ok(invalid_link(json));
+        return Ok(ResetOutcome::InvalidLink);
     }
     let Some(record) = deps.store.reset_token(&token_hash(&token), now).await? else {
-        return Ok(invalid_link(json));
+        return Ok(ResetOutcome::InvalidLink);
     };
-    let password = fields.get("password").text().unwrap_or_default();
     let mut errors = FieldErrors::default();
     check_new_password(&password, &mut errors);
-    if let Some(confirmation) = fields.get("password_confirmation").text()
+    if let Some(confirmation) = confirmation
         && confirmation != password
     {
         errors.add("password_confirmation", "doesn't match the password");
     }
     if !errors.is_empty() {
-        if json {
-            return Err(ApiError::Validation(errors));
-        }
-        return Ok(html(422, pages::reset_form(&token, &human(&errors))));
+        let messages = human(&errors);
+        return Ok(ResetOutcome::Rejected { token, errors, messages });
     }
     let hash = password::hash(Password::new(password)).await;
     match set_password(deps, &record, hash, now).await? {
-        true if json => Ok(Reply::ok(json!({ "success": true }))),
-        true => Ok(html(200, pages::reset_done())),
-        false => Ok(invalid_link(json)),
+        true => Ok(ResetOutcome::Done),
+        false => Ok(ResetOutcome::InvalidLink),
     }
 }
 

@@ -8,8 +8,6 @@
 
 use std::collections::BTreeSet;
 
-use serde_json::{Value, json};
-
 use crate::clock::Timestamp;
 use crate::deps::Deps;
 use crate::domain::limits::source_key;
@@ -17,27 +15,35 @@ use crate::domain::search::SearchField;
 use crate::domain::user::{UniqueField, User};
 use crate::domain::user_query::{Condition, Operand, Operator, QueryField, UserQuery};
 use crate::error::ApiError;
-use crate::http::{ApiRequest, Reply};
 use crate::service::auth::authenticate;
+use crate::service::context::Context;
 use crate::store::rate::{Limit, RateDecision};
 use crate::store::users::SearchMatch;
 
 /// `GET /users/v2`: any valid session may search its own application.
-pub async fn search_users(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, ApiError> {
-    let caller = authenticate(deps, req).await?;
-    let query = UserQuery::parse(&req.query()?)?;
+/// The query is checked after the session.
+pub async fn search_users(
+    deps: &Deps,
+    ctx: &mut Context,
+    query: Result<UserQuery, ApiError>,
+) -> Result<UserPage, ApiError> {
+    let caller = authenticate(deps, ctx).await?;
+    let query = query?;
     // Counting (which may read the application's limits) and the search are independent;
     // a refused search was read-only, so doing it alongside costs nothing but the reads.
     let (counted, found) =
-        tokio::join!(count_search(deps, caller.app_id(), req.source_ip()), run(deps, caller.app_id(), &query));
+        tokio::join!(count_search(deps, caller.app_id(), ctx.source_ip()), run(deps, caller.app_id(), &query));
     counted?;
-    let (total, page) = found?;
-    Ok(Reply::ok(json!({
-        "limit": query.limit,
-        "skip": query.offset,
-        "total_entries": total,
-        "items": page.iter().map(User::to_json).collect::<Vec<Value>>(),
-    })))
+    let (total, users) = found?;
+    Ok(UserPage { limit: query.limit, skip: query.offset, total, users })
+}
+
+/// One page of a V2 search.
+pub struct UserPage {
+    pub limit: usize,
+    pub skip: usize,
+    pub total: usize,
+    pub users: Vec<User>,
 }
 
 /// Counts a search against the application's searches-per-IP limit (V2 and V1 alike).

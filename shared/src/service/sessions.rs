@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::clock::Timestamp;
-use crate::crypto::password::{self, MAX_PASSWORD_BYTES};
+use crate::crypto::password::{self, Password};
 use crate::crypto::random::{new_session_token, random_upper_hex};
 use crate::crypto::signature;
 use crate::deps::Deps;
@@ -13,16 +13,15 @@ use crate::domain::session::{Session, SessionKind};
 use crate::domain::user::{UniqueField, User};
 use crate::domain::user_input::{Change, UserInput, check_new_password};
 use crate::error::{ApiError, FieldErrors};
-use crate::http::{ApiRequest, Reply};
 use crate::params::Field;
 use crate::service::auth::{authenticate, lookup};
-use crate::service::credentials::{PasswordLogin, hash_to_check, verify_password};
+use crate::service::context::Context;
+use crate::service::credentials::PasswordLogin;
 use crate::service::external::{self, FirebaseLogin, parse_provider};
+use crate::service::password_login::{LoggedIn, LoginTarget, finish_bind, password_login};
 use crate::service::signup::{count_signup, signup_limit_of};
-use crate::service::throttle::LoginThrottle;
 use crate::service::users::{conflict_to_api, new_user};
 use crate::store::ids::SESSIONS;
-use crate::store::users::Credential;
 use crate::store::{Claim, StoreError, Tx};
 
 /// How far a signed request's `timestamp` may be from our clock (contract §3.3).
@@ -82,26 +81,46 @@ impl Intent {
 }
 
 /// A verified legacy signature's replay-protection inputs.
-struct Signed {
+pub struct Signed {
     timestamp: i64,
     nonce: String,
 }
 
+/// `POST /session`, as sent.
+pub struct CreateSession {
+    application_id: i64,
+    auth_key: String,
+    intent: Intent,
+    /// Every parameter as sent: the legacy signature covers them all.
+    params: Value,
+}
+
+impl CreateSession {
+    pub fn parse(params: Value) -> Result<CreateSession, ApiError> {
+        let fields = Field::of(&params);
+        let application_id = fields.get("application_id").integer().ok().flatten();
+        let auth_key = fields.get("auth_key").non_blank();
+        let (Some(application_id), Some(auth_key)) = (application_id, auth_key) else {
+            return Err(ApiError::Unprocessable("application_id and auth_key are required".into()));
+        };
+        let intent = Intent::parse(fields)?;
+        Ok(CreateSession { application_id, auth_key, intent, params })
+    }
+}
+
+/// A new session: its token (revealed once, here), the session and its user.
+pub struct NewSession {
+    pub token: String,
+    pub session: Session,
+    pub user: Option<User>,
+}
+
 /// `POST /session`: an application session, a user session by login or email and password,
 /// or a guest session. Any `CB-Token` sent along is ignored (the JS SDK sends its old one).
-pub async fn create_session(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, ApiError> {
-    let params = req.params()?;
-    let fields = Field::of(&params);
+pub async fn create_session(deps: &Deps, ctx: &mut Context, command: CreateSession) -> Result<NewSession, ApiError> {
     let now = deps.clock.now();
-
-    let app_id = fields.get("application_id").integer().ok().flatten();
-    let auth_key = fields.get("auth_key").non_blank();
-    let (Some(app_id), Some(auth_key)) = (app_id, auth_key) else {
-        return Err(ApiError::Unprocessable("application_id and auth_key are required".into()));
-    };
-    let intent = Intent::parse(fields)?;
-
-    let (app, credential) = deps.store.app_and_credential(app_id, intent.lookup(), now).await?;
+    let CreateSession { application_id, auth_key, intent, params } = command;
+    let (app, credential) = deps.store.app_and_credential(application_id, intent.lookup(), now).await?;
     let app = app.filter(|app| auth_key_matches(app, &auth_key)).ok_or(ApiError::Unauthorized)?;
     let signed = check_signature(&app, &params, now)?;
     let intent = intent.for_app(&app)?;
@@ -124,143 +143,39 @@ pub async fn create_session(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, 
             (Some(user), SessionKind::User)
         }
         Intent::Guest { full_name } => {
-            count_signup(deps, &signup_limit_of(&app, req.source_ip()), now).await?;
+            count_signup(deps, &signup_limit_of(&app, ctx.source_ip()), now).await?;
             let guest = new_guest(deps, &app, full_name, now).await?;
             deps.store.tx_insert_user(&mut tx, &guest, now);
             (Some(guest), SessionKind::Guest)
         }
         Intent::Password(login) => {
-            let user_id = credential.as_ref().map(|c| c.user_id);
-            let throttle = LoginThrottle::new(&app, req.source_ip(), login.field, &login.value, user_id);
-            // The marker carries the password hash: verify it while reading the user.
-            if let Some(Credential { user_id, password_hash: Some(hash) }) = credential.clone()
-                && login.password.expose().len() <= MAX_PASSWORD_BYTES
-            {
-                let attempt = Attempt { login: &login, user_id, hash, throttle: &throttle };
-                let (token, session, user) =
-                    Box::pin(password_session(deps, &app, None, attempt, tx, signed, now)).await?;
-                req.set_session_expiry(session.expires_at());
-                return Ok(Reply::created(json!({ "session": session.to_json(&token, Some(&user)) })));
+            let target = LoginTarget::NewSession { tx, signed: signed.as_ref() };
+            let logged_in = password_login(deps, &app, ctx.source_ip(), &login, credential, target, now);
+            match Box::pin(logged_in).await? {
+                LoggedIn::NewSession { token, session, user } => {
+                    ctx.session_expires_at = Some(session.expires_at());
+                    return Ok(NewSession { token, session, user: Some(user) });
+                }
+                LoggedIn::Bound { .. } => unreachable!("a new session's login binds nothing"),
+                LoggedIn::UnknownUser { tx: returned } => {
+                    tx = returned;
+                    count_signup(deps, &signup_limit_of(&app, ctx.source_ip()), now).await?;
+                    let user = auto_created_user(deps, &app, &login, now).await?;
+                    deps.store.tx_insert_user(&mut tx, &user, now);
+                    (Some(user), SessionKind::User)
+                }
             }
-            let existing = match user_id {
-                Some(id) => deps.store.get_user(id, now).await?,
-                None => None,
-            };
-            if let Some(user) = existing.clone()
-                && let Some(hash) = hash_to_check(&user, &login.password)
-            {
-                let attempt = Attempt { login: &login, user_id: user.id, hash, throttle: &throttle };
-                let (token, session, user) =
-                    Box::pin(password_session(deps, &app, Some(user), attempt, tx, signed, now)).await?;
-                req.set_session_expiry(session.expires_at());
-                return Ok(Reply::created(json!({ "session": session.to_json(&token, Some(&user)) })));
-            }
-            // No hash to check (an unknown name, a guest, a user without a password): the
-            // same verification's cost, counted before its answer.
-            let known = existing.as_ref().map(|user| user.id);
-            let (reserved, _) = tokio::join!(throttle.reserve(deps, now), verify_password(None, &login.password));
-            let reservation = reserved?;
-            if known.is_some() {
-                return Err(throttle.failed(deps, known, ApiError::Unauthorized, now).await);
-            }
-            if !app.settings.allow_session_without_user {
-                let unknown = ApiError::NotFound("User not found".into());
-                return Err(throttle.failed(deps, None, unknown, now).await);
-            }
-            // Not a failure: a new user.
-            reservation.release(deps).await;
-            count_signup(deps, &signup_limit_of(&app, req.source_ip()), now).await?;
-            let user = auto_created_user(deps, &app, &login, now).await?;
-            deps.store.tx_insert_user(&mut tx, &user, now);
-            (Some(user), SessionKind::User)
         }
     };
 
     let (token, session) = new_session(deps, &app, user.as_ref().map(|u| u.id), kind, signed.as_ref(), now).await?;
     deps.store.tx_insert_session(&mut tx, &session);
     deps.store.commit(tx).await.map_err(session_write_error)?;
-    req.set_session_expiry(session.expires_at());
-    Ok(Reply::created(json!({ "session": session.to_json(&token, user.as_ref()) })))
+    ctx.session_expires_at = Some(session.expires_at());
+    Ok(NewSession { token, session, user })
 }
 
-/// A password login of a known user: the credentials, the user and their stored hash, and
-/// the limits the attempt counts against.
-struct Attempt<'a> {
-    login: &'a PasswordLogin,
-    user_id: i64,
-    hash: String,
-    throttle: &'a LoginThrottle,
-}
-
-/// A user session for `user_id` if the attempt's password matches the hash. The attempt
-/// takes its place in the login limits while the password is verified, and the session is
-/// written then too (only once the place is taken), so that both round trips (and the read
-/// of the user, when not yet `known`) hide behind the hash instead of following it; on a
-/// mismatch the session is withdrawn. Its token is only ever revealed after a match, so the
-/// session is unusable in between, and should the withdrawal fail, the session expires
-/// unknown to anyone. The same write checks the lockout, and that the user's hash is still
-/// the one verified.
-async fn password_session(
-    deps: &Deps,
-    app: &App,
-    known: Option<User>,
-    attempt: Attempt<'_>,
-    mut tx: Tx,
-    signed: Option<Signed>,
-    now: Timestamp,
-) -> Result<(String, Session, User), ApiError> {
-    let user_id = attempt.user_id;
-    let (token, session) = new_session(deps, app, Some(user_id), SessionKind::User, signed.as_ref(), now).await?;
-    deps.store.tx_touch_user_with_password(&mut tx, user_id, &attempt.hash, now);
-    deps.store.tx_insert_session(&mut tx, &session);
-    attempt.throttle.guard(deps, &mut tx, user_id, now);
-    let verify = password::verify(attempt.login.password.clone(), Some(attempt.hash.clone()));
-    // The user is read before the write, so that a withdrawal restores what it was.
-    let reserve_read_write = async {
-        let reservation = attempt.throttle.reserve(deps, now).await?;
-        let user = match known {
-            Some(user) => Ok(Some(user)),
-            None => deps.store.get_user(user_id, now).await,
-        };
-        let written = match &user {
-            Ok(Some(user)) if !user.is_guest => Some(deps.store.commit(tx).await),
-            _ => None,
-        };
-        Ok::<_, ApiError>((reservation, user, written))
-    };
-    let (matches, reserved) = tokio::join!(verify, reserve_read_write);
-    // No place in the limits: refused whatever the password, so a throttled guess learns
-    // nothing; nothing was written.
-    let (reservation, user, written) = reserved?;
-    if let Some(Err(error)) = &written {
-        // Locked out, or a replayed signature: refused whether or not the password matched.
-        let refusal = attempt.throttle.refusal(error, now).or_else(|| {
-            error.is_conflict_on(Claim::Nonce).then(|| ApiError::Unprocessable("Nonce has already been used".into()))
-        });
-        if let Some(refusal) = refusal {
-            reservation.release(deps).await;
-            return Err(refusal);
-        }
-    }
-    match (matches, user?.filter(|user| !user.is_guest), written) {
-        (true, Some(mut user), Some(written)) => {
-            written.map_err(session_write_error)?;
-            reservation.release(deps).await;
-            user.last_request_at = Some(now);
-            Ok((token, session, user))
-        }
-        (_, user, written) => {
-            let failed = attempt.throttle.failed(deps, Some(user_id), ApiError::Unauthorized, now);
-            if let (Some(user), Some(Ok(()))) = (&user, &written) {
-                let withdrawn = deps.store.withdraw_login(&session, user.id, user.last_request_at, now);
-                return Err(tokio::join!(withdrawn, failed).1);
-            }
-            Err(failed.await)
-        }
-    }
-}
-
-fn session_write_error(error: StoreError) -> ApiError {
+pub(crate) fn session_write_error(error: StoreError) -> ApiError {
     if error.is_conflict_on(Claim::Nonce) {
         return ApiError::Unprocessable("Nonce has already been used".into());
     }
@@ -305,7 +220,7 @@ fn check_signature(app: &App, params: &Value, now: Timestamp) -> Result<Option<S
     Ok(Some(Signed { timestamp, nonce }))
 }
 
-async fn new_session(
+pub(crate) async fn new_session(
     deps: &Deps,
     app: &App,
     user_id: Option<i64>,
@@ -371,117 +286,111 @@ async fn auto_created_user(deps: &Deps, app: &App, login: &PasswordLogin, now: T
     Ok(user)
 }
 
+/// The caller's session and its user.
+pub struct SessionView {
+    pub token: String,
+    pub session: Session,
+    pub user: Option<User>,
+}
+
 /// `GET /session`: the caller's session, with its user.
-pub async fn get_session(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, ApiError> {
-    let caller = authenticate(deps, req).await?;
+pub async fn get_session(deps: &Deps, ctx: &mut Context) -> Result<SessionView, ApiError> {
+    let caller = authenticate(deps, ctx).await?;
     let user = match caller.session.user_id {
         Some(id) => Some(deps.store.get_user(id, deps.clock.now()).await?.ok_or(ApiError::SessionMissing)?),
         None => None,
     };
-    Ok(Reply::ok(json!({ "session": caller.session.to_json(&caller.token, user.as_ref()) })))
+    Ok(SessionView { token: caller.token, session: caller.session, user })
 }
 
-/// `DELETE /session`: ends the caller's session. 200 with an empty body (read as text).
-pub async fn destroy_session(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, ApiError> {
-    let caller = lookup(deps, req).await?;
+/// `DELETE /session`: ends the caller's session.
+pub async fn destroy_session(deps: &Deps, ctx: &Context) -> Result<(), ApiError> {
+    let caller = lookup(deps, ctx).await?;
     deps.store.delete_session(&caller.session).await?;
-    Ok(Reply::empty())
+    Ok(())
 }
 
-/// `POST /login`: binds a user to the caller's (application) session; the token stays the
-/// same. Replies `{"user":{…}}`. The credentials are a login or email and password, a
-/// Firebase token, or (with a Custom Identity Provider on) the provider's token as `login`.
-pub async fn login(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, ApiError> {
-    let caller = authenticate(deps, req).await?;
-    let params = req.params()?;
-    let fields = Field::of(&params);
-    let now = deps.clock.now();
-    // SDKs send the credentials unwrapped; accept a `user` wrapper as well.
-    let credentials = if fields.get("user").is_object() { fields.get("user") } else { fields };
-    // A password login's limits, checked in the write that binds the user.
-    let mut guards = Tx::new();
-    let mut throttled = None;
-    let mut user = if let Some(firebase) = parse_provider(fields)? {
-        let app = deps.store.get_app(caller.app_id()).await?.ok_or(ApiError::SessionMissing)?;
-        external::firebase_user(deps, &app, &firebase, now).await?
-    } else {
+/// `POST /login`, as sent: a Firebase token, or a login or email with a password (or, with a
+/// Custom Identity Provider on, the provider's token as `login`).
+pub enum Login {
+    Firebase(FirebaseLogin),
+    Name { field: UniqueField, value: String, password: Option<Password> },
+}
+
+impl Login {
+    pub fn parse(params: &Value) -> Result<Login, ApiError> {
+        let fields = Field::of(params);
+        if let Some(firebase) = parse_provider(fields)? {
+            return Ok(Login::Firebase(firebase));
+        }
+        // SDKs send the credentials unwrapped; accept a `user` wrapper as well.
+        let credentials = if fields.get("user").is_object() { fields.get("user") } else { fields };
         let login = credentials.get("login").non_blank().map(|l| (UniqueField::Login, l));
         let email = credentials.get("email").non_blank().map(|e| (UniqueField::Email, e));
         let (field, value) = login
             .or(email)
             .ok_or_else(|| ApiError::Unprocessable("login or email and password are required".into()))?;
-        // One round trip: the application (is a CIdP on?) and the user behind the login.
-        let (app, credential) =
-            deps.store.app_and_credential(caller.app_id(), Some((field, value.trim())), now).await?;
-        let user_id = credential.map(|c| c.user_id);
-        let app = app.ok_or(ApiError::SessionMissing)?;
-        if app.settings.cidp.is_some() && field == UniqueField::Login {
-            external::cidp_user(deps, &app, value.trim(), now).await?
-        } else {
-            let password = PasswordLogin::parse(credentials)?.expect("a login or an email is present").password;
-            let throttle = LoginThrottle::new(&app, req.source_ip(), field, value.trim(), user_id);
-            let existing = match user_id {
-                Some(id) => deps.store.get_user(id, now).await?,
-                None => None,
-            };
-            let known = existing.as_ref().map(|user| user.id);
-            // Counted before the verification's answer can be given, and refused whatever the
-            // password while the account is locked.
-            let (reserved, verified, unlocked) = tokio::join!(
-                throttle.reserve(deps, now),
-                verify_password(existing, &password),
-                throttle.lock_refusal(deps, known, now),
-            );
-            let reservation = reserved?;
-            if let Err(locked) = unlocked {
-                reservation.release(deps).await;
-                return Err(locked);
-            }
-            match verified {
-                Some(user) => {
-                    throttle.guard(deps, &mut guards, user.id, now);
-                    throttled = Some((throttle, reservation));
-                    user
-                }
-                None => return Err(throttle.failed(deps, known, ApiError::Unauthorized, now).await),
-            }
-        }
-    };
-    // A password login binds only while the hash it verified is still the user's.
-    let verified_hash = if throttled.is_some() { user.password_hash.clone() } else { None };
-    let bound = deps.store.bind_session_user(&caller.session, user.id, verified_hash.as_deref(), guards, now).await;
-    // The login did not fail on its password: its places in the limits go back.
-    let refusal = match &throttled {
-        Some((throttle, _)) => bound.as_ref().err().and_then(|e| throttle.refusal(e, now)),
-        None => None,
-    };
-    if let Some((_, reservation)) = throttled {
-        reservation.release(deps).await;
+        let password = credentials.get("password").text().filter(|p| !p.is_empty()).map(Password::new);
+        Ok(Login::Name { field, value: value.trim().to_string(), password })
     }
-    let session = bound.map_err(|e| {
-        if e.is_conflict_on(Claim::SessionLive) {
-            return ApiError::SessionMissing;
-        }
-        if e.is_conflict_on(Claim::UserExists) {
-            // Deleted, or its password changed, since it was verified.
-            return ApiError::Unauthorized;
-        }
-        refusal.unwrap_or_else(|| e.into())
-    })?;
-    req.set_session_expiry(session.expires_at());
-    user.last_request_at = Some(now);
-    Ok(Reply::ok(json!({ "user": user.to_json() })))
 }
 
-/// `DELETE /login`: detaches the user, leaving an application session. 200, empty body.
-pub async fn logout(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, ApiError> {
-    let caller = authenticate(deps, req).await?;
+/// `POST /login`: binds a user to the caller's (application) session; the token stays the
+/// same. Returns the user. The command is checked after the session.
+pub async fn login(deps: &Deps, ctx: &mut Context, command: Result<Login, ApiError>) -> Result<User, ApiError> {
+    let caller = authenticate(deps, ctx).await?;
+    let now = deps.clock.now();
+    let (field, value, password) = match command? {
+        Login::Firebase(firebase) => {
+            let app = deps.store.get_app(caller.app_id()).await?.ok_or(ApiError::SessionMissing)?;
+            let user = external::firebase_user(deps, &app, &firebase, now).await?;
+            return bind_external(deps, ctx, &caller.session, user, now).await;
+        }
+        Login::Name { field, value, password } => (field, value, password),
+    };
+    // One round trip: the application (is a CIdP on?) and the user behind the login.
+    let (app, credential) = deps.store.app_and_credential(caller.app_id(), Some((field, &value)), now).await?;
+    let app = app.ok_or(ApiError::SessionMissing)?;
+    if app.settings.cidp.is_some() && field == UniqueField::Login {
+        let user = external::cidp_user(deps, &app, &value, now).await?;
+        return bind_external(deps, ctx, &caller.session, user, now).await;
+    }
+    let password = password.ok_or_else(|| ApiError::field("password", "can't be blank"))?;
+    let login = PasswordLogin { field, value, password };
+    let target = LoginTarget::Bind { session: &caller.session };
+    match Box::pin(password_login(deps, &app, ctx.source_ip(), &login, credential, target, now)).await? {
+        LoggedIn::Bound { session, user } => {
+            ctx.session_expires_at = Some(session.expires_at());
+            Ok(user)
+        }
+        LoggedIn::NewSession { .. } | LoggedIn::UnknownUser { .. } => unreachable!("a bind creates no session"),
+    }
+}
+
+/// Binds a user signed in through an external identity (no password, no login limits).
+async fn bind_external(
+    deps: &Deps,
+    ctx: &mut Context,
+    session: &Session,
+    mut user: User,
+    now: Timestamp,
+) -> Result<User, ApiError> {
+    let bound = deps.store.bind_session_user(session, user.id, None, Tx::new(), now).await;
+    let session = finish_bind(deps, bound, None, now).await?;
+    ctx.session_expires_at = Some(session.expires_at());
+    user.last_request_at = Some(now);
+    Ok(user)
+}
+
+/// `DELETE /login`: detaches the user, leaving an application session.
+pub async fn logout(deps: &Deps, ctx: &mut Context) -> Result<(), ApiError> {
+    let caller = authenticate(deps, ctx).await?;
     let now = deps.clock.now();
     let session = deps
         .store
         .unbind_session_user(&caller.session, now)
         .await
         .map_err(|e| if e.is_conflict_on(Claim::SessionLive) { ApiError::SessionMissing } else { e.into() })?;
-    req.set_session_expiry(session.expires_at());
-    Ok(Reply::empty())
+    ctx.session_expires_at = Some(session.expires_at());
+    Ok(())
 }

@@ -1,17 +1,17 @@
 //! `POST /users`: sign up (contract §6.2).
 
-use serde_json::json;
+use serde_json::Value;
 
 use crate::clock::Timestamp;
 use crate::crypto::password;
 use crate::deps::Deps;
 use crate::domain::app::App;
 use crate::domain::limits::source_key;
+use crate::domain::user::User;
 use crate::domain::user_input::UserInput;
 use crate::error::{ApiError, FieldErrors};
-use crate::http::{ApiRequest, Reply};
-use crate::params::Field;
 use crate::service::auth::app_of_request;
+use crate::service::context::Context;
 use crate::service::users::{conflict_to_api, new_user};
 use crate::store::Tx;
 use crate::store::rate::{Limit, RateDecision};
@@ -38,17 +38,25 @@ pub async fn count_signup(deps: &Deps, limit: &Limit, now: Timestamp) -> Result<
     }
 }
 
+/// `POST /users`' body: the new user's fields.
+pub struct Signup {
+    input: UserInput,
+}
+
+impl Signup {
+    pub fn parse(params: &Value) -> Result<Signup, ApiError> {
+        Ok(Signup { input: UserInput::parse_user_param(params)? })
+    }
+}
+
 /// Creates a user in the caller's application, found through `CB-Token` (any session) or
 /// `CB-AuthKey` (no session). The session, if any, is not upgraded: clients log in next.
 /// Login and email uniqueness hold through marker items written in the user's transaction.
-pub async fn signup(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, ApiError> {
-    let (app_id, _caller) = app_of_request(deps, req).await?;
-    let params = req.params()?;
-    let user_fields = Field::of(&params).get("user");
-    if !user_fields.is_object() {
-        return Err(ApiError::field("user", "can't be blank"));
-    }
-    let input = UserInput::parse(user_fields).map_err(ApiError::Validation)?;
+///
+/// `command` is checked after the caller's credentials.
+pub async fn signup(deps: &Deps, ctx: &mut Context, command: Result<Signup, ApiError>) -> Result<User, ApiError> {
+    let (app_id, _caller) = app_of_request(deps, ctx).await?;
+    let Signup { input } = command?;
     let mut errors = FieldErrors::default();
     if input.login.is_keep_or_clear() && input.email.is_keep_or_clear() {
         errors.add("base", "login or email is required");
@@ -61,7 +69,7 @@ pub async fn signup(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, ApiError
 
     let now = deps.clock.now();
     // Counting (which may need the application read) hides behind the hash.
-    let ip = req.source_ip();
+    let ip = ctx.source_ip();
     let counted = async { count_signup(deps, &signup_limit(deps, app_id, ip).await?, now).await };
     let (counted, hash) = tokio::join!(counted, password::hash(password));
     counted?;
@@ -69,5 +77,5 @@ pub async fn signup(deps: &Deps, req: &mut ApiRequest) -> Result<Reply, ApiError
     let mut tx = Tx::new();
     deps.store.tx_insert_user(&mut tx, &user, now);
     deps.store.commit(tx).await.map_err(conflict_to_api)?;
-    Ok(Reply::created(json!({ "user": user.to_json() })))
+    Ok(user)
 }

@@ -2,17 +2,17 @@
 //! lookups answer `{"user":{…}}` (404 when none); lists answer the paged envelope
 //! `{"current_page","per_page","total_entries","items":[{"user":{…}}]}`.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::deps::Deps;
 use crate::domain::search::{SearchField, normalise, normalise_tag};
 use crate::domain::user::{UniqueField, User};
 use crate::domain::v1_filter::{V1Filter, V1Order};
 use crate::error::ApiError;
-use crate::http::{ApiRequest, Reply};
 use crate::params::Field;
-use crate::routes::{Endpoint, Route};
+use crate::routes::Endpoint;
 use crate::service::auth::{Caller, authenticate};
+use crate::service::context::Context;
 use crate::service::search::count_search;
 use crate::store::schema::{USERS_BY_CREATED, USERS_BY_ID, USERS_BY_UPDATED};
 use crate::store::users::SearchMatch;
@@ -24,22 +24,38 @@ fn not_found() -> ApiError {
     ApiError::NotFound("Not found".into())
 }
 
-/// Serves one V1 route.
-pub async fn retrieve(deps: &Deps, req: &mut ApiRequest, route: &Route) -> Result<Reply, ApiError> {
-    let caller = authenticate(deps, req).await?;
-    let params = req.query()?;
+/// One V1 request: which route, the `{id}` of its path (if it has one), and its query.
+pub struct V1Lookup {
+    pub endpoint: Endpoint,
+    pub path_id: Option<String>,
+    pub query: Value,
+}
+
+/// A V1 answer: one user, or a page of them.
+pub enum V1Answer {
+    One(Box<User>),
+    Page { page: usize, per_page: usize, total: usize, users: Vec<User> },
+}
+
+/// Serves one V1 route. The lookup is checked after the session.
+pub async fn retrieve(
+    deps: &Deps,
+    ctx: &mut Context,
+    lookup: Result<V1Lookup, ApiError>,
+) -> Result<V1Answer, ApiError> {
+    let caller = authenticate(deps, ctx).await?;
+    let V1Lookup { endpoint, path_id, query: params } = lookup?;
     let fields = Field::of(&params);
-    let segments = req.segments().to_vec();
     // Lookups by something other than an id are searches, and count as such; the count (which
     // may read the application's limits) goes alongside the lookup, which is read-only.
-    let is_search = !matches!(route.endpoint, Endpoint::GetUser | Endpoint::GetUserByExternalId);
-    let ip = req.source_ip();
+    let is_search = !matches!(endpoint, Endpoint::GetUser | Endpoint::GetUserByExternalId);
+    let ip = ctx.source_ip();
     let counting = async { if is_search { count_search(deps, caller.app_id(), ip).await } else { Ok(()) } };
     let lookup = async {
-        match route.endpoint {
+        match endpoint {
             Endpoint::ListUsersV1 => list(deps, &caller, &params).await,
             Endpoint::GetUser => {
-                let id = route.param("id", &segments).and_then(|id| id.parse::<i64>().ok()).ok_or_else(not_found)?;
+                let id = path_id.as_deref().and_then(|id| id.parse::<i64>().ok()).ok_or_else(not_found)?;
                 one(deps, &caller, vec![id]).await
             }
             Endpoint::UsersByLogin => by_unique(deps, &caller, UniqueField::Login, required(fields, "login")?).await,
@@ -51,7 +67,7 @@ pub async fn retrieve(deps: &Deps, req: &mut ApiRequest, route: &Route) -> Resul
                 by_unique(deps, &caller, UniqueField::TwitterId, required(fields, "twitter_id")?).await
             }
             Endpoint::GetUserByExternalId => {
-                let external = route.param("id", &segments).unwrap_or_default().to_string();
+                let external = path_id.clone().unwrap_or_default();
                 by_unique(deps, &caller, UniqueField::ExternalUserId, external).await
             }
             Endpoint::UsersByPhone | Endpoint::UsersByPhoneLegacy => {
@@ -106,14 +122,13 @@ fn required(fields: Field<'_>, name: &str) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::Unprocessable(format!("{name} is required")))
 }
 
-/// The lowest-id live user among `ids` in the caller's app, as `{"user":{…}}`.
-async fn one(deps: &Deps, caller: &Caller, ids: Vec<i64>) -> Result<Reply, ApiError> {
+/// The lowest-id live user among `ids` in the caller's app.
+async fn one(deps: &Deps, caller: &Caller, ids: Vec<i64>) -> Result<V1Answer, ApiError> {
     let users = deps.store.users_by_ids(caller.app_id(), &ids, deps.clock.now()).await?;
-    let user = users.into_iter().next().ok_or_else(not_found)?;
-    Ok(Reply::ok(json!({ "user": user.to_json() })))
+    Ok(V1Answer::One(Box::new(users.into_iter().next().ok_or_else(not_found)?)))
 }
 
-async fn by_unique(deps: &Deps, caller: &Caller, field: UniqueField, value: String) -> Result<Reply, ApiError> {
+async fn by_unique(deps: &Deps, caller: &Caller, field: UniqueField, value: String) -> Result<V1Answer, ApiError> {
     let id = deps.store.find_user_id(caller.app_id(), field, &value, deps.clock.now()).await?;
     one(deps, caller, id.into_iter().collect()).await
 }
@@ -136,26 +151,25 @@ fn paging(fields: Field<'_>) -> Result<(usize, usize), ApiError> {
     Ok((page, per_page))
 }
 
-fn envelope(page: usize, per_page: usize, total: usize, users: &[User]) -> Reply {
-    let items: Vec<Value> = users.iter().map(|u| json!({ "user": u.to_json() })).collect();
-    Reply::ok(json!({ "current_page": page, "per_page": per_page, "total_entries": total, "items": items }))
+fn envelope(page: usize, per_page: usize, total: usize, users: Vec<User>) -> V1Answer {
+    V1Answer::Page { page, per_page, total, users }
 }
 
 /// A page of `ids` (found through an index) in id order.
-async fn paged_by_id(deps: &Deps, caller: &Caller, mut ids: Vec<i64>, fields: Field<'_>) -> Result<Reply, ApiError> {
+async fn paged_by_id(deps: &Deps, caller: &Caller, mut ids: Vec<i64>, fields: Field<'_>) -> Result<V1Answer, ApiError> {
     let (page, per_page) = paging(fields)?;
     ids.sort_unstable();
     ids.dedup();
     let total = ids.len();
     let slice: Vec<i64> = ids.into_iter().skip((page - 1) * per_page).take(per_page).collect();
     let users = deps.store.users_by_ids(caller.app_id(), &slice, deps.clock.now()).await?;
-    Ok(envelope(page, per_page, total, &users))
+    Ok(envelope(page, per_page, total, users))
 }
 
 /// `GET /users`: only when the application enables V1 listing. Without filters the page is
 /// read straight from the index of its order; with filters every user of the application is
 /// read through the id index and filtered.
-async fn list(deps: &Deps, caller: &Caller, params: &Value) -> Result<Reply, ApiError> {
+async fn list(deps: &Deps, caller: &Caller, params: &Value) -> Result<V1Answer, ApiError> {
     let app = deps.store.get_app(caller.app_id()).await?.ok_or(ApiError::SessionMissing)?;
     if !app.settings.users_v1_listing {
         return Err(ApiError::ForbiddenBase(format!(
@@ -203,7 +217,7 @@ async fn list(deps: &Deps, caller: &Caller, params: &Value) -> Result<Reply, Api
         let ids: Vec<i64> = ordered.into_iter().skip(skip).map(|(_, id)| id).collect();
         let mut users = deps.store.users_by_ids(app.id, &ids, now).await?;
         order.sort(&mut users);
-        return Ok(envelope(page, per_page, total, &users));
+        return Ok(envelope(page, per_page, total, users));
     }
     let ids = deps.store.all_app_user_ids(app.id, USERS_BY_ID).await?;
     let mut users = deps.store.users_by_ids(app.id, &ids, now).await?;
@@ -211,5 +225,5 @@ async fn list(deps: &Deps, caller: &Caller, params: &Value) -> Result<Reply, Api
     order.sort(&mut users);
     let total = users.len();
     let page_users: Vec<User> = users.into_iter().skip(skip).take(per_page).collect();
-    Ok(envelope(page, per_page, total, &page_users))
+    Ok(envelope(page, per_page, total, page_users))
 }
