@@ -118,12 +118,12 @@ where
 
     fn call(&mut self, event: LambdaEvent<Value>) -> Self::Future {
         let LambdaEvent { payload, context } = event;
-        match serde_json::from_value::<LambdaRequest>(guard_event(payload)) {
-            Ok(request) => {
+        match guard_event(payload).map(serde_json::from_value::<LambdaRequest>) {
+            Some(Ok(request)) => {
                 let answer = self.inner.call(LambdaEvent::new(request, context));
                 Box::pin(async move { Ok(GuardedAnswer::Converted(answer.await?)) })
             }
-            Err(_) => Box::pin(std::future::ready(Ok(GuardedAnswer::Refused(refusal())))),
+            _ => Box::pin(std::future::ready(Ok(GuardedAnswer::Refused(refusal())))),
         }
     }
 }
@@ -150,18 +150,30 @@ fn refusal() -> Value {
     })
 }
 
+/// The longest path and query string (re-encoded) the guard lets through: `http::Uri`
+/// takes at most 65,534 bytes, with the scheme, host and stage to come.
+pub const MAX_URI_BYTES: usize = 60 * 1024;
+
 /// Makes an HTTP API event safe for `lambda_http`'s conversion without changing what it
 /// means: the path and query re-encoded to URI characters, invalid headers dropped, a `Host`
 /// or `X-Forwarded-Proto` that cannot start a URL dropped, a stage name that cannot be a path
-/// segment dropped, and an undecodable base64 body emptied (as a missing body).
-pub fn guard_event(mut event: Value) -> Value {
-    let Some(fields) = event.as_object_mut() else { return event };
+/// segment dropped, and an undecodable base64 body emptied (as a missing body). `None` for a
+/// path and query too long to be a URI.
+pub fn guard_event(mut event: Value) -> Option<Value> {
+    let Some(fields) = event.as_object_mut() else { return Some(event) };
+    let mut uri_bytes = 0;
     if let Some(Value::String(path)) = fields.get_mut("rawPath") {
-        let encoded = encode_uri_part(path);
+        // `?` too: in a path it would start the query string.
+        let encoded = encode_uri_part(path).replace('?', "%3F");
         *path = if encoded.starts_with('/') { encoded } else { format!("/{encoded}") };
+        uri_bytes += path.len();
     }
     if let Some(Value::String(query)) = fields.get_mut("rawQueryString") {
         *query = encode_uri_part(query);
+        uri_bytes += query.len();
+    }
+    if uri_bytes > MAX_URI_BYTES {
+        return None;
     }
     if let Some(Value::Object(headers)) = fields.get_mut("headers") {
         headers.retain(|name, value| header_is_usable(name, value));
@@ -180,7 +192,7 @@ pub fn guard_event(mut event: Value) -> Value {
             context.remove("stage");
         }
     }
-    event
+    Some(event)
 }
 
 fn header_is_usable(name: &str, value: &Value) -> bool {
@@ -197,7 +209,9 @@ fn header_is_usable(name: &str, value: &Value) -> bool {
     }
 }
 
-/// A host name or address with an optional port: what may follow `https://`.
+/// A host name or address with an optional port that may follow `https://`: plain ASCII
+/// name characters, and what the URL parser `lambda_http` uses accepts (it refuses ports over
+/// 65535, malformed IPv4 numbers and invalid IDNA labels, with a panic there).
 fn is_host(host: &str) -> bool {
     let (name, port) = match host.rsplit_once(':') {
         Some((name, port)) => (name, Some(port)),
@@ -206,6 +220,7 @@ fn is_host(host: &str) -> bool {
     !name.is_empty()
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
         && port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()))
+        && url::Url::parse(&format!("https://{host}/")).is_ok()
 }
 
 /// API Gateway stage names: letters, digits, `-`, `_`, and `$default`.
@@ -248,7 +263,8 @@ mod tests {
     }
 
     fn convert(event: Value) -> Request {
-        Request::from(serde_json::from_value::<LambdaRequest>(guard_event(event)).expect("converts"))
+        let guarded = guard_event(event).expect("a URI of a reasonable length");
+        Request::from(serde_json::from_value::<LambdaRequest>(guarded).expect("converts"))
     }
 
     #[test]
@@ -275,9 +291,21 @@ mod tests {
     }
 
     #[test]
+    fn a_question_mark_in_the_path_stays_in_the_path_and_overlong_uris_are_refused() {
+        let req = convert(event("/users/a?b", "c=d"));
+        assert_eq!(req.uri().query(), Some("c=d"));
+        assert_eq!(crate::http::ApiRequest::from_http(req).segments(), ["users", "a?b"]);
+        assert!(guard_event(event("/users", &"x".repeat(MAX_URI_BYTES + 1))).is_none());
+    }
+
+    #[test]
     fn hosts_and_stages_are_checked() {
         assert!(is_host("api.example.com") && is_host("127.0.0.1:3000"));
         assert!(!is_host("a b") && !is_host("h:") && !is_host("h:123456") && !is_host("x@y"));
+        // Refused by the URL parser `lambda_http` unwraps.
+        for host in ["h:65536", "1.2.3.256", "9.999.9", "4294967296", "xn--"] {
+            assert!(!is_host(host), "{host}");
+        }
         assert!(is_stage("$default") && is_stage("prod_2") && !is_stage("a/b"));
     }
 
@@ -335,6 +363,9 @@ mod tests {
             }
             if cases.one_in(3) {
                 headers.insert("host".into(), Value::String(cases.text(20)));
+            } else if cases.one_in(3) {
+                const HOSTS: [&str; 6] = ["h:65536", "1.2.3.256", "xn--", "09", "a.b:0", "[::1]"];
+                headers.insert("host".into(), Value::String(HOSTS[(cases.next() % 6) as usize].into()));
             }
             let method = ["GET", "POST", "PUT", "DELETE", "OPTIONS"][(cases.next() % 5) as usize].to_string();
             let event = json!({

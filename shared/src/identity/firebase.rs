@@ -89,6 +89,10 @@ pub struct FirebaseKeys {
 /// The claims of a Firebase ID token that we read.
 #[derive(Deserialize)]
 struct Claims {
+    /// Strings, as Firebase issues them: `jsonwebtoken` would also accept an array holding
+    /// the project, which does not decode here (and the values are checked again below).
+    aud: String,
+    iss: String,
     sub: String,
     exp: i64,
     iat: i64,
@@ -165,6 +169,12 @@ impl FirebaseKeys {
             .map_err(|error| claims_error(error.kind()))?
             .claims;
 
+        if claims.aud != project_id {
+            return Err(TokenError::WrongAudience);
+        }
+        if claims.iss != format!("https://securetoken.google.com/{project_id}") {
+            return Err(TokenError::WrongIssuer);
+        }
         if claims.sub.is_empty() || claims.sub.chars().count() > 128 {
             return Err(TokenError::BadSubject);
         }

@@ -211,7 +211,14 @@ impl Attempt<'_> {
             reservation.release(deps).await;
             return Err(locked);
         }
-        let user = user?.filter(|user| matches && !user.is_guest);
+        let user = match user {
+            Ok(user) => user.filter(|user| matches && !user.is_guest),
+            Err(error) => {
+                // Not a failed login: the read failed.
+                reservation.release(deps).await;
+                return Err(error.into());
+            }
+        };
         let Some(mut user) = user else {
             return Err(self.throttle.failed(deps, Some(self.user_id), ApiError::Unauthorized, now).await);
         };
