@@ -51,14 +51,16 @@ fn make_user(rng: &mut Lcg, id: i64, app_id: i64, now: i64, generation: usize) -
 }
 
 /// Writes `work` transactions with up to 8 in flight (more only queue up inside DynamoDB
-/// Local on a 2-core machine, into the SDK's operation timeout).
+/// Local on a 2-core machine), on the patient client: seeding is setup, and DynamoDB Local
+/// sharing the machine with a build can take longer than the production timeouts.
 async fn write_all(env: &Env, work: Vec<Tx>) {
+    let patient = env.patient_deps().store;
     let mut set = tokio::task::JoinSet::new();
     for tx in work {
         if set.len() >= 8 {
             set.join_next().await.unwrap().unwrap();
         }
-        let store = env.store().clone();
+        let store = patient.clone();
         set.spawn(async move { store.commit(tx).await.expect("seed write") });
     }
     while let Some(done) = set.join_next().await {
