@@ -15,7 +15,7 @@ pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
 async fn answer(deps: &Deps, req: &ApiRequest, ctx: &mut Context) -> Result<Reply, ApiError> {
     let route = shared::routes::route_for(req, FUNCTION)?;
     let id = route.param("id", req.segments()).unwrap_or_default();
-    let command = req.params().and_then(|params| CompleteBlob::parse(&params));
+    let command = || req.params().and_then(|params| CompleteBlob::parse(&params));
     blobs::complete_blob(deps, ctx, id, command).await?;
     Ok(Reply::empty())
 }

@@ -15,7 +15,7 @@ pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
 /// Reads the request into the use case's command and its outcome into the reply.
 async fn answer(deps: &Deps, req: &ApiRequest, ctx: &mut Context) -> Result<Reply, ApiError> {
     shared::routes::route_for(req, FUNCTION)?;
-    let command = req.params().and_then(|params| CreateBlob::parse(&params));
+    let command = || req.params().and_then(|params| CreateBlob::parse(&params));
     let (blob, access) = blobs::create_blob(deps, ctx, command).await?;
     Ok(Reply::created(json!({ "blob": access.blob_json(&blob) })))
 }

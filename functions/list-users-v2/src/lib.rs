@@ -17,7 +17,7 @@ pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
 /// Reads the request into the use case's command and its outcome into the reply.
 async fn answer(deps: &Deps, req: &ApiRequest, ctx: &mut Context) -> Result<Reply, ApiError> {
     shared::routes::route_for(req, FUNCTION)?;
-    let query = req.query().and_then(|query| UserQuery::parse(&query));
+    let query = || req.query().and_then(|query| UserQuery::parse(&query));
     let page = search::search_users(deps, ctx, query).await?;
     Ok(Reply::ok(json!({
         "limit": page.limit,

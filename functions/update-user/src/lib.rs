@@ -16,7 +16,7 @@ pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
 async fn answer(deps: &Deps, req: &ApiRequest, ctx: &mut Context) -> Result<Reply, ApiError> {
     let route = shared::routes::route_for(req, FUNCTION)?;
     let target = route.param("id", req.segments()).unwrap_or_default();
-    let command = req.params().and_then(|params| UpdateUser::parse(&params));
+    let command = || req.params().and_then(|params| UpdateUser::parse(&params));
     let user = profile::update_user(deps, ctx, target, command).await?;
     Ok(Reply::ok(json!({ "user": user.to_json() })))
 }

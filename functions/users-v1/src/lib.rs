@@ -16,7 +16,7 @@ pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
 async fn answer(deps: &Deps, req: &ApiRequest, ctx: &mut Context) -> Result<Reply, ApiError> {
     let route = shared::routes::route_for(req, FUNCTION)?;
     let path_id = route.param("id", req.segments()).map(str::to_string);
-    let lookup = req.query().map(|query| V1Lookup { endpoint: route.endpoint, path_id, query });
+    let lookup = || req.query().map(|query| V1Lookup { endpoint: route.endpoint, path_id, query });
     match users_v1::retrieve(deps, ctx, lookup).await? {
         V1Answer::One(user) => Ok(Reply::ok(json!({ "user": user.to_json() }))),
         V1Answer::Page { page, per_page, total, users } => {

@@ -30,12 +30,12 @@ fn not_found() -> ApiError {
 pub async fn create_blob(
     deps: &Deps,
     ctx: &mut Context,
-    command: Result<CreateBlob, ApiError>,
+    command: impl FnOnce() -> Result<CreateBlob, ApiError>,
 ) -> Result<(Blob, ObjectAccess), ApiError> {
     let blobs = deps.blobs()?;
     let caller = authenticate(deps, ctx).await?;
     let owner = caller.user_id()?;
-    let CreateBlob { new } = command?;
+    let CreateBlob { new } = command()?;
     let now = deps.clock.now();
     let app = deps.store.cached_app(caller.app_id()).await?.ok_or(ApiError::SessionMissing)?;
     let quota = UploadQuota::of(&app, owner);
@@ -157,11 +157,11 @@ pub async fn complete_blob(
     deps: &Deps,
     ctx: &mut Context,
     id: &str,
-    command: Result<CompleteBlob, ApiError>,
+    command: impl FnOnce() -> Result<CompleteBlob, ApiError>,
 ) -> Result<(), ApiError> {
     let blobs = deps.blobs()?;
     let (_, mut blob) = caller_and_owned_blob(deps, ctx, id).await?;
-    let CompleteBlob { declared } = command?;
+    let CompleteBlob { declared } = command()?;
     let stored =
         blobs.head(&blob.uid).await?.ok_or_else(|| ApiError::Unprocessable("The file has not been uploaded".into()))?;
     if declared.is_some_and(|size| size != stored.size) {

@@ -55,11 +55,11 @@ pub async fn update_user(
     deps: &Deps,
     ctx: &mut Context,
     target: &str,
-    command: Result<UpdateUser, ApiError>,
+    command: impl FnOnce() -> Result<UpdateUser, ApiError>,
 ) -> Result<User, ApiError> {
     let caller = authenticate(deps, ctx).await?;
     let me = own_user_id(&caller, target)?;
-    let UpdateUser { input } = command?;
+    let UpdateUser { input } = command()?;
     let app = deps.store.cached_app(caller.app_id()).await?.ok_or(ApiError::SessionMissing)?;
     let mut new_hash = None;
     let mut confirmed = false;

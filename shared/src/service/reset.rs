@@ -39,10 +39,10 @@ pub const TOKEN_LIFETIME_SECS: i64 = 3600;
 pub async fn request_reset(
     deps: &Deps,
     ctx: &mut Context,
-    command: Result<RequestReset, ApiError>,
+    command: impl FnOnce() -> Result<RequestReset, ApiError>,
 ) -> Result<(), ApiError> {
     let caller = authenticate(deps, ctx).await?;
-    let RequestReset { email } = command?;
+    let RequestReset { email } = command()?;
     let now = deps.clock.now();
     let app_id = caller.app_id();
     // Per application: requests in one application never hold up resets in another.

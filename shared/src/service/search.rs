@@ -25,10 +25,10 @@ use crate::store::users::SearchMatch;
 pub async fn search_users(
     deps: &Deps,
     ctx: &mut Context,
-    query: Result<UserQuery, ApiError>,
+    query: impl FnOnce() -> Result<UserQuery, ApiError>,
 ) -> Result<UserPage, ApiError> {
     let caller = authenticate(deps, ctx).await?;
-    let query = query?;
+    let query = query()?;
     // Counting (which may read the application's limits) and the search are independent;
     // a refused search was read-only, so doing it alongside costs nothing but the reads.
     let (counted, found) =

@@ -337,10 +337,14 @@ impl Login {
 
 /// `POST /login`: binds a user to the caller's (application) session; the token stays the
 /// same. Returns the user. The command is checked after the session.
-pub async fn login(deps: &Deps, ctx: &mut Context, command: Result<Login, ApiError>) -> Result<User, ApiError> {
+pub async fn login(
+    deps: &Deps,
+    ctx: &mut Context,
+    command: impl FnOnce() -> Result<Login, ApiError>,
+) -> Result<User, ApiError> {
     let caller = authenticate(deps, ctx).await?;
     let now = deps.clock.now();
-    let (field, value, password) = match command? {
+    let (field, value, password) = match command()? {
         Login::Firebase(firebase) => {
             let app = deps.store.get_app(caller.app_id()).await?.ok_or(ApiError::SessionMissing)?;
             let user = external::firebase_user(deps, &app, &firebase, now).await?;

@@ -54,9 +54,13 @@ impl Signup {
 /// Login and email uniqueness hold through marker items written in the user's transaction.
 ///
 /// `command` is checked after the caller's credentials.
-pub async fn signup(deps: &Deps, ctx: &mut Context, command: Result<Signup, ApiError>) -> Result<User, ApiError> {
+pub async fn signup(
+    deps: &Deps,
+    ctx: &mut Context,
+    command: impl FnOnce() -> Result<Signup, ApiError>,
+) -> Result<User, ApiError> {
     let (app_id, _caller) = app_of_request(deps, ctx).await?;
-    let Signup { input } = command?;
+    let Signup { input } = command()?;
     let mut errors = FieldErrors::default();
     if input.login.is_keep_or_clear() && input.email.is_keep_or_clear() {
         errors.add("base", "login or email is required");

@@ -41,10 +41,10 @@ pub enum V1Answer {
 pub async fn retrieve(
     deps: &Deps,
     ctx: &mut Context,
-    lookup: Result<V1Lookup, ApiError>,
+    lookup: impl FnOnce() -> Result<V1Lookup, ApiError>,
 ) -> Result<V1Answer, ApiError> {
     let caller = authenticate(deps, ctx).await?;
-    let V1Lookup { endpoint, path_id, query: params } = lookup?;
+    let V1Lookup { endpoint, path_id, query: params } = lookup()?;
     let fields = Field::of(&params);
     // Lookups by something other than an id are searches, and count as such; the count (which
     // may read the application's limits) goes alongside the lookup, which is read-only.
