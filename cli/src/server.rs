@@ -55,11 +55,7 @@ pub async fn serve(listener: TcpListener, deps: Deps, shutdown: impl Future<Outp
 
 async fn answer(deps: &Deps, req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
-    let headers: Vec<(String, String)> = parts
-        .headers
-        .iter()
-        .map(|(name, value)| (name.as_str().to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
-        .collect();
+    let headers = shared::http::header_pairs(&parts.headers);
     let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let request_id = shared::crypto::random::random_upper_hex::<8>();
     let source_ip = Some(peer.ip().to_string());
@@ -80,10 +76,5 @@ async fn answer(deps: &Deps, req: Request<Incoming>, peer: SocketAddr) -> Respon
 
 fn to_hyper(response: shared::Response<shared::Body>) -> Response<Full<Bytes>> {
     let (parts, body) = response.into_parts();
-    let bytes = match body {
-        shared::Body::Text(text) => Bytes::from(text),
-        shared::Body::Binary(bytes) => Bytes::from(bytes),
-        _ => Bytes::new(),
-    };
-    Response::from_parts(parts, Full::new(bytes))
+    Response::from_parts(parts, Full::new(Bytes::from(shared::http::body_bytes(body))))
 }

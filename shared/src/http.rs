@@ -12,7 +12,7 @@ use std::time::Instant;
 use lambda_http::aws_lambda_events::apigw::{
     ApiGatewayV2httpRequestContext, ApiGatewayV2httpRequestContextHttpDescription,
 };
-use lambda_http::http::{HeaderName, HeaderValue, Method, StatusCode};
+use lambda_http::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::Value;
@@ -96,23 +96,12 @@ impl ApiRequest {
             }
         }
         let (parts, body) = req.into_parts();
-        let headers = parts
-            .headers
-            .iter()
-            .map(|(name, value)| (name.as_str().to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
-            .collect();
-        let body = match body {
-            Body::Empty => Vec::new(),
-            Body::Text(text) => text.into_bytes(),
-            Body::Binary(bytes) => bytes,
-            _ => Vec::new(),
-        };
         ApiRequest::new(
             parts.method.as_str(),
             &path,
             parts.uri.query().unwrap_or(""),
-            headers,
-            body,
+            header_pairs(&parts.headers),
+            body_bytes(body),
             source_ip,
             request_id,
         )
@@ -416,6 +405,23 @@ pub fn preflight() -> Response<Body> {
 fn insert(response: &mut Response<Body>, name: &'static str, value: &str) {
     if let Ok(value) = HeaderValue::from_str(value) {
         response.headers_mut().insert(name, value);
+    }
+}
+
+/// Headers as (name, value) pairs; a value that is not UTF-8 is read lossily.
+pub fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(name, value)| (name.as_str().to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
+        .collect()
+}
+
+/// A `lambda_http` body's bytes (none for an empty one).
+pub fn body_bytes(body: Body) -> Vec<u8> {
+    match body {
+        Body::Text(text) => text.into_bytes(),
+        Body::Binary(bytes) => bytes,
+        _ => Vec::new(),
     }
 }
 

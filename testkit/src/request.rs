@@ -108,17 +108,8 @@ impl Answer {
 impl From<Response<Body>> for Answer {
     fn from(response: Response<Body>) -> Self {
         let (parts, body) = response.into_parts();
-        let headers = parts
-            .headers
-            .iter()
-            .map(|(name, value)| (name.as_str().to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
-            .collect();
-        let body = match body {
-            Body::Text(text) => text.into_bytes(),
-            Body::Binary(bytes) => bytes,
-            _ => Vec::new(),
-        };
-        Answer { status: parts.status.as_u16(), headers, body }
+        let headers = shared::http::header_pairs(&parts.headers);
+        Answer { status: parts.status.as_u16(), headers, body: shared::http::body_bytes(body) }
     }
 }
 

@@ -1,6 +1,7 @@
 //! An application's users in order, through the sharded `users_by_*` indexes (V1 listing).
 //! Each shard is a partition `USERS#<app>#<n>`; a listing reads every shard and merges.
 
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::Select;
 
 use crate::store::item::{Item, ItemExt, s};
@@ -27,12 +28,7 @@ impl Store {
         for shard in 0..keys::APP_SHARDS {
             let mut taken = 0;
             let mut pages = self
-                .client
-                .query()
-                .table_name(self.table())
-                .index_name(index)
-                .key_condition_expression("app_shard = :shard")
-                .expression_attribute_values(":shard", s(keys::app_shard(app_id, shard)))
+                .shard_query(app_id, index, shard)
                 .scan_index_forward(!descending)
                 .limit(i32::try_from(count.max(1)).unwrap_or(i32::MAX))
                 .into_paginator()
@@ -56,20 +52,21 @@ impl Store {
         Ok(merged)
     }
 
+    /// A query of one of the application's shards of `index`.
+    fn shard_query(&self, app_id: i64, index: &str, shard: i64) -> QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(self.table())
+            .index_name(index)
+            .key_condition_expression("app_shard = :shard")
+            .expression_attribute_values(":shard", s(keys::app_shard(app_id, shard)))
+    }
+
     /// How many users the application has (a key-only count per shard).
     pub async fn count_app_users(&self, app_id: i64, index: &str) -> Result<usize, StoreError> {
         let mut total = 0usize;
         for shard in 0..keys::APP_SHARDS {
-            let mut pages = self
-                .client
-                .query()
-                .table_name(self.table())
-                .index_name(index)
-                .key_condition_expression("app_shard = :shard")
-                .expression_attribute_values(":shard", s(keys::app_shard(app_id, shard)))
-                .select(Select::Count)
-                .into_paginator()
-                .send();
+            let mut pages = self.shard_query(app_id, index, shard).select(Select::Count).into_paginator().send();
             while let Some(page) = pages.next().await {
                 total += usize::try_from(page.map_err(StoreError::backend)?.count).unwrap_or(0);
             }
@@ -81,15 +78,7 @@ impl Store {
     pub async fn all_app_user_ids(&self, app_id: i64, index: &str) -> Result<Vec<i64>, StoreError> {
         let mut ids = Vec::new();
         for shard in 0..keys::APP_SHARDS {
-            let mut pages = self
-                .client
-                .query()
-                .table_name(self.table())
-                .index_name(index)
-                .key_condition_expression("app_shard = :shard")
-                .expression_attribute_values(":shard", s(keys::app_shard(app_id, shard)))
-                .into_paginator()
-                .send();
+            let mut pages = self.shard_query(app_id, index, shard).into_paginator().send();
             while let Some(page) = pages.next().await {
                 ids.extend(page.map_err(StoreError::backend)?.items.unwrap_or_default().iter().filter_map(user_id_of));
             }
