@@ -43,7 +43,9 @@ pub fn sdk_config_from_env() -> anyhow::Result<SdkConfig> {
 
 /// The SDK's full default chain (profiles, SSO, …), for the command line on a workstation.
 pub async fn sdk_config_default_chain() -> SdkConfig {
+    let client = https_client().unwrap_or_else(|_| local_client());
     aws_config::defaults(BehaviorVersion::latest())
+        .http_client(client)
         .timeout_config(timeouts())
         .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
         .load()
@@ -57,20 +59,44 @@ const AMAZON_ROOTS: &str = include_str!("../certs/amazon-trust-services.pem");
 /// system's few hundred takes milliseconds off every cold start. An `https://` endpoint
 /// override (`DYNAMODB_ENDPOINT`, `S3_ENDPOINT`) may be anyone's, so it gets the system roots.
 fn https_client() -> anyhow::Result<aws_smithy_runtime_api::client::http::SharedHttpClient> {
-    use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore, rustls_provider::CryptoMode};
     let custom_https = ["DYNAMODB_ENDPOINT", "S3_ENDPOINT"]
         .iter()
         .any(|var| std::env::var(var).is_ok_and(|url| url.starts_with("https://")));
-    let trust = if custom_https {
-        TrustStore::default()
-    } else {
-        TrustStore::empty().with_native_roots(false).with_pem_certificate(AMAZON_ROOTS.as_bytes())
-    };
-    let tls = TlsContext::builder().with_trust_store(trust).build()?;
-    Ok(aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
-        .tls_context(tls)
-        .build_https())
+    let roots = if custom_https { system_roots() } else { amazon_roots()? };
+    Ok(crate::sdk_http::client(crate::sdk_http::tls_config(roots)?))
+}
+
+fn amazon_roots() -> anyhow::Result<rustls::RootCertStore> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for certificate in CertificateDer::pem_slice_iter(AMAZON_ROOTS.as_bytes()) {
+        roots.add(certificate?)?;
+    }
+    Ok(roots)
+}
+
+/// Amazon's roots, for tests of the HTTPS client.
+#[cfg(test)]
+pub(crate) fn amazon_roots_for_tests() -> rustls::RootCertStore {
+    amazon_roots().expect("the bundled roots parse")
+}
+
+fn system_roots() -> rustls::RootCertStore {
+    let mut roots = rustls::RootCertStore::empty();
+    let found = rustls_native_certs::load_native_certs();
+    let (added, _) = roots.add_parsable_certificates(found.certs);
+    if added == 0 {
+        tracing::warn!("no usable system root certificates: HTTPS endpoint overrides will fail");
+    }
+    roots
+}
+
+/// The HTTP client of the local engines (plain HTTP on loopback).
+fn local_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    let tls =
+        crate::sdk_http::tls_config(rustls::RootCertStore::empty()).expect("aws-lc supports the default versions");
+    crate::sdk_http::client(tls)
 }
 
 /// The static credentials of the local engines (they accept nothing else).
@@ -90,6 +116,7 @@ pub fn sdk_config_local() -> SdkConfig {
             None,
             "static",
         )))
+        .http_client(local_client())
         .timeout_config(timeouts())
         .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
         .build()
@@ -122,6 +149,7 @@ mod tests {
                 base64::Engine::decode(&base64::engine::general_purpose::STANDARD, body).expect("base64 PEM body");
             assert_eq!(der.first(), Some(&0x30), "a DER certificate is an ASN.1 SEQUENCE");
         }
+        assert_eq!(amazon_roots().expect("the bundled roots parse").len(), 5);
         assert!(https_client().is_ok());
     }
 }

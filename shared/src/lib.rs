@@ -36,6 +36,7 @@ pub mod pages;
 pub mod params;
 pub mod routes;
 pub mod runtime;
+pub mod sdk_http;
 pub mod service;
 pub mod store;
 pub mod trips;
