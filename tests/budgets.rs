@@ -163,6 +163,23 @@ async fn blob_endpoints_make_few_calls_and_presigning_none(env: &Env) {
     let created = trips(env, post("/blobs.json").token(&me).json(body)).await;
     budget("create blob (presigned POST signed locally)", &created, &["GetItem", "TransactWriteItems"], 2);
     let uid = created.0.json()["blob"]["uid"].as_str().unwrap().to_string();
+    // Listing one's files: the session, then the page's links beside the count, then the
+    // page's records, whatever the number of files.
+    let listed = trips(env, get("/blobs.json?per_page=1").token(&me)).await;
+    assert_eq!(listed.0.status, 200, "{}", String::from_utf8_lossy(&listed.0.body));
+    assert_eq!(
+        (listed.0.json()["total_entries"].as_i64(), listed.0.json()["items"].as_array().map(Vec::len)),
+        (Some(2), Some(1))
+    );
+    let mut calls = listed.1.clone();
+    calls.sort();
+    assert_eq!(calls, ["BatchGetItem", "GetItem", "GetItem", "Query"], "list blobs");
+    let deep = trips(env, get("/blobs.json?page=10001&per_page=1").token(&me)).await;
+    assert_eq!(
+        (deep.0.status, deep.1.as_slice()),
+        (422, ["GetItem".to_string()].as_slice()),
+        "a page too deep reads nothing"
+    );
     let download = trips(env, get(&format!("/blobs/{uid}"))).await;
     assert_eq!(download.0.status, 302);
     assert_eq!(download.1, ["GetItem"], "a public download is one read; the presigned GET costs nothing");

@@ -237,6 +237,46 @@ async fn destroyed_unknown_missing_and_empty_tokens_get_the_exact_401(env: &Env)
     }
 }
 
+/// A new session of `login` (password `PASSWORD`): its token and id.
+async fn session_of(env: &Env, app: &App, login: &str) -> (String, i64) {
+    let session = user_session(env, app, json!({"login": login, "password": PASSWORD})).await.json()["session"].clone();
+    (session["token"].as_str().unwrap().to_string(), session["id"].as_i64().unwrap())
+}
+
+/// The Flutter SDK's session routes: one of the user's own sessions by id, and all but the
+/// current one. Another user's session is a 404, whatever the id.
+async fn one_session_by_id_or_all_but_the_current_one_end(env: &Env) {
+    let app = env.app(AppSettings::default()).await;
+    for login in ["device_owner", "stranger"] {
+        let created = signup(env, &app, json!({"login": login, "password": PASSWORD})).await;
+        assert_eq!(created.status, 201, "{}", body(&created));
+    }
+    let (phone, _) = session_of(env, &app, "device_owner").await;
+    let (laptop, laptop_id) = session_of(env, &app, "device_owner").await;
+    let (tablet, _) = session_of(env, &app, "device_owner").await;
+    let (stranger, stranger_id) = session_of(env, &app, "stranger").await;
+
+    let foreign = call(env, delete(&format!("/session/{stranger_id}.json")).token(&phone)).await;
+    assert_eq!(foreign.status, 404, "{}", body(&foreign));
+    for garbage in ["0", "-1", "abc", "99999999999999999999"] {
+        let resp = call(env, delete(&format!("/session/{garbage}")).token(&phone)).await;
+        assert_eq!(resp.status, 404, "{garbage}: {}", body(&resp));
+    }
+    let ended = call(env, delete(&format!("/session/{laptop_id}.json")).token(&phone)).await;
+    assert_eq!((ended.status, ended.body.len()), (200, 0), "{}", body(&ended));
+    assert_eq!(call(env, get("/session.json").token(&laptop)).await.status, 401, "the laptop is signed out");
+    let again = call(env, delete(&format!("/session/{laptop_id}.json")).token(&phone)).await;
+    assert_eq!(again.status, 404, "an ended session is gone");
+
+    let others = call(env, delete("/session/list.json").token(&phone)).await;
+    assert_eq!(others.status, 200, "{}", body(&others));
+    assert_eq!(call(env, get("/session.json").token(&tablet)).await.status, 401, "every other session ends");
+    assert_eq!(call(env, get("/session.json").token(&phone)).await.status, 200, "the current one stays");
+    assert_eq!(call(env, get("/session.json").token(&stranger)).await.status, 200, "other users' stay");
+    let app_token = app_session(env, &app).await;
+    assert_eq!(call(env, delete("/session/list").token(&app_token)).await.status, 403, "needs a user");
+}
+
 async fn login_and_logout_on_an_application_session(env: &Env) {
     let app = env.app(AppSettings::default()).await;
     let created =
@@ -430,6 +470,7 @@ async fn cors_preflight_and_headers(env: &Env) {
 
 on_both_engines!(
     app_session_signup_and_user_sessions_by_login_and_email,
+    one_session_by_id_or_all_but_the_current_one_end,
     wrong_password_is_401_and_unknown_user_is_404_when_auto_create_is_denied,
     a_wrong_password_leaves_no_session_and_no_activity_behind,
     bad_application_credentials_are_401,

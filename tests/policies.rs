@@ -110,6 +110,7 @@ async fn every_function_is_granted_exactly_the_actions_its_requests_need(env: &E
     tour.expect(put(&format!("/blobs/{id}/complete")).token(&token).json(size), 200).await;
     tour.expect(get(&format!("/blobs/{uid}")).token(&token), 302).await;
     tour.expect(get(&format!("/blobs/{id}")).token(&token), 200).await;
+    tour.expect(get("/blobs").token(&token), 200).await;
     tour.expect(delete(&format!("/blobs/{id}")).token(&token), 200).await;
 
     tour.expect(signup("other"), 201).await;
@@ -184,6 +185,11 @@ async fn every_function_is_granted_exactly_the_actions_its_requests_need(env: &E
 
     // Ending: sessions and the user.
     let token = tour.token(&app, "walker2", PASSWORD).await;
+    let other = tour.token(&app, "walker2", PASSWORD).await;
+    let other_id = tour.expect(get("/session").token(&other), 200).await["session"]["id"].as_i64().unwrap();
+    tour.expect(delete(&format!("/session/{other_id}")).token(&token), 200).await;
+    tour.token(&app, "walker2", PASSWORD).await;
+    tour.expect(delete("/session/list").token(&token), 200).await;
     tour.expect(delete(&format!("/users/{me}")).token(&token), 200).await;
     tour.expect(delete("/session").token(&app_token), 200).await;
 

@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 use shared::domain::app::{App, AppSettings};
 use shared::domain::cidp::CidpSettings;
 use shared::domain::limits::{Rate, UploadQuota};
+use shared::domain::social::{FacebookApp, TwitterApp};
 
 use crate::target::Target;
 
@@ -90,6 +91,24 @@ pub struct SettingsArgs {
     /// Turn the Custom Identity Provider off.
     #[arg(long, conflicts_with = "cidp_url")]
     pub no_cidp: bool,
+    /// Turn Facebook sign-in on: the Facebook app whose user tokens are accepted…
+    #[arg(long, value_name = "ID", requires = "facebook_app_secret")]
+    pub facebook_app_id: Option<String>,
+    /// …and its app secret (stored, never shown).
+    #[arg(long, value_name = "SECRET", requires = "facebook_app_id")]
+    pub facebook_app_secret: Option<String>,
+    /// Turn Facebook sign-in off.
+    #[arg(long, conflicts_with = "facebook_app_id")]
+    pub no_facebook: bool,
+    /// Turn Twitter sign-in on: the Twitter app's consumer key…
+    #[arg(long, value_name = "KEY", requires = "twitter_consumer_secret")]
+    pub twitter_consumer_key: Option<String>,
+    /// …and its consumer secret (stored, never shown).
+    #[arg(long, value_name = "SECRET", requires = "twitter_consumer_key")]
+    pub twitter_consumer_secret: Option<String>,
+    /// Turn Twitter sign-in off.
+    #[arg(long, conflicts_with = "twitter_consumer_key")]
+    pub no_twitter: bool,
     /// Subject of the password-reset mail ({app} is filled in).
     #[arg(long, value_name = "TEXT")]
     pub reset_subject: Option<String>,
@@ -152,6 +171,28 @@ impl SettingsArgs {
         }
         if self.no_cidp {
             settings.cidp = None;
+        }
+        if self.no_facebook {
+            settings.facebook = None;
+        }
+        if let (Some(app_id), Some(app_secret)) = (&self.facebook_app_id, &self.facebook_app_secret) {
+            anyhow::ensure!(
+                !app_id.trim().is_empty() && !app_secret.trim().is_empty(),
+                "the Facebook app id and secret must not be empty"
+            );
+            settings.facebook =
+                Some(FacebookApp { app_id: app_id.trim().into(), app_secret: app_secret.trim().into() });
+        }
+        if self.no_twitter {
+            settings.twitter = None;
+        }
+        if let (Some(key), Some(secret)) = (&self.twitter_consumer_key, &self.twitter_consumer_secret) {
+            anyhow::ensure!(
+                !key.trim().is_empty() && !secret.trim().is_empty(),
+                "the Twitter consumer key and secret must not be empty"
+            );
+            settings.twitter =
+                Some(TwitterApp { consumer_key: key.trim().into(), consumer_secret: secret.trim().into() });
         }
         if let Some(subject) = &self.reset_subject {
             settings.reset_subject = Some(subject.clone()).filter(|s| !s.is_empty());
@@ -262,6 +303,10 @@ fn app_json(app: &App) -> Value {
                 "request": serde_json::from_str::<Value>(&c.request_json()).unwrap_or(Value::Null),
                 "response": serde_json::from_str::<Value>(&c.response_json()).unwrap_or(Value::Null),
             })),
+            // The networks' secrets stay in the table: shown, they would end up in shell history
+            // and CI logs, and nobody needs to read them back.
+            "facebook": s.facebook.as_ref().map(|f| json!({ "app_id": f.app_id })),
+            "twitter": s.twitter.as_ref().map(|t| json!({ "consumer_key": t.consumer_key })),
             "reset_subject": s.reset_subject,
             "reset_body": s.reset_body,
             "limits": {
@@ -280,7 +325,7 @@ fn app_json(app: &App) -> Value {
 fn describe(app: &App) -> String {
     let s = &app.settings;
     format!(
-        "application {id} ({name})\n  auth_key     {key}\n  auth_secret  {secret}\n  allow session without user  {auto}\n  require signature           {sig}\n  session ttl                 {ttl} s\n  session max lifetime        {max} s\n  users V1 listing            {v1}\n  identity change w/o password {idchange}\n  firebase projects           {firebase}\n  custom identity provider    {cidp}\n  failed logins per IP        {login_ip}\n  failed logins per account+IP {login_account_ip}\n  failed logins per account   {login_account}\n  uploads per user per day    {uploads}\n  signups per IP              {signup_ip}\n  searches per IP             {search_ip}\n  account lockout             {lockout}",
+        "application {id} ({name})\n  auth_key     {key}\n  auth_secret  {secret}\n  allow session without user  {auto}\n  require signature           {sig}\n  session ttl                 {ttl} s\n  session max lifetime        {max} s\n  users V1 listing            {v1}\n  identity change w/o password {idchange}\n  firebase projects           {firebase}\n  custom identity provider    {cidp}\n  facebook sign-in            {facebook}\n  twitter sign-in             {twitter}\n  failed logins per IP        {login_ip}\n  failed logins per account+IP {login_account_ip}\n  failed logins per account   {login_account}\n  uploads per user per day    {uploads}\n  signups per IP              {signup_ip}\n  searches per IP             {search_ip}\n  account lockout             {lockout}",
         id = app.id,
         name = app.name,
         key = app.auth_key,
@@ -293,6 +338,8 @@ fn describe(app: &App) -> String {
         idchange = s.identity_change_without_password,
         firebase = if s.firebase_projects.is_empty() { "none".to_string() } else { s.firebase_projects.join(", ") },
         cidp = s.cidp.as_ref().map_or_else(|| "off".to_string(), |c| format!("{} {}", c.method.as_str(), c.url)),
+        facebook = s.facebook.as_ref().map_or_else(|| "off".to_string(), |f| format!("app {}", f.app_id)),
+        twitter = s.twitter.as_ref().map_or_else(|| "off".to_string(), |t| format!("consumer key {}", t.consumer_key)),
         login_ip = s.limits.login_failures_per_ip,
         login_account_ip = s.limits.login_failures_per_account_ip,
         login_account = s.limits.login_failures_per_account,

@@ -38,6 +38,8 @@ pub const USER_EXTERNAL_ID: i64 = 555;
 pub const USER_TOKEN: &str = "0123456789abcdef0123456789abcdef01234567";
 /// An application session of the fixture app.
 pub const APP_TOKEN: &str = "89abcdef0123456789abcdef0123456789abcdef";
+/// A second user session of the fixture user (id 900003), for `DELETE /session/{id}`.
+pub const OTHER_USER_TOKEN: &str = "fedcba9876543210fedcba9876543210fedcba98";
 
 /// Writes the fixture application, user and sessions.
 pub async fn seed(deps: &Deps) -> anyhow::Result<()> {
@@ -68,9 +70,11 @@ pub async fn seed(deps: &Deps) -> anyhow::Result<()> {
     };
     let mut tx = Tx::new();
     deps.store.tx_insert_user(&mut tx, &user, now);
-    for (id, token, user_id, kind) in
-        [(1, USER_TOKEN, Some(USER_ID), SessionKind::User), (2, APP_TOKEN, None, SessionKind::App)]
-    {
+    for (id, token, user_id, kind) in [
+        (1, USER_TOKEN, Some(USER_ID), SessionKind::User),
+        (2, APP_TOKEN, None, SessionKind::App),
+        (3, OTHER_USER_TOKEN, Some(USER_ID), SessionKind::User),
+    ] {
         let session = Session {
             token_hash: token_hash(token),
             id: 900_000 + id,
@@ -87,6 +91,7 @@ pub async fn seed(deps: &Deps) -> anyhow::Result<()> {
         };
         deps.store.tx_insert_session(&mut tx, &session);
     }
+    let mut blobs = Vec::new();
     for (id, uid, public) in [(PUBLIC_BLOB_ID, PUBLIC_BLOB_UID, true), (PRIVATE_BLOB_ID, PRIVATE_BLOB_UID, false)] {
         let blob = Blob {
             id,
@@ -102,9 +107,15 @@ pub async fn seed(deps: &Deps) -> anyhow::Result<()> {
             updated_at: now,
             completed_at: None,
         };
-        deps.store.tx_insert_blob(&mut tx, &blob);
+        // One transaction a blob: each counts itself into the owner's number of files.
+        let mut blob_tx = Tx::new();
+        deps.store.tx_insert_blob(&mut blob_tx, &blob);
+        blobs.push(blob_tx);
     }
-    deps.store.commit(tx).await.context("writing the fixture user, sessions and blobs")?;
+    deps.store.commit(tx).await.context("writing the fixture user and sessions")?;
+    for blob_tx in blobs {
+        deps.store.commit(blob_tx).await.context("writing a fixture blob")?;
+    }
     let queued = OutboxReset { sk: OUTBOX_SK.into(), app_id: APP_ID, user_id: USER_ID, email: USER_EMAIL.into() };
     deps.store.queue_reset(Some(&queued), "fixture", now + 3600).await.context("queueing the fixture reset mail")?;
     let token =

@@ -9,6 +9,7 @@ pub mod fixtures;
 pub mod iam;
 pub mod request;
 pub mod runtime_api;
+pub mod stub;
 pub mod wire;
 
 use std::path::PathBuf;
@@ -109,6 +110,8 @@ impl Env {
             Blobs::new(&sdk, BlobConfig::local(TEST_BUCKET, &s3_endpoint)).with_interceptor(faults.interceptor());
         let identity = shared::identity::Identity::new(&shared::identity::IdentityConfig {
             firebase_certs_url: "http://127.0.0.1:9/no-key-server-configured".into(),
+            facebook_graph_url: "http://127.0.0.1:9/no-graph-api-configured".into(),
+            twitter_api_url: "http://127.0.0.1:9/no-twitter-api-configured".into(),
             timeout: std::time::Duration::from_secs(2),
             key_refetch_interval: shared::identity::firebase::REFETCH_INTERVAL,
         })
@@ -122,8 +125,23 @@ impl Env {
     pub fn deps_with_firebase_keys(&self, certs_url: &str, key_refetch_interval: std::time::Duration) -> Deps {
         let config = shared::identity::IdentityConfig {
             firebase_certs_url: certs_url.to_string(),
+            facebook_graph_url: "http://127.0.0.1:9/no-graph-api-configured".into(),
+            twitter_api_url: "http://127.0.0.1:9/no-twitter-api-configured".into(),
             timeout: std::time::Duration::from_secs(2),
             key_refetch_interval,
+        };
+        self.deps.clone().with_identity(shared::identity::Identity::new(&config).expect("identity client"))
+    }
+
+    /// These dependencies with Facebook's Graph API and Twitter's API at `graph_url` and
+    /// `twitter_url` (test servers), giving up on them after `timeout`.
+    pub fn deps_with_social(&self, graph_url: &str, twitter_url: &str, timeout: std::time::Duration) -> Deps {
+        let config = shared::identity::IdentityConfig {
+            firebase_certs_url: "http://127.0.0.1:9/no-key-server-configured".into(),
+            facebook_graph_url: graph_url.to_string(),
+            twitter_api_url: twitter_url.to_string(),
+            timeout,
+            key_refetch_interval: shared::identity::firebase::REFETCH_INTERVAL,
         };
         self.deps.clone().with_identity(shared::identity::Identity::new(&config).expect("identity client"))
     }
@@ -187,6 +205,13 @@ impl Env {
     }
 
     /// A new application with `settings`.
+    /// Every user item in the table (a consistent scan: tests only).
+    pub async fn user_items(&self) -> Vec<shared::store::Item> {
+        use shared::store::item::ItemExt;
+        let out = self.store().client().scan().table_name(self.table()).consistent_read(true).send().await.unwrap();
+        out.items.unwrap_or_default().into_iter().filter(|i| i.str("sk").as_deref() == Some("#USER")).collect()
+    }
+
     pub async fn app(&self, settings: AppSettings) -> App {
         self.store().create_app("test", settings, self.clock().now()).await.expect("create app")
     }

@@ -1,8 +1,11 @@
 // Plays two outside services for the SDK suite, on a free loopback port:
 //   GET /certs   Google's x509 endpoint (test certificate, Google's JSON format, max-age)
 //   GET /verify  a customer's identity provider: token "good:<uid>" is user <uid>, else 404
+//   GET /graph/debug_token, /graph/me  Facebook's Graph API for app "sdk-fb-app" (secret
+//                "sdk-fb-secret"): token "fb:<uid>" is user <uid>, anything else is invalid
 // Usage: node fake-providers.mjs PORT_FILE   (runs until killed)
 import { createServer } from 'node:http';
+import { createHmac } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 
 const certificate = readFileSync(new URL('../fixtures/firebase/test-cert-a.pem', import.meta.url), 'utf8');
@@ -12,6 +15,30 @@ const server = createServer((req, res) => {
   if (url.pathname === '/certs') {
     res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'public, max-age=300' });
     res.end(JSON.stringify({ 'sdk-kid': certificate }));
+    return;
+  }
+  if (url.pathname === '/graph/debug_token') {
+    const token = url.searchParams.get('input_token') ?? '';
+    const appToken = url.searchParams.get('access_token');
+    const uid = token.startsWith('fb:') ? token.slice(3) : '';
+    const valid = appToken === 'sdk-fb-app|sdk-fb-secret' && uid !== '';
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.end(JSON.stringify({ data: valid
+      ? { app_id: 'sdk-fb-app', type: 'USER', is_valid: true, expires_at: Math.floor(Date.now() / 1000) + 3600, user_id: uid }
+      : { is_valid: false, error: { code: 190, message: 'Invalid OAuth access token' } } }));
+    return;
+  }
+  if (url.pathname === '/graph/me') {
+    const token = url.searchParams.get('access_token') ?? '';
+    const proof = createHmac('sha256', 'sdk-fb-secret').update(token).digest('hex');
+    if (url.searchParams.get('appsecret_proof') !== proof) {
+      res.writeHead(400, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ error: { message: 'Invalid appsecret_proof', code: 100 } }));
+      return;
+    }
+    const uid = token.slice(3);
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.end(JSON.stringify({ id: uid, name: `Facebook ${uid}`, email: `${uid}@facebook.example.com` }));
     return;
   }
   if (url.pathname === '/verify') {

@@ -58,3 +58,20 @@ test('login with a Custom Identity Provider token on an application session', as
   assert.equal(refused.code, 422);
   assert.equal(refused.info.errors.base[0], 'Custom Identity Provider responded with an error = "User token is invalid". Status code = 404');
 });
+
+test('createSession and login with a Facebook token of the application\'s Facebook app', async () => {
+  const CC = init(app('facebook-app.json'));
+  const session = await CC.createSession({ provider: 'facebook', keys: { token: 'fb:sdk-fb-1' } });
+  assert.ok(session.user_id > 0);
+  await CC.createSession();
+  const user = await CC.login({ provider: 'facebook', keys: { token: 'fb:sdk-fb-1' } });
+  assert.equal(user.id, session.user_id, 'found again, not created twice');
+  assert.equal(user.facebook_id, 'sdk-fb-1');
+  assert.equal(user.full_name, 'Facebook sdk-fb-1');
+  assert.equal(user.email, 'sdk-fb-1@facebook.example.com');
+  const found = await CC.users.get({ facebook_id: 'sdk-fb-1' });
+  assert.equal(found.user.id, user.id);
+  const refused = await rejection(CC.createSession({ provider: 'facebook', keys: { token: 'stolen-elsewhere' } }));
+  assert.equal(refused.code, 422);
+  assert.equal(refused.info.errors.base[0], 'Facebook access token is invalid');
+});

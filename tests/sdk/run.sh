@@ -32,9 +32,11 @@ providers="http://127.0.0.1:$(node -e 'console.log(JSON.parse(require("fs").read
 "$bin" apps create --data-dir "$data" --name sdk-cidp --cidp-url "$providers/verify" --cidp-method GET \
   --cidp-request '{"token":"#{login}"}' --cidp-response '{"uid":"#{user.id}","login":"#{user.login}","full_name":"#{user.name}"}' \
   --json > "$data/cidp-app.json"
+"$bin" apps create --data-dir "$data" --name sdk-facebook --facebook-app-id sdk-fb-app --facebook-app-secret sdk-fb-secret \
+  --users-v1-listing --json > "$data/facebook-app.json"
 
 . "$here/../serve.sh"
-FIREBASE_CERTS_URL="$providers/certs" start_serve "$bin" "$data"
+FIREBASE_CERTS_URL="$providers/certs" FACEBOOK_GRAPH_URL="$providers/graph" start_serve "$bin" "$data"
 
 cd "$here"
 CUBE_AUTH_API="http://$addr" CUBE_AUTH_DATA_DIR="$data" node --test --test-reporter=spec ./*.test.mjs

@@ -72,3 +72,24 @@ test('creating a blob on an application session is refused', async () => {
   const error = await rejection(CC.storage.create({ name: 'x.png', content_type: 'image/png' }));
   assert.deepEqual([error.code, error.info], [403, { errors: ['Forbidden. Need user.'] }]);
 });
+
+test('storage.list pages the caller\'s own files, newest first', async () => {
+  await CC.createSession({ login: viewer.login, password: PASSWORD });
+  const first = await CC.storage.createAndUpload({
+    file: createReadStream(path), name: 'first.png', type: 'image/png', size: picture.length, public: false,
+  });
+  const second = await CC.storage.createAndUpload({
+    file: createReadStream(path), name: 'second.png', type: 'image/png', size: picture.length, public: true,
+  });
+  const listed = await CC.storage.list({ page: 1, per_page: 10 });
+  assert.equal(listed.total_entries, 2);
+  assert.equal(listed.current_page, 1);
+  assert.deepEqual(listed.items.map((item) => item.blob.id), [second.id, first.id]);
+  assert.equal(listed.items[1].blob.blob_status, 'complete');
+  const paged = await CC.storage.list({ page: 2, per_page: 1 });
+  assert.deepEqual(paged.items.map((item) => item.blob.id), [first.id]);
+  await CC.storage.delete(first.id);
+  const after = await CC.storage.list();
+  assert.equal(after.total_entries, 1);
+  assert.deepEqual(after.items.map((item) => item.blob.id), [second.id]);
+});

@@ -1,6 +1,7 @@
-//! `DELETE /session`: end the caller's session (contract §3.5).
+//! `DELETE /session`: end the caller's session (contract §3.5); `DELETE /session/{id}`: end
+//! one of the caller's own sessions; `DELETE /session/list`: end all the others (Flutter SDK).
 
-use shared::routes::Function;
+use shared::routes::{Endpoint, Function};
 use shared::service::context::Context;
 use shared::service::sessions;
 use shared::{ApiError, ApiRequest, Body, Deps, Reply, Request, Response};
@@ -13,8 +14,15 @@ pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
 
 /// Reads the request into the use case's command and its outcome into the reply.
 async fn answer(deps: &Deps, req: &ApiRequest, ctx: &mut Context) -> Result<Reply, ApiError> {
-    shared::routes::route_for(req, FUNCTION)?;
-    sessions::destroy_session(deps, ctx).await?;
+    let route = shared::routes::route_for(req, FUNCTION)?;
+    match route.endpoint {
+        Endpoint::DestroySessionById => {
+            let id = route.param("id", req.segments()).unwrap_or_default();
+            sessions::destroy_session_by_id(deps, ctx, id).await?
+        }
+        Endpoint::DestroyOtherSessions => sessions::destroy_other_sessions(deps, ctx).await?,
+        _ => sessions::destroy_session(deps, ctx).await?,
+    }
     Ok(Reply::empty())
 }
 

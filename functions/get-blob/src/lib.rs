@@ -1,9 +1,9 @@
-//! Blob reads: `GET /blobs/{id}` (record), `GET /blobs/{uid}` and `/download` (302 to a short-lived presigned GET), `GET /blobs/{uid}/object` (record with a download link), contract §6.6.
+//! Blob reads: `GET /blobs` (the caller's own files, paged), `GET /blobs/{id}` (record), `GET /blobs/{uid}` and `/download` (302 to a short-lived presigned GET), `GET /blobs/{uid}/object` (record with a download link), contract §6.6.
 
 use serde_json::json;
 use shared::params::Field;
 use shared::routes::{Endpoint, Function};
-use shared::service::blobs::{self, BlobRead};
+use shared::service::blobs::{self, BlobRead, ListBlobs};
 use shared::service::context::Context;
 use shared::{ApiError, ApiRequest, Body, Deps, Reply, Request, Response};
 
@@ -19,6 +19,16 @@ async fn answer(deps: &Deps, req: &ApiRequest, ctx: &mut Context) -> Result<Repl
     let id = route.param("id", req.segments()).unwrap_or_default();
     let link_token = link_token(req);
     match route.endpoint {
+        Endpoint::ListBlobs => {
+            let (listing, page) = blobs::list_blobs(deps, ctx, || ListBlobs::parse(&req.query()?)).await?;
+            let items: Vec<_> = page.blobs.iter().map(|blob| json!({ "blob": blob.to_json() })).collect();
+            Ok(Reply::ok(json!({
+                "current_page": listing.page,
+                "per_page": listing.per_page,
+                "total_entries": page.total,
+                "items": items,
+            })))
+        }
         Endpoint::DownloadBlob => Ok(Reply::redirect(blobs::download(deps, ctx, id, link_token, true).await?)),
         Endpoint::BlobObject => {
             let (blob, access) = blobs::object_with_link(deps, ctx, id, link_token).await?;

@@ -4,6 +4,7 @@ use crate::clock::Timestamp;
 use crate::crypto::random::random_alphanumeric;
 use crate::domain::cidp::CidpSettings;
 use crate::domain::limits::AbuseLimits;
+use crate::domain::social::{FacebookApp, TwitterApp};
 
 /// Two hours of inactivity, ConnectyCube's documented session lifetime.
 pub const DEFAULT_SESSION_TTL_SECS: i64 = 7200;
@@ -48,6 +49,10 @@ pub struct AppSettings {
     pub firebase_projects: Vec<String>,
     /// The Custom Identity Provider; when set, logins by `login` go to it.
     pub cidp: Option<CidpSettings>,
+    /// The Facebook app whose tokens may sign users in (`provider: facebook`); none by default.
+    pub facebook: Option<FacebookApp>,
+    /// The Twitter app whose tokens may sign users in (`provider: twitter`); none by default.
+    pub twitter: Option<TwitterApp>,
     /// Subject of the password-reset mail (default: "Reset your password").
     pub reset_subject: Option<String>,
     /// Text of the password-reset mail; `{link}`, `{name}` and `{app}` are filled in.
@@ -67,6 +72,8 @@ impl Default for AppSettings {
             identity_change_without_password: false,
             firebase_projects: Vec::new(),
             cidp: None,
+            facebook: None,
+            twitter: None,
             reset_subject: None,
             reset_body: None,
             limits: AbuseLimits::default(),

@@ -7,6 +7,7 @@ pub mod dates;
 pub mod limits;
 pub mod search;
 pub mod session;
+pub mod social;
 pub mod user;
 pub mod user_input;
 pub mod user_query;

@@ -54,12 +54,17 @@ impl OutboundClient {
     }
 
     pub async fn get(&self, url: &str) -> Result<OutboundResponse, OutboundError> {
-        self.send(hyper::Method::GET, url, None).await
+        self.send(hyper::Method::GET, url, None, None).await
+    }
+
+    /// GETs `url` with an `Authorization` header (an OAuth 1.0a signature).
+    pub async fn get_authorized(&self, url: &str, authorization: &str) -> Result<OutboundResponse, OutboundError> {
+        self.send(hyper::Method::GET, url, None, Some(authorization)).await
     }
 
     /// POSTs an `application/x-www-form-urlencoded` body.
     pub async fn post_form(&self, url: &str, body: String) -> Result<OutboundResponse, OutboundError> {
-        self.send(hyper::Method::POST, url, Some(body)).await
+        self.send(hyper::Method::POST, url, Some(body), None).await
     }
 
     async fn send(
@@ -67,8 +72,12 @@ impl OutboundClient {
         method: hyper::Method,
         url: &str,
         form: Option<String>,
+        authorization: Option<&str>,
     ) -> Result<OutboundResponse, OutboundError> {
         let mut request = hyper::Request::builder().method(method).uri(url).header("Accept", "application/json");
+        if let Some(authorization) = authorization {
+            request = request.header("Authorization", authorization);
+        }
         if form.is_some() {
             request = request.header("Content-Type", "application/x-www-form-urlencoded");
         }

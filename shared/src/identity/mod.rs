@@ -1,8 +1,11 @@
-//! Signing users in through someone else: Firebase ID tokens and a customer's own identity
-//! provider. The only outbound network calls of the service live here.
+//! Signing users in through someone else: Firebase ID tokens, Facebook and Twitter tokens,
+//! and a customer's own identity provider. The only outbound network calls of the service
+//! live here.
 
 pub mod firebase;
 pub mod http;
+pub mod oauth1;
+pub mod social;
 
 use std::time::Duration;
 
@@ -12,11 +15,20 @@ use crate::error::ApiError;
 use firebase::FirebaseKeys;
 use http::{OutboundClient, OutboundError};
 
-/// Outbound settings: `FIREBASE_CERTS_URL` (Google's x509 endpoint by default) and
-/// `OUTBOUND_TIMEOUT_MS` (3000: a provider that is slower fails the login).
+/// Facebook's Graph API, where tokens are debugged and profiles read.
+pub const FACEBOOK_GRAPH_URL: &str = "https://graph.facebook.com/v21.0";
+/// Twitter's API origin (v1.1 `account/verify_credentials`).
+pub const TWITTER_API_URL: &str = "https://api.twitter.com";
+
+/// Outbound settings: `FIREBASE_CERTS_URL` (Google's x509 endpoint by default),
+/// `FACEBOOK_GRAPH_URL`, `TWITTER_API_URL` (the networks' own, by default; tests point them
+/// at local servers) and `OUTBOUND_TIMEOUT_MS` (3000: a provider that is slower fails the
+/// login).
 #[derive(Debug, Clone)]
 pub struct IdentityConfig {
     pub firebase_certs_url: String,
+    pub facebook_graph_url: String,
+    pub twitter_api_url: String,
     pub timeout: Duration,
     /// How often an unknown `kid` may refetch the keys (one minute).
     pub key_refetch_interval: Duration,
@@ -32,11 +44,13 @@ impl IdentityConfig {
                 .filter(|n| *n > 0)
                 .ok_or(ConfigError::Invalid("OUTBOUND_TIMEOUT_MS", "a positive integer"))?,
         };
+        let setting = |name: &str, default: &str| {
+            std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_string())
+        };
         Ok(IdentityConfig {
-            firebase_certs_url: std::env::var("FIREBASE_CERTS_URL")
-                .ok()
-                .filter(|v| !v.is_empty())
-                .unwrap_or_else(|| firebase::GOOGLE_CERTS_URL.to_string()),
+            firebase_certs_url: setting("FIREBASE_CERTS_URL", firebase::GOOGLE_CERTS_URL),
+            facebook_graph_url: setting("FACEBOOK_GRAPH_URL", FACEBOOK_GRAPH_URL),
+            twitter_api_url: setting("TWITTER_API_URL", TWITTER_API_URL),
             timeout: Duration::from_millis(timeout),
             key_refetch_interval: firebase::REFETCH_INTERVAL,
         })
@@ -47,13 +61,20 @@ impl IdentityConfig {
 pub struct Identity {
     pub http: OutboundClient,
     pub firebase: FirebaseKeys,
+    pub facebook_graph_url: String,
+    pub twitter_api_url: String,
 }
 
 impl Identity {
     pub fn new(config: &IdentityConfig) -> anyhow::Result<Identity> {
         let http = OutboundClient::new(config.timeout)?;
         let firebase = FirebaseKeys::new(&config.firebase_certs_url, http.clone(), config.key_refetch_interval);
-        Ok(Identity { firebase, http })
+        Ok(Identity {
+            firebase,
+            http,
+            facebook_graph_url: config.facebook_graph_url.clone(),
+            twitter_api_url: config.twitter_api_url.clone(),
+        })
     }
 
     /// Asks the application's identity provider who `token` is. Fails closed: any non-2xx,

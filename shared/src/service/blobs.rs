@@ -14,7 +14,7 @@ use crate::service::auth::{Caller, authenticate, lookup_token};
 use crate::service::context::Context;
 use crate::store::Claim;
 use crate::store::Tx;
-use crate::store::blobs::BlobPointer;
+use crate::store::blobs::{BlobPointer, OwnerBlobs};
 use crate::store::rate::{Limit, retry_after};
 
 pub const BLOB_IDS: &str = "blobs";
@@ -37,13 +37,16 @@ pub async fn create_blob(
     let owner = caller.user_id()?;
     let CreateBlob { new } = command()?;
     let now = deps.clock.now();
-    let app = deps.store.cached_app(caller.app_id()).await?.ok_or(ApiError::SessionMissing)?;
+    // The id is reserved beside the application's read (both only after the session, so a
+    // request without one writes nothing): a cold instance reads and reserves at once.
+    let (app, id) = tokio::join!(deps.store.cached_app(caller.app_id()), deps.store.next_id(BLOB_IDS));
+    let app = app?.ok_or(ApiError::SessionMissing)?;
     let quota = UploadQuota::of(&app, owner);
     // The form may upload up to the size cap: that much of the day's bytes is set aside now,
     // and what the file does not use goes back when it is completed.
     let reserved_bytes = (blobs.config.max_upload_bytes.min(i64::MAX as u64) as i64).min(quota.bytes.max);
     let blob = Blob {
-        id: deps.store.next_id(BLOB_IDS).await?,
+        id: id?,
         uid: new_uid(),
         app_id: caller.app_id(),
         owner_id: owner,
@@ -287,6 +290,59 @@ pub async fn object_with_link(
     let access =
         ObjectAccess::Read { expires: iso8601(now + blobs.config.download_ttl_secs as i64), download_url: url };
     Ok((blob, access))
+}
+
+/// `GET /blobs`, as sent: `page` (from 1) and `per_page` (default 10, at most 100).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListBlobs {
+    pub page: usize,
+    pub per_page: usize,
+}
+
+/// How deep `GET /blobs` pages: reading the page at `skip` costs `skip` index entries, so
+/// the depth is capped as the page size is (`page * per_page` at most this).
+pub const MAX_LISTING_DEPTH: usize = 10_000;
+const DEFAULT_PER_PAGE: usize = 10;
+const MAX_PER_PAGE: usize = 100;
+
+impl ListBlobs {
+    pub fn parse(params: &Value) -> Result<ListBlobs, ApiError> {
+        let fields = Field::of(params);
+        let page = match fields.get("page").integer() {
+            Ok(None) => 1,
+            Ok(Some(n)) if n >= 1 => usize::try_from(n).unwrap_or(usize::MAX),
+            _ => return Err(ApiError::Unprocessable("page must be a positive integer".into())),
+        };
+        let per_page = match fields.get("per_page").integer() {
+            Ok(None) => DEFAULT_PER_PAGE,
+            Ok(Some(n)) if n >= 1 => usize::try_from(n).unwrap_or(usize::MAX).min(MAX_PER_PAGE),
+            _ => return Err(ApiError::Unprocessable("per_page must be a positive integer".into())),
+        };
+        if page.checked_mul(per_page).is_none_or(|depth| depth > MAX_LISTING_DEPTH) {
+            return Err(ApiError::Unprocessable(format!(
+                "page is too deep: files are listed up to the {MAX_LISTING_DEPTH}th newest"
+            )));
+        }
+        Ok(ListBlobs { page, per_page })
+    }
+
+    fn skip(&self) -> usize {
+        (self.page - 1) * self.per_page
+    }
+}
+
+/// `GET /blobs`: the caller's own files, newest first, one page of them and their number.
+/// The command is checked after the session.
+pub async fn list_blobs(
+    deps: &Deps,
+    ctx: &mut Context,
+    command: impl FnOnce() -> Result<ListBlobs, ApiError>,
+) -> Result<(ListBlobs, OwnerBlobs), ApiError> {
+    let caller = authenticate(deps, ctx).await?;
+    let owner = caller.user_id()?;
+    let listing = command()?;
+    let page = deps.store.owner_blobs(owner, listing.skip(), listing.per_page).await?;
+    Ok((listing, page))
 }
 
 /// `DELETE /blobs/{id}`: the owner deletes the file, then the record (so a failure part-way

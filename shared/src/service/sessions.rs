@@ -17,7 +17,7 @@ use crate::params::Field;
 use crate::service::auth::{authenticate, lookup};
 use crate::service::context::Context;
 use crate::service::credentials::PasswordLogin;
-use crate::service::external::{self, FirebaseLogin, parse_provider};
+use crate::service::external::{self, ProviderLogin, parse_provider};
 use crate::service::password_login::{LoggedIn, LoginTarget, finish_bind, password_login};
 use crate::service::signup::{count_signup, signup_limit_of};
 use crate::service::users::{conflict_to_api, new_user};
@@ -36,13 +36,13 @@ enum Intent {
     Guest {
         full_name: Option<String>,
     },
-    Firebase(FirebaseLogin),
+    Provider(ProviderLogin),
 }
 
 impl Intent {
     fn parse(params: Field<'_>) -> Result<Intent, ApiError> {
-        if let Some(firebase) = parse_provider(params)? {
-            return Ok(Intent::Firebase(firebase));
+        if let Some(provider) = parse_provider(params)? {
+            return Ok(Intent::Provider(provider));
         }
         let user = params.get("user");
         if user.get("guest").truthy() {
@@ -132,8 +132,8 @@ pub async fn create_session(deps: &Deps, ctx: &mut Context, command: CreateSessi
     }
     let (user, kind) = match intent {
         Intent::App => (None, SessionKind::App),
-        Intent::Firebase(firebase) => {
-            let user = external::firebase_user(deps, &app, &firebase, now).await?;
+        Intent::Provider(provider) => {
+            let user = external::provider_user(deps, &app, ctx.source_ip(), &provider, now).await?;
             deps.store.tx_touch_user(&mut tx, user.id, now);
             (Some(user), SessionKind::User)
         }
@@ -310,18 +310,50 @@ pub async fn destroy_session(deps: &Deps, ctx: &Context) -> Result<(), ApiError>
     Ok(())
 }
 
+/// `DELETE /session/{id}`: ends one of the caller's own sessions by the `id` its JSON carries
+/// (the caller's current one included). Another user's session, an ended one and an id that
+/// is not a number are all the same 404, so that ids cannot be probed.
+pub async fn destroy_session_by_id(deps: &Deps, ctx: &Context, id: &str) -> Result<(), ApiError> {
+    let caller = lookup(deps, ctx).await?;
+    let not_found = || ApiError::NotFound("Session not found".into());
+    let id: i64 = id.parse().map_err(|_| not_found())?;
+    if id == caller.session.id {
+        return Ok(deps.store.delete_session(&caller.session).await?);
+    }
+    // An application session has no sessions but itself.
+    let user_id = caller.session.user_id.ok_or_else(not_found)?;
+    let now = deps.clock.now();
+    let session = deps
+        .store
+        .user_session_by_id(user_id, id)
+        .await?
+        .filter(|s| s.is_live(now) && s.app_id == caller.app_id() && s.user_id == Some(user_id))
+        .ok_or_else(not_found)?;
+    deps.store.delete_session(&session).await?;
+    Ok(())
+}
+
+/// `DELETE /session/list`: ends every session of the caller's user except the one it is
+/// sent with (a "sign out everywhere else"). Needs a user session.
+pub async fn destroy_other_sessions(deps: &Deps, ctx: &Context) -> Result<(), ApiError> {
+    let caller = lookup(deps, ctx).await?;
+    let user_id = caller.user_id()?;
+    deps.store.end_sessions(user_id, Some(&caller.session.token_hash)).await?;
+    Ok(())
+}
+
 /// `POST /login`, as sent: a Firebase token, or a login or email with a password (or, with a
 /// Custom Identity Provider on, the provider's token as `login`).
 pub enum Login {
-    Firebase(FirebaseLogin),
+    Provider(ProviderLogin),
     Name { field: UniqueField, value: String, password: Option<Password> },
 }
 
 impl Login {
     pub fn parse(params: &Value) -> Result<Login, ApiError> {
         let fields = Field::of(params);
-        if let Some(firebase) = parse_provider(fields)? {
-            return Ok(Login::Firebase(firebase));
+        if let Some(provider) = parse_provider(fields)? {
+            return Ok(Login::Provider(provider));
         }
         // SDKs send the credentials unwrapped; accept a `user` wrapper as well.
         let credentials = if fields.get("user").is_object() { fields.get("user") } else { fields };
@@ -345,9 +377,9 @@ pub async fn login(
     let caller = authenticate(deps, ctx).await?;
     let now = deps.clock.now();
     let (field, value, password) = match command()? {
-        Login::Firebase(firebase) => {
+        Login::Provider(provider) => {
             let app = deps.store.get_app(caller.app_id()).await?.ok_or(ApiError::SessionMissing)?;
-            let user = external::firebase_user(deps, &app, &firebase, now).await?;
+            let user = external::provider_user(deps, &app, ctx.source_ip(), &provider, now).await?;
             return bind_external(deps, ctx, &caller.session, user, now).await;
         }
         Login::Name { field, value, password } => (field, value, password),

@@ -4,6 +4,7 @@ use crate::clock::Timestamp;
 use crate::domain::app::{App, AppSettings};
 use crate::domain::cidp::CidpSettings;
 use crate::domain::limits::{AbuseLimits, Rate};
+use crate::domain::social::{FacebookApp, TwitterApp};
 use crate::store::ids::APPS;
 use crate::store::item::{Item, ItemBuilder, ItemExt, key};
 use crate::store::{Claim, Store, StoreError, Tx, keys};
@@ -26,6 +27,10 @@ fn app_item(app: &App, now: Timestamp) -> Item {
         .opt_s("cidp_method", s.cidp.as_ref().map(|c| c.method.as_str()))
         .opt_s("cidp_request", s.cidp.as_ref().map(CidpSettings::request_json).as_deref())
         .opt_s("cidp_response", s.cidp.as_ref().map(CidpSettings::response_json).as_deref())
+        .opt_s("facebook_app_id", s.facebook.as_ref().map(|f| f.app_id.as_str()))
+        .opt_s("facebook_app_secret", s.facebook.as_ref().map(|f| f.app_secret.as_str()))
+        .opt_s("twitter_consumer_key", s.twitter.as_ref().map(|t| t.consumer_key.as_str()))
+        .opt_s("twitter_consumer_secret", s.twitter.as_ref().map(|t| t.consumer_secret.as_str()))
         .opt_s("reset_subject", s.reset_subject.as_deref())
         .opt_s("reset_body", s.reset_body.as_deref())
         .s("limit_login_ip", s.limits.login_failures_per_ip.to_string())
@@ -68,6 +73,14 @@ fn app_from_item(item: &Item) -> Result<App, StoreError> {
                 }
                 _ => None,
             },
+            facebook: item
+                .str("facebook_app_id")
+                .zip(item.str("facebook_app_secret"))
+                .map(|(app_id, app_secret)| FacebookApp { app_id, app_secret }),
+            twitter: item
+                .str("twitter_consumer_key")
+                .zip(item.str("twitter_consumer_secret"))
+                .map(|(consumer_key, consumer_secret)| TwitterApp { consumer_key, consumer_secret }),
             reset_subject: item.str("reset_subject"),
             reset_body: item.str("reset_body"),
             limits: limits_from_item(item),

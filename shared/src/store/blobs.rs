@@ -1,9 +1,28 @@
-//! Blob records: the blob by id, and an immutable pointer by uid holding what a download
-//! needs (application, owner, public flag), so serving a download link is one read.
+//! Blob records: the blob by id, an immutable pointer by uid holding what a download needs
+//! (application, owner, public flag), so serving a download link is one read; and, in the
+//! owner's partition, a link per blob (sort key = zero-padded id, so newest first is a
+//! backwards query) and a count of them, kept in the same transactions, for `GET /blobs`.
 
 use crate::domain::blob::Blob;
 use crate::store::item::{Item, ItemBuilder, ItemExt, key, n, s};
-use crate::store::{Claim, Expr, Store, StoreError, Tx};
+use crate::store::{Claim, Expr, Store, StoreError, Tx, keys};
+
+const OWNER_LINK_PREFIX: &str = "BLOB#";
+
+fn owner_link_key(owner_id: i64, blob_id: i64) -> Item {
+    key(keys::user_pk(owner_id), format!("{OWNER_LINK_PREFIX}{blob_id:020}"))
+}
+
+fn owner_count_key(owner_id: i64) -> Item {
+    key(keys::user_pk(owner_id), "#BLOBS")
+}
+
+/// One page of an owner's blobs, newest first, and how many they have in all.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OwnerBlobs {
+    pub blobs: Vec<Blob>,
+    pub total: i64,
+}
 
 fn blob_key(id: i64) -> Item {
     key(format!("BLOB#{id}"), "#BLOB")
@@ -68,6 +87,51 @@ impl Store {
             .bool("public", blob.public)
             .build();
         tx.put_new(self.table(), pointer, Claim::NewItem);
+        let link = ItemBuilder::key(keys::user_pk(blob.owner_id), format!("{OWNER_LINK_PREFIX}{:020}", blob.id))
+            .n("blob_id", blob.id)
+            .build();
+        tx.put(self.table(), link);
+        tx.update(
+            self.table(),
+            owner_count_key(blob.owner_id),
+            Expr::new("ADD blob_count :one").value(":one", n(1)),
+            None,
+        );
+    }
+
+    /// The owner's blobs from the `skip`-th newest, at most `count` of them: reads `skip +
+    /// count` links (the caller bounds both) and the page's records, and the count item.
+    pub async fn owner_blobs(&self, owner_id: i64, skip: usize, count: usize) -> Result<OwnerBlobs, StoreError> {
+        let wanted = skip + count;
+        let links = async {
+            let mut ids = Vec::with_capacity(wanted);
+            let mut pages = self
+                .client
+                .query()
+                .table_name(self.table())
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(keys::user_pk(owner_id)))
+                .expression_attribute_values(":prefix", s(OWNER_LINK_PREFIX))
+                .scan_index_forward(false)
+                .limit(i32::try_from(wanted.max(1)).unwrap_or(i32::MAX))
+                .into_paginator()
+                .send();
+            while ids.len() < wanted
+                && let Some(page) = pages.next().await
+            {
+                let items = page.map_err(StoreError::backend)?.items.unwrap_or_default();
+                ids.extend(items.iter().filter_map(|item| item.int("blob_id")));
+            }
+            Ok::<_, StoreError>(ids)
+        };
+        let (ids, total) = tokio::join!(links, self.get(owner_count_key(owner_id)));
+        let page: Vec<i64> = ids?.into_iter().skip(skip).take(count).collect();
+        let total = total?.and_then(|item| item.int("blob_count")).unwrap_or(0).max(0);
+        let records = self.batch_get(page.iter().map(|id| blob_key(*id)).collect()).await?;
+        let mut blobs = records.iter().map(blob_from_item).collect::<Result<Vec<Blob>, _>>()?;
+        // BatchGetItem answers in any order.
+        blobs.sort_unstable_by_key(|blob| std::cmp::Reverse(blob.id));
+        Ok(OwnerBlobs { blobs, total })
     }
 
     pub async fn get_blob(&self, id: i64) -> Result<Option<Blob>, StoreError> {
@@ -102,11 +166,18 @@ impl Store {
         self.commit(tx).await
     }
 
-    /// Deletes the blob record and its pointer.
+    /// Deletes the blob record, its pointer and its link, and counts it out. Only the delete
+    /// that finds the record counts it out: a second, concurrent one changes nothing.
     pub async fn delete_blob(&self, blob: &Blob) -> Result<(), StoreError> {
         let mut tx = Tx::new();
-        tx.delete(self.table(), blob_key(blob.id));
+        tx.delete_if(self.table(), blob_key(blob.id), Expr::new("attribute_exists(pk)"), Claim::Unchanged);
         tx.delete(self.table(), uid_key(&blob.uid));
-        self.commit(tx).await
+        tx.delete(self.table(), owner_link_key(blob.owner_id, blob.id));
+        let minus = Expr::new("ADD blob_count :minus").value(":minus", n(-1));
+        tx.update(self.table(), owner_count_key(blob.owner_id), minus, None);
+        match self.commit(tx).await {
+            Err(StoreError::Conflict(claims)) if claims.contains(&Claim::Unchanged) => Ok(()),
+            other => other,
+        }
     }
 }

@@ -258,6 +258,21 @@ impl Store {
             .collect())
     }
 
+    /// The session of `user_id` whose public id (the `id` its JSON carries) is `session_id`,
+    /// found through the links in the user's partition: a query of one user's sessions, never
+    /// a scan of everyone's.
+    pub async fn user_session_by_id(&self, user_id: i64, session_id: i64) -> Result<Option<Session>, StoreError> {
+        let links = self.query_prefix(&keys::user_pk(user_id), keys::SESSION_LINK_PREFIX).await?;
+        let hash = links
+            .iter()
+            .filter(|link| link.int("session_id") == Some(session_id))
+            .find_map(|link| link.str("sk")?.strip_prefix(keys::SESSION_LINK_PREFIX).map(str::to_string));
+        match hash {
+            Some(hash) => self.get_session(&hash).await,
+            None => Ok(None),
+        }
+    }
+
     /// Ends every session of `user_id` but `keep`, after a change of credentials committed.
     ///
     /// The change's own transaction ends the sessions it listed before committing; a login

@@ -1,0 +1,160 @@
+//! Facebook and Twitter sign-in: asking the network whether a user's token is good *for this
+//! application's own app*, and who its owner is. A token the network refuses is the user's
+//! failure (it counts against the login limits); a network that cannot be asked is not.
+
+use serde_json::Value;
+
+use crate::clock::Timestamp;
+use crate::domain::social::{FacebookApp, Network, SocialIdentity, TwitterApp};
+use crate::identity::http::{OutboundClient, OutboundError, OutboundResponse};
+use crate::identity::oauth1::{Signer, encode};
+
+/// Why a social sign-in failed; the text names the cause and is safe to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SocialError {
+    /// The network looked at the token and refused it (invalid, expired, another app's).
+    Refused(String),
+    /// The network could not be asked, or answered nonsense.
+    Unavailable(String),
+}
+
+/// Facebook: `debug_token` with the app's access token (valid, this app's, not expired),
+/// then `/me` with `appsecret_proof` for the id, name and email.
+pub async fn facebook(
+    http: &OutboundClient,
+    graph: &str,
+    app: &FacebookApp,
+    token: &str,
+    now: Timestamp,
+) -> Result<SocialIdentity, SocialError> {
+    let graph = graph.trim_end_matches('/');
+    let app_token = format!("{}|{}", app.app_id, app.app_secret);
+    let url = format!("{graph}/debug_token?input_token={}&access_token={}", encode(token), encode(&app_token));
+    let debug = json_of(Network::Facebook, http.get(&url).await, &[200, 400])?;
+    let data = &debug["data"];
+    if data["is_valid"] != Value::Bool(true) {
+        return Err(SocialError::Refused("Facebook access token is invalid".into()));
+    }
+    if text_of(&data["app_id"]).as_deref() != Some(app.app_id.as_str()) {
+        return Err(SocialError::Refused("Facebook access token was issued to another Facebook app".into()));
+    }
+    let expires_at = data["expires_at"].as_i64().unwrap_or(0);
+    if expires_at != 0 && expires_at <= now {
+        return Err(SocialError::Refused("Facebook access token has expired".into()));
+    }
+    let user_id = text_of(&data["user_id"])
+        .ok_or_else(|| SocialError::Refused("Facebook access token belongs to no user".into()))?;
+    let proof = appsecret_proof(&app.app_secret, token);
+    let url = format!("{graph}/me?fields=id,name,email&access_token={}&appsecret_proof={proof}", encode(token));
+    let me = json_of(Network::Facebook, http.get(&url).await, &[200])?;
+    if text_of(&me["id"]).as_deref() != Some(user_id.as_str()) {
+        return Err(SocialError::Unavailable("Facebook answered for another user".into()));
+    }
+    Ok(SocialIdentity {
+        network: Network::Facebook,
+        id: user_id,
+        name: me["name"].as_str().map(str::to_string),
+        email: me["email"].as_str().map(str::to_string),
+    })
+}
+
+/// `appsecret_proof`: HMAC-SHA256 of the user's token keyed by the app secret, in hex, so
+/// that a stolen token alone cannot call the Graph API as this app.
+pub fn appsecret_proof(app_secret: &str, token: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(app_secret.as_bytes()).expect("HMAC takes any key length");
+    mac.update(token.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Twitter: `account/verify_credentials` signed with OAuth 1.0a by the app's consumer key and
+/// the user's token and secret.
+pub async fn twitter(
+    http: &OutboundClient,
+    api: &str,
+    app: &TwitterApp,
+    token: &str,
+    secret: &str,
+    now: Timestamp,
+) -> Result<SocialIdentity, SocialError> {
+    let url = format!("{}/1.1/account/verify_credentials.json", api.trim_end_matches('/'));
+    let query = [("include_email", "true"), ("skip_status", "true")];
+    let signer =
+        Signer { consumer_key: &app.consumer_key, consumer_secret: &app.consumer_secret, token, token_secret: secret };
+    let nonce = crate::crypto::random::random_alphanumeric(32);
+    let authorization = signer.authorization("GET", &url, &query, now, &nonce);
+    let full = format!("{url}?include_email=true&skip_status=true");
+    let answer = http.get_authorized(&full, &authorization).await;
+    if let Ok(response) = &answer
+        && matches!(response.status, 401 | 403)
+    {
+        return Err(SocialError::Refused("Twitter access token or secret is invalid".into()));
+    }
+    let me = json_of(Network::Twitter, answer, &[200])?;
+    let id = text_of(&me["id_str"])
+        .or_else(|| text_of(&me["id"]))
+        .ok_or_else(|| SocialError::Unavailable("Twitter answered without a user id".into()))?;
+    Ok(SocialIdentity {
+        network: Network::Twitter,
+        id,
+        name: me["name"].as_str().map(str::to_string),
+        email: me["email"].as_str().map(str::to_string),
+    })
+}
+
+/// The JSON object of a response whose status is one of `expected`; anything else names
+/// what went wrong without echoing the network's body.
+fn json_of(
+    network: Network,
+    answer: Result<OutboundResponse, OutboundError>,
+    expected: &[u16],
+) -> Result<Value, SocialError> {
+    let title = network.title();
+    let response = answer.map_err(|error| {
+        tracing::warn!(network = network.name(), error = %error, "social network call failed");
+        let what = match error {
+            OutboundError::Timeout(limit) => format!("did not respond within {} ms", limit.as_millis()),
+            OutboundError::TooLarge => "sent too large a response".to_string(),
+            _ => "could not be reached".to_string(),
+        };
+        SocialError::Unavailable(format!("{title} {what}"))
+    })?;
+    if !expected.contains(&response.status) {
+        return Err(SocialError::Unavailable(format!("{title} responded with status {}", response.status)));
+    }
+    serde_json::from_slice::<Value>(&response.body)
+        .ok()
+        .filter(Value::is_object)
+        .ok_or_else(|| SocialError::Unavailable(format!("{title} responded with malformed JSON")))
+}
+
+/// An id given as a string or a number.
+fn text_of(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn appsecret_proof_is_hmac_sha256_hex() {
+        // HMAC-SHA256("key", "The quick brown fox jumps over the lazy dog"), RFC 4231-style vector.
+        assert_eq!(
+            appsecret_proof("key", "The quick brown fox jumps over the lazy dog"),
+            "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"
+        );
+    }
+
+    #[test]
+    fn ids_are_read_from_strings_or_numbers() {
+        assert_eq!(text_of(&serde_json::json!("12")), Some("12".into()));
+        assert_eq!(text_of(&serde_json::json!(12)), Some("12".into()));
+        assert_eq!(text_of(&serde_json::json!("")), None);
+        assert_eq!(text_of(&serde_json::json!(null)), None);
+    }
+}
