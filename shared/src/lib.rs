@@ -12,8 +12,11 @@
 //! - [`store`]: DynamoDB, the one storage implementation;
 //! - [`service`]: the use cases: typed commands in, typed outcomes out, no HTTP type and no
 //!   reply built (the function crates do that);
+//! - [`identity`]: the outbound calls that sign users in: Firebase keys, Facebook's Graph API,
+//!   Twitter's API, a customer's identity provider (feature `outbound`);
 //! - [`fixtures`]: the data behind `events/*.json` (feature `fixtures`: CLI and tests);
-//! - [`runtime`], [`deps`], [`config`], [`aws`]: wiring built once per cold start.
+//! - [`runtime`], [`deps`], [`config`], [`aws`], [`sdk_http`]: wiring built once per cold
+//!   start, and the AWS SDK's HTTP/1.1 client.
 
 pub mod aws;
 #[cfg(feature = "s3")]
