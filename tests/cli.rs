@@ -61,16 +61,27 @@ async fn manage_apps(extra: &[&str], env: &[(&str, &str)]) {
         "--upload-quota",
         "10/1000",
         "--identity-change-without-password",
+        "--facebook-app-id",
+        "fb-app-7",
+        "--facebook-app-secret",
+        "fb-secret-never-shown",
+        "--twitter-consumer-key",
+        "tw-key-7",
+        "--twitter-consumer-secret",
+        "tw-secret-never-shown",
         "--json",
     ]);
-    let updated: Value =
-        serde_json::from_str(&run(&args.iter().map(String::as_str).collect::<Vec<_>>(), env).await).unwrap();
+    let output = run(&args.iter().map(String::as_str).collect::<Vec<_>>(), env).await;
+    assert!(!output.contains("never-shown"), "the networks' secrets are stored, never shown: {output}");
+    let updated: Value = serde_json::from_str(&output).unwrap();
     assert_eq!(
         updated["settings"],
         json!({"allow_session_without_user": true, "require_signature": false,
         "session_ttl": 900, "session_max_lifetime": 2_592_000, "users_v1_listing": true,
         "identity_change_without_password": true,
-        "firebase_projects": [], "cidp": null, "reset_subject": null, "reset_body": null,
+        "firebase_projects": [], "cidp": null,
+        "facebook": {"app_id": "fb-app-7"}, "twitter": {"consumer_key": "tw-key-7"},
+        "reset_subject": null, "reset_body": null,
         "limits": {"login_failures_per_ip": "50/600", "login_failures_per_account_ip": "5/600",
             "login_failures_per_account": "100/3600", "uploads_per_user": "10/1000",
             "signups_per_ip": "30/3600", "searches_per_ip": "1200/60", "lockout": "5/900"}})

@@ -15,7 +15,7 @@ use shared::identity::oauth1::Signer;
 use shared::identity::social::appsecret_proof;
 use shared::store::item::ItemExt;
 use testkit::stub::{Seen, reply, serve};
-use testkit::{Answer, Env, Req, get, on_both_engines, post};
+use testkit::{Answer, Env, Req, get, on_both_engines, post, put};
 
 const FACEBOOK_APP: &str = "fb-app-1";
 const FACEBOOK_SECRET: &str = "fb-app-secret";
@@ -210,10 +210,27 @@ async fn an_email_or_facebook_id_someone_else_holds_is_never_taken_over(env: &En
     let all = users(env).await;
     let owners: Vec<_> = all.iter().filter(|u| u.str("email").as_deref() == Some("taken@fb.example.com")).collect();
     assert_eq!(owners.len(), 1, "the existing user keeps the address; the new one has none");
-    // A facebook_id set by hand on a profile is not a Facebook sign-in: refused, not taken over.
-    let squatter = call(&deps, signup("squatter", json!({"facebook_id": "squat"}))).await;
+    // With Facebook and Twitter on, their ids are theirs to set: no client pre-claims one.
+    let claimed = call(&deps, signup("claimer", json!({"facebook_id": "someone-elses"}))).await;
+    assert_eq!(claimed.status, 422, "{}", text(&claimed));
+    assert!(text(&claimed).contains("is set by sign-in through the network"), "{}", text(&claimed));
+    let token = created.json()["session"]["token"].as_str().unwrap().to_string();
+    let me = created.json()["session"]["user_id"].as_i64().unwrap();
+    let update = put(&format!("/users/{me}.json")).token(&token).json(json!({"user": {"twitter_id": "tw-claim"}}));
+    let refused = call(&deps, update).await;
+    assert_eq!(refused.status, 422, "{}", text(&refused));
+    assert_eq!(users(env).await.len(), 2, "nothing created by the refusals");
+
+    // An id set by hand before the application turned Facebook on is not a Facebook
+    // sign-in: a login for it is refused, not handed that account.
+    let earlier = env.app(AppSettings::default()).await;
+    let squat = json!({"user": {"login": "squatter", "password": "long-enough-password-1", "facebook_id": "squat"}});
+    let squatter = call(&deps, post("/users.json").header("CB-AuthKey", &earlier.auth_key).json(squat)).await;
     assert_eq!(squatter.status, 201, "{}", text(&squatter));
-    let refused = call(&deps, session_with(&app, "facebook", json!({"token": "good:squat"}))).await;
+    let facebook = Some(FacebookApp { app_id: FACEBOOK_APP.into(), app_secret: FACEBOOK_SECRET.into() });
+    let later = App { settings: AppSettings { facebook, ..earlier.settings.clone() }, ..earlier };
+    env.store().update_app(&later, env.clock().now()).await.unwrap();
+    let refused = call(&deps, session_with(&later, "facebook", json!({"token": "good:squat"}))).await;
     assert_eq!(refused.status, 422, "{}", text(&refused));
     assert!(text(&refused).contains("facebook_id is already set on another user"), "{}", text(&refused));
     assert_eq!(users(env).await.len(), 3, "nothing created by the refusal");
@@ -236,6 +253,20 @@ async fn facebook_refusals_are_422s_that_name_the_cause_and_create_nothing(env: 
         assert!(text(&answer).starts_with(r#"{"errors":{"base":["#), "{token}: {}", text(&answer));
         assert!(text(&answer).contains(message), "{token}: {}", text(&answer));
     }
+    // The application's own Facebook credentials refused: the deployment's problem, said so.
+    let misconfigured = env
+        .app(AppSettings {
+            facebook: Some(FacebookApp { app_id: FACEBOOK_APP.into(), app_secret: "a-stale-secret".into() }),
+            ..AppSettings::default()
+        })
+        .await;
+    let answer = call(&deps, session_with(&misconfigured, "facebook", json!({"token": "good:f"}))).await;
+    assert_eq!(answer.status, 422);
+    assert!(
+        text(&answer).contains("Facebook refused this application's Facebook app credentials"),
+        "{}",
+        text(&answer)
+    );
     let unconfigured = env.app(AppSettings::default()).await;
     let answer = call(&deps, session_with(&unconfigured, "facebook", json!({"token": "good:f"}))).await;
     assert_eq!(answer.status, 422);

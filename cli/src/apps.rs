@@ -94,8 +94,9 @@ pub struct SettingsArgs {
     /// Turn Facebook sign-in on: the Facebook app whose user tokens are accepted…
     #[arg(long, value_name = "ID", requires = "facebook_app_secret")]
     pub facebook_app_id: Option<String>,
-    /// …and its app secret (stored, never shown).
-    #[arg(long, value_name = "SECRET", requires = "facebook_app_id")]
+    /// …and its app secret (stored, never shown). Better given in the environment
+    /// (`CUBE_AUTH_FACEBOOK_APP_SECRET`) than on a command line others can list.
+    #[arg(long, value_name = "SECRET", env = "CUBE_AUTH_FACEBOOK_APP_SECRET", hide_env_values = true)]
     pub facebook_app_secret: Option<String>,
     /// Turn Facebook sign-in off.
     #[arg(long, conflicts_with = "facebook_app_id")]
@@ -103,8 +104,8 @@ pub struct SettingsArgs {
     /// Turn Twitter sign-in on: the Twitter app's consumer key…
     #[arg(long, value_name = "KEY", requires = "twitter_consumer_secret")]
     pub twitter_consumer_key: Option<String>,
-    /// …and its consumer secret (stored, never shown).
-    #[arg(long, value_name = "SECRET", requires = "twitter_consumer_key")]
+    /// …and its consumer secret (stored, never shown; or `CUBE_AUTH_TWITTER_CONSUMER_SECRET`).
+    #[arg(long, value_name = "SECRET", env = "CUBE_AUTH_TWITTER_CONSUMER_SECRET", hide_env_values = true)]
     pub twitter_consumer_secret: Option<String>,
     /// Turn Twitter sign-in off.
     #[arg(long, conflicts_with = "twitter_consumer_key")]

@@ -106,6 +106,7 @@ pub async fn seed(deps: &Deps) -> anyhow::Result<()> {
             created_at: now,
             updated_at: now,
             completed_at: None,
+            listed: true,
         };
         // One transaction a blob: each counts itself into the owner's number of files.
         let mut blob_tx = Tx::new();

@@ -39,22 +39,28 @@ pub fn tls_config(roots: rustls::RootCertStore) -> anyhow::Result<rustls::Client
         .with_no_client_auth())
 }
 
-/// The connectors made so far, by connect timeout.
-type Connectors = Arc<Mutex<Vec<(Option<Duration>, SharedHttpConnector)>>>;
+/// What a connector (and its pool) is made for: a connect timeout, on one tokio runtime.
+type ConnectorKey = (Option<Duration>, Option<tokio::runtime::Id>);
+
+/// The connectors made so far.
+type Connectors = Arc<Mutex<Vec<(ConnectorKey, SharedHttpConnector)>>>;
 
 #[derive(Debug, Clone)]
 struct Http1Client {
     tls: Arc<rustls::ClientConfig>,
-    /// One connector (one pool) per connect timeout: the SDK asks for a connector on every
-    /// attempt, and connections must outlive the request that opened them.
+    /// One connector (one pool) per connect timeout and runtime: the SDK asks for a connector
+    /// on every attempt, and connections must outlive the request that opened them. A pooled
+    /// connection is driven by a task on the runtime that opened it, so one runtime must not
+    /// borrow another's (it dies with it: tests run several "instances" in one process).
     connectors: Connectors,
 }
 
 impl HttpClient for Http1Client {
     fn http_connector(&self, settings: &HttpConnectorSettings, _: &RuntimeComponents) -> SharedHttpConnector {
         let timeout = settings.connect_timeout();
+        let key = (timeout, tokio::runtime::Handle::try_current().ok().map(|runtime| runtime.id()));
         let mut connectors = self.connectors.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some((_, connector)) = connectors.iter().find(|(t, _)| *t == timeout) {
+        if let Some((_, connector)) = connectors.iter().find(|(k, _)| *k == key) {
             return connector.clone();
         }
         let mut tcp = TcpConnector::new();
@@ -71,7 +77,7 @@ impl HttpClient for Http1Client {
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .build(https);
         let connector = SharedHttpConnector::new(Connector { client });
-        connectors.push((timeout, connector.clone()));
+        connectors.push((key, connector.clone()));
         connector
     }
 }

@@ -28,6 +28,9 @@ pub struct Blob {
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub completed_at: Option<Timestamp>,
+    /// Whether the owner's listing (`GET /blobs`) and count hold this blob: records made
+    /// before the listing existed do not, and deleting them must not count them out.
+    pub listed: bool,
 }
 
 /// A fresh uid: 128 random bits as 32 lowercase hex digits, never all digits, so a uid can
@@ -183,6 +186,7 @@ mod tests {
             created_at: 0,
             updated_at: 0,
             completed_at: None,
+            listed: true,
         };
         let v = blob.to_json();
         assert_eq!(v["size"], Value::Null);

@@ -44,12 +44,25 @@ impl Signer<'_> {
         let mut encoded: Vec<(String, String)> = params.map(|(k, v)| (encode(k), encode(v))).collect();
         encoded.sort();
         let joined: Vec<String> = encoded.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let base = format!("{}&{}&{}", method.to_ascii_uppercase(), encode(url), encode(&joined.join("&")));
+        let base = format!("{}&{}&{}", method.to_ascii_uppercase(), encode(&base_url(url)), encode(&joined.join("&")));
         let key = format!("{}&{}", encode(self.consumer_secret), encode(self.token_secret));
         let mut mac = Hmac::<sha1::Sha1>::new_from_slice(key.as_bytes()).expect("HMAC takes any key length");
         mac.update(base.as_bytes());
         base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
     }
+}
+
+/// The base string URI (RFC 5849 §3.4.1.2): scheme and host in lower case, the scheme's
+/// default port left out, no query or fragment.
+fn base_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let scheme = scheme.to_ascii_lowercase();
+    let rest = rest.split(['?', '#']).next().unwrap_or_default();
+    let (authority, path) = rest.find('/').map_or((rest, "/"), |at| (&rest[..at], &rest[at..]));
+    let authority = authority.to_ascii_lowercase();
+    let default_port = if scheme == "https" { ":443" } else { ":80" };
+    let authority = authority.strip_suffix(default_port).unwrap_or(&authority);
+    format!("{scheme}://{authority}{path}")
 }
 
 /// RFC 3986 percent-encoding: everything but the unreserved characters, in upper-case hex.
@@ -89,6 +102,13 @@ mod tests {
         );
         assert!(header.contains("oauth_signature=\"hCtSmYh%2BiHYCEqBWrE7C7hYmtUk%3D\""), "{header}");
         assert!(header.starts_with("OAuth oauth_consumer_key=\"xvz1evFS4wEEPTGEFPHBog\", "), "{header}");
+    }
+
+    #[test]
+    fn the_base_url_is_normalised_as_rfc_5849_says() {
+        assert_eq!(base_url("HTTPS://API.Twitter.com:443/1.1/a.json?x=1"), "https://api.twitter.com/1.1/a.json");
+        assert_eq!(base_url("http://127.0.0.1:8080/r"), "http://127.0.0.1:8080/r");
+        assert_eq!(base_url("http://example.com:80"), "http://example.com/");
     }
 
     #[test]

@@ -30,7 +30,13 @@ pub async fn facebook(
     let graph = graph.trim_end_matches('/');
     let app_token = format!("{}|{}", app.app_id, app.app_secret);
     let url = format!("{graph}/debug_token?input_token={}&access_token={}", encode(token), encode(&app_token));
-    let debug = json_of(Network::Facebook, http.get(&url).await, &[200, 400])?;
+    let debug = answer_of(Network::Facebook, http.get(&url).await)?;
+    // A 400 about the token itself still carries `data`; one without it is about the app's
+    // own credentials, which is this deployment's problem, not the user's.
+    if debug.status == 400 && debug.json.get("data").is_none() {
+        return Err(SocialError::Unavailable("Facebook refused this application's Facebook app credentials".into()));
+    }
+    let debug = debug.expect(Network::Facebook, &[200, 400])?;
     let data = &debug["data"];
     if data["is_valid"] != Value::Bool(true) {
         return Err(SocialError::Refused("Facebook access token is invalid".into()));
@@ -46,7 +52,7 @@ pub async fn facebook(
         .ok_or_else(|| SocialError::Refused("Facebook access token belongs to no user".into()))?;
     let proof = appsecret_proof(&app.app_secret, token);
     let url = format!("{graph}/me?fields=id,name,email&access_token={}&appsecret_proof={proof}", encode(token));
-    let me = json_of(Network::Facebook, http.get(&url).await, &[200])?;
+    let me = answer_of(Network::Facebook, http.get(&url).await)?.expect(Network::Facebook, &[200])?;
     if text_of(&me["id"]).as_deref() != Some(user_id.as_str()) {
         return Err(SocialError::Unavailable("Facebook answered for another user".into()));
     }
@@ -83,14 +89,13 @@ pub async fn twitter(
         Signer { consumer_key: &app.consumer_key, consumer_secret: &app.consumer_secret, token, token_secret: secret };
     let nonce = crate::crypto::random::random_alphanumeric(32);
     let authorization = signer.authorization("GET", &url, &query, now, &nonce);
-    let full = format!("{url}?include_email=true&skip_status=true");
-    let answer = http.get_authorized(&full, &authorization).await;
-    if let Ok(response) = &answer
-        && matches!(response.status, 401 | 403)
-    {
+    let encoded: Vec<String> = query.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect();
+    let full = format!("{url}?{}", encoded.join("&"));
+    let answer = answer_of(Network::Twitter, http.get_authorized(&full, &authorization).await)?;
+    if answer.status == 401 {
         return Err(SocialError::Refused("Twitter access token or secret is invalid".into()));
     }
-    let me = json_of(Network::Twitter, answer, &[200])?;
+    let me = answer.expect(Network::Twitter, &[200])?;
     let id = text_of(&me["id_str"])
         .or_else(|| text_of(&me["id"]))
         .ok_or_else(|| SocialError::Unavailable("Twitter answered without a user id".into()))?;
@@ -102,13 +107,33 @@ pub async fn twitter(
     })
 }
 
-/// The JSON object of a response whose status is one of `expected`; anything else names
-/// what went wrong without echoing the network's body.
-fn json_of(
-    network: Network,
-    answer: Result<OutboundResponse, OutboundError>,
-    expected: &[u16],
-) -> Result<Value, SocialError> {
+/// A network's answer: its status and its body, if that was a JSON object.
+struct Answer {
+    status: u16,
+    json: Value,
+}
+
+impl Answer {
+    /// The JSON object when the status is one of `expected`. Another 4xx (but 429) is the
+    /// network refusing what it was given, so it counts as a failed sign-in; a 429, a 5xx or
+    /// a body that is not JSON is the network failing.
+    fn expect(self, network: Network, expected: &[u16]) -> Result<Value, SocialError> {
+        let title = network.title();
+        if !expected.contains(&self.status) {
+            let message = format!("{title} responded with status {}", self.status);
+            let refused = (400..500).contains(&self.status) && self.status != 429;
+            return Err(if refused { SocialError::Refused(message) } else { SocialError::Unavailable(message) });
+        }
+        if !self.json.is_object() {
+            return Err(SocialError::Unavailable(format!("{title} responded with malformed JSON")));
+        }
+        Ok(self.json)
+    }
+}
+
+/// The answer to a call, or why there was none, naming what went wrong without echoing
+/// the network's body.
+fn answer_of(network: Network, answer: Result<OutboundResponse, OutboundError>) -> Result<Answer, SocialError> {
     let title = network.title();
     let response = answer.map_err(|error| {
         tracing::warn!(network = network.name(), error = %error, "social network call failed");
@@ -119,13 +144,8 @@ fn json_of(
         };
         SocialError::Unavailable(format!("{title} {what}"))
     })?;
-    if !expected.contains(&response.status) {
-        return Err(SocialError::Unavailable(format!("{title} responded with status {}", response.status)));
-    }
-    serde_json::from_slice::<Value>(&response.body)
-        .ok()
-        .filter(Value::is_object)
-        .ok_or_else(|| SocialError::Unavailable(format!("{title} responded with malformed JSON")))
+    let json = serde_json::from_slice::<Value>(&response.body).unwrap_or(Value::Null);
+    Ok(Answer { status: response.status, json })
 }
 
 /// An id given as a string or a number.

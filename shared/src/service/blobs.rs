@@ -58,6 +58,7 @@ pub async fn create_blob(
         created_at: now,
         updated_at: now,
         completed_at: None,
+        listed: true,
     };
     let form = blobs.upload_form(&blob.uid, &blob.content_type, reserved_bytes as u64, now).await?;
     // The quota is taken in the record's own transaction: a refused upload writes nothing.
@@ -301,7 +302,7 @@ pub struct ListBlobs {
 
 /// How deep `GET /blobs` pages: reading the page at `skip` costs `skip` index entries, so
 /// the depth is capped as the page size is (`page * per_page` at most this).
-pub const MAX_LISTING_DEPTH: usize = 10_000;
+pub const MAX_LISTING_DEPTH: usize = 1_000;
 const DEFAULT_PER_PAGE: usize = 10;
 const MAX_PER_PAGE: usize = 100;
 

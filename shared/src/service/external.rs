@@ -57,8 +57,8 @@ pub struct SocialLogin {
     pub secret: Option<String>,
 }
 
-pub const MAX_SOCIAL_TOKEN_BYTES: usize = 4096;
-pub const MAX_SOCIAL_SECRET_BYTES: usize = 1024;
+pub const MAX_SOCIAL_TOKEN_BYTES: usize = 1024;
+pub const MAX_SOCIAL_SECRET_BYTES: usize = 256;
 
 /// The `provider` part of a session or login request.
 #[derive(Debug, Clone)]

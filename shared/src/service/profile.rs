@@ -15,7 +15,7 @@ use crate::service::context::Context;
 use crate::service::credentials::hash_to_check;
 use crate::service::reset::sweep_sessions;
 use crate::service::throttle::LoginThrottle;
-use crate::service::users::conflict_to_api;
+use crate::service::users::{conflict_to_api, network_ids_are_server_owned};
 use crate::store::{Claim, StoreError, Tx};
 
 /// `PUT /users/{id}`'s body: the `user` fields to change.
@@ -71,6 +71,7 @@ pub async fn update_user(
     let mut early = early.filter(|(id, _)| *id == me).map(|(_, read)| read);
     let UpdateUser { input } = command()?;
     let app = deps.store.cached_app(caller.app_id()).await?.ok_or(ApiError::SessionMissing)?;
+    network_ids_are_server_owned(&app, &input)?;
     let mut new_hash = None;
     let mut confirmed = false;
     for attempt in 1..=RACE_RETRIES {

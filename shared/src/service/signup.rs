@@ -12,17 +12,12 @@ use crate::domain::user_input::UserInput;
 use crate::error::{ApiError, FieldErrors};
 use crate::service::auth::app_of_request;
 use crate::service::context::Context;
-use crate::service::users::{conflict_to_api, new_user};
+use crate::service::users::{conflict_to_api, network_ids_are_server_owned, new_user};
 use crate::store::Tx;
 use crate::store::rate::{Limit, RateDecision};
 
-/// The signups-per-IP limit of `app_id` for a request from `ip`; guest sessions count
-/// against it too.
-pub async fn signup_limit(deps: &Deps, app_id: i64, ip: Option<&str>) -> Result<Limit, ApiError> {
-    let app = deps.store.cached_app(app_id).await?.ok_or(ApiError::Unauthorized)?;
-    Ok(signup_limit_of(&app, ip))
-}
-
+/// The signups-per-IP limit of `app` for a request from `ip`; guest sessions count against
+/// it too.
 pub fn signup_limit_of(app: &App, ip: Option<&str>) -> Limit {
     Limit::new(format!("signup-ip#{}#{}", app.id, source_key(ip)), app.settings.limits.signups_per_ip)
 }
@@ -74,7 +69,11 @@ pub async fn signup(
     let now = deps.clock.now();
     // Counting (which may need the application read) hides behind the hash.
     let ip = ctx.source_ip();
-    let counted = async { count_signup(deps, &signup_limit(deps, app_id, ip).await?, now).await };
+    let counted = async {
+        let app = deps.store.cached_app(app_id).await?.ok_or(ApiError::Unauthorized)?;
+        network_ids_are_server_owned(&app, &input)?;
+        count_signup(deps, &signup_limit_of(&app, ip), now).await
+    };
     let (counted, hash) = tokio::join!(counted, password::hash(password));
     counted?;
     let user = new_user(deps, app_id, &input, Some(hash), now).await?;

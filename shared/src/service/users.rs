@@ -2,8 +2,9 @@
 
 use crate::clock::Timestamp;
 use crate::deps::Deps;
+use crate::domain::app::App;
 use crate::domain::user::User;
-use crate::domain::user_input::UserInput;
+use crate::domain::user_input::{Change, UserInput};
 use crate::error::{ApiError, FieldErrors};
 use crate::store::ids::USERS;
 use crate::store::{Claim, StoreError};
@@ -40,4 +41,22 @@ pub fn conflict_to_api(error: StoreError) -> ApiError {
         }
         other => other.into(),
     }
+}
+
+/// Where the application signs users in through Facebook or Twitter, `facebook_id` and
+/// `twitter_id` are the networks' to set: a client that could set them could pre-claim a
+/// stranger's (public) network id, locking its owner out of sign-in and posing as them in
+/// `by_facebook_id`/`by_twitter_id` lookups.
+pub fn network_ids_are_server_owned(app: &App, input: &UserInput) -> Result<(), ApiError> {
+    let mut errors = FieldErrors::default();
+    let fields = [
+        ("facebook_id", app.settings.facebook.is_some(), &input.facebook_id),
+        ("twitter_id", app.settings.twitter.is_some(), &input.twitter_id),
+    ];
+    for (field, owned, change) in fields {
+        if owned && !matches!(change, Change::Keep) {
+            errors.add(field, "is set by sign-in through the network and cannot be changed");
+        }
+    }
+    errors.into_result()
 }

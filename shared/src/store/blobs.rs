@@ -46,6 +46,7 @@ fn blob_item(blob: &Blob) -> Item {
         .n("created_at", blob.created_at)
         .n("updated_at", blob.updated_at)
         .opt_n("completed_at", blob.completed_at)
+        .bool("listed", blob.listed)
         .build()
 }
 
@@ -64,6 +65,7 @@ fn blob_from_item(item: &Item) -> Result<Blob, StoreError> {
         created_at: item.int("created_at").unwrap_or_default(),
         updated_at: item.int("updated_at").unwrap_or_default(),
         completed_at: item.int("completed_at"),
+        listed: item.flag("listed"),
     })
 }
 
@@ -87,6 +89,9 @@ impl Store {
             .bool("public", blob.public)
             .build();
         tx.put_new(self.table(), pointer, Claim::NewItem);
+        if !blob.listed {
+            return;
+        }
         let link = ItemBuilder::key(keys::user_pk(blob.owner_id), format!("{OWNER_LINK_PREFIX}{:020}", blob.id))
             .n("blob_id", blob.id)
             .build();
@@ -166,15 +171,18 @@ impl Store {
         self.commit(tx).await
     }
 
-    /// Deletes the blob record, its pointer and its link, and counts it out. Only the delete
-    /// that finds the record counts it out: a second, concurrent one changes nothing.
+    /// Deletes the blob record, its pointer and (for a listed blob) its link, and counts it
+    /// out. Only the delete that finds the record counts it out: a second, concurrent one
+    /// changes nothing.
     pub async fn delete_blob(&self, blob: &Blob) -> Result<(), StoreError> {
         let mut tx = Tx::new();
         tx.delete_if(self.table(), blob_key(blob.id), Expr::new("attribute_exists(pk)"), Claim::Unchanged);
         tx.delete(self.table(), uid_key(&blob.uid));
-        tx.delete(self.table(), owner_link_key(blob.owner_id, blob.id));
-        let minus = Expr::new("ADD blob_count :minus").value(":minus", n(-1));
-        tx.update(self.table(), owner_count_key(blob.owner_id), minus, None);
+        if blob.listed {
+            tx.delete(self.table(), owner_link_key(blob.owner_id, blob.id));
+            let minus = Expr::new("ADD blob_count :minus").value(":minus", n(-1));
+            tx.update(self.table(), owner_count_key(blob.owner_id), minus, None);
+        }
         match self.commit(tx).await {
             Err(StoreError::Conflict(claims)) if claims.contains(&Claim::Unchanged) => Ok(()),
             other => other,
