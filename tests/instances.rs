@@ -76,7 +76,15 @@ fn run_instance(deps: Deps, app: App, index: usize) -> std::thread::JoinHandle<(
 }
 
 async fn a_burst_over_eight_instances_learns_at_most_the_limit(env: &Env) {
-    let limits = AbuseLimits { login_failures_per_account_ip: LIMIT, ..AbuseLimits::default() };
+    // The account-from-this-source limit is the one under test; the others are set out of
+    // reach, so that the first attempt to reach it is never refused by another counter.
+    let out_of_reach = Rate::new(10_000, 900);
+    let limits = AbuseLimits {
+        login_failures_per_account_ip: LIMIT,
+        login_failures_per_ip: out_of_reach,
+        login_failures_per_account: out_of_reach,
+        ..AbuseLimits::default()
+    };
     // A fresh window: the burst must not straddle two.
     let now = env.clock().now();
     env.clock().advance(900 - now.rem_euclid(900));
@@ -94,11 +102,18 @@ async fn a_burst_over_eight_instances_learns_at_most_the_limit(env: &Env) {
     }
     let learned = wrong.iter().filter(|s| **s == 401).count();
     let refused = wrong.iter().filter(|s| **s == 429).count();
-    eprintln!("burst of {WRONG_GUESSES} wrong guesses on {INSTANCES} instances: {learned} answered 401, {refused} 429");
+    eprintln!(
+        "burst of {WRONG_GUESSES} wrong guesses on {INSTANCES} instances: {learned} answered 401, {refused} 429; right: {right:?}"
+    );
     assert_eq!(learned + refused, WRONG_GUESSES, "only 401s and 429s: {wrong:?}");
     assert!(learned as i64 <= LIMIT.max, "{learned} guesses learned their answer, limit {}: {wrong:?}", LIMIT.max);
-    assert!(learned >= 1, "the limit let nothing through at all: {wrong:?}");
     assert!(right.iter().all(|s| *s == 429 || *s == 201), "a right guess is refused or gets in: {right:?}");
+    // The first attempt to reach the counter took a place and was answered: a wrong guess
+    // that learned its answer or a right one that got in. (On a loaded machine the right
+    // guesses may get there first; their places then refuse the wrong guesses of the burst
+    // until they are given back, which is the limit erring towards refusing, not a fault.)
+    let got_in = right.iter().filter(|s| **s == 201).count();
+    assert!(learned + got_in >= 1, "the limit let nothing through at all: {wrong:?} {right:?}");
 
     // Top the limit up: wrong guesses learn their answer until exactly the limit's worth has.
     let app_token = {
