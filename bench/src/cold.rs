@@ -66,6 +66,11 @@ pub struct ColdStart {
     pub init: Samples,
     /// Spawn to the first response posted.
     pub first_response: Samples,
+    /// The same request answered warm, in the same process against a freshly seeded table:
+    /// the request's own work (its storage round trips), which a cold start does not add.
+    pub warm: Samples,
+    /// What being cold costs the request: first response less the warm answer, per spawn.
+    pub cold_start: Samples,
     pub peak_rss: u64,
     pub size: u64,
 }
@@ -83,42 +88,67 @@ pub async fn measure_interleaved(binaries: &[(&Path, &str)], spawns: usize) -> a
     let mut taken = Vec::new();
     for (binary, event) in binaries {
         let size = std::fs::metadata(binary).with_context(|| format!("{} is not built", binary.display()))?.len();
-        taken.push((Vec::new(), Vec::new(), 0, size, expected_status(binary, event)));
+        taken.push((Vec::new(), 0, size, expected_status(binary, event)));
     }
     for _ in 0..spawns {
-        for ((binary, event), (init, first_response, peak, _, expected)) in binaries.iter().zip(&mut taken) {
-            let (polled, answered, rss) = spawn_once(binary, event, *expected).await?;
-            init.push(polled);
-            first_response.push(answered);
-            *peak = (*peak).max(rss);
+        for ((binary, event), (spawned, peak, _, expected)) in binaries.iter().zip(&mut taken) {
+            let spawn = spawn_once(binary, event, *expected).await?;
+            *peak = (*peak).max(spawn.peak_rss);
+            spawned.push(spawn);
         }
     }
     Ok(taken
         .into_iter()
-        .map(|(init, first_response, peak_rss, size, _)| ColdStart {
-            init: Samples::new(init),
-            first_response: Samples::new(first_response),
-            peak_rss,
-            size,
+        .map(|(spawns, peak_rss, size, _)| {
+            let samples = |pick: fn(&Spawn) -> Duration| Samples::new(spawns.iter().map(pick).collect());
+            ColdStart {
+                init: samples(|s| s.init),
+                first_response: samples(|s| s.first_response),
+                warm: samples(|s| s.warm),
+                cold_start: samples(|s| s.first_response.saturating_sub(s.warm)),
+                peak_rss,
+                size,
+            }
         })
         .collect())
 }
 
-/// One cold start: spawn to first poll, spawn to first response, and peak RSS.
-async fn spawn_once(binary: &Path, event: &str, expected: u16) -> anyhow::Result<(Duration, Duration, u64)> {
+/// What one spawn measured.
+struct Spawn {
+    init: Duration,
+    first_response: Duration,
+    warm: Duration,
+    peak_rss: u64,
+}
+
+/// One cold start, then the same request again warm: the table is seeded afresh in between,
+/// so that the second request finds what the first did (the user it deletes, …).
+async fn spawn_once(binary: &Path, event: &str, expected: u16) -> anyhow::Result<Spawn> {
     let env = Env::dynoxide().await;
     seed(&env.deps).await;
+    let seeded = env.all_items().await;
     let api = RuntimeApi::start(vec![event_json(event)]).await;
     let spawned = Instant::now();
     let mut child = spawn_function(binary, &api, &env);
     let outcomes = api.outcomes(1, Duration::from_secs(30)).await;
+    let Some((answered, outcome)) = outcomes.first() else { bail!("{}: no response", binary.display()) };
+    check(binary, event, outcome, expected)?;
+    env.restore(&seeded).await;
+    let sent = Instant::now();
+    api.enqueue([event_json(event)]);
+    let outcomes = api.outcomes(2, Duration::from_secs(30)).await;
     let pid = child.id().context("the function exited")?;
     let peak = peak_rss(pid).unwrap_or(0);
     child.kill().await?;
-    let Some((answered, outcome)) = outcomes.first() else { bail!("{}: no response", binary.display()) };
+    let Some((answered_warm, outcome)) = outcomes.get(1) else { bail!("{}: no warm response", binary.display()) };
     check(binary, event, outcome, expected)?;
     let polled = api.first_poll().context("no poll")?;
-    Ok((polled - spawned, *answered - spawned, peak))
+    Ok(Spawn {
+        init: polled - spawned,
+        first_response: *answered - spawned,
+        warm: *answered_warm - sent,
+        peak_rss: peak,
+    })
 }
 
 /// Warm cost per invocation in one process: after a first (cold) invocation, `count` more of

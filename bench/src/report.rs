@@ -71,33 +71,43 @@ pub fn cold_starts(
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "| function | request | init p50 ms | first response p50 ms | × hello | size MiB | peak RSS MiB |"
+        "| function | request | init p50 ms | first response p50 ms | same request warm p50 ms | cold start p50 ms | × hello | first response × hello | size MiB | peak RSS MiB |"
     );
-    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|");
-    let base = hello.first_response.median();
+    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let base = hello.cold_start.median().as_secs_f64();
+    let base_first = hello.first_response.median().as_secs_f64();
     let _ = writeln!(
         out,
-        "| hello (lambda_http baseline) | any event | {} | {} | 1.00 | {} | {} |",
+        "| hello (lambda_http baseline) | any event | {} | {} | {} | {} | 1.00 | 1.00 | {} | {} |",
         ms(hello.init.median()),
-        ms(base),
+        ms(hello.first_response.median()),
+        ms(hello.warm.median()),
+        ms(hello.cold_start.median()),
         mib(hello.size),
         mib(hello.peak_rss)
     );
-    let mut worst_ratio: (f64, &str) = (0.0, "");
+    let mut worst: (f64, &str) = (0.0, "");
+    let mut worst_first: (f64, &str) = (0.0, "");
     for (case, cold) in rows {
-        let ratio = cold.first_response.median().as_secs_f64() / base.as_secs_f64();
+        let ratio = cold.cold_start.median().as_secs_f64() / base;
+        let first_ratio = cold.first_response.median().as_secs_f64() / base_first;
         let request = if case.hashes { format!("{} (one argon2id hash)", case.event) } else { case.event.to_string() };
         let _ = writeln!(
             out,
-            "| {} | {request} | {} | {} | {ratio:.2} | {} | {} |",
+            "| {} | {request} | {} | {} | {} | {} | {ratio:.2} | {first_ratio:.2} | {} | {} |",
             case.function,
             ms(cold.init.median()),
             ms(cold.first_response.median()),
+            ms(cold.warm.median()),
+            ms(cold.cold_start.median()),
             mib(cold.size),
             mib(cold.peak_rss)
         );
-        if !case.hashes && ratio > worst_ratio.0 {
-            worst_ratio = (ratio, case.function);
+        if !case.hashes && ratio > worst.0 {
+            worst = (ratio, case.function);
+        }
+        if !case.hashes && first_ratio > worst_first.0 {
+            worst_first = (first_ratio, case.function);
         }
     }
     let _ = writeln!(
@@ -110,10 +120,29 @@ pub fn cold_starts(
         out,
         "against a freshly seeded table, and every answer is checked against the status its fixture expects."
     );
+    let _ =
+        writeln!(out, "After its first answer, each process gets the same request again against a table seeded afresh");
+    let _ = writeln!(
+        out,
+        "(\"same request warm\"). The cold start is what being cold adds: first response less warm answer,"
+    );
+    let _ = writeln!(
+        out,
+        "per spawn. The first response also holds the request's own storage round trips (three sequential"
+    );
+    let _ = writeln!(
+        out,
+        "ones for delete-user), which the hello baseline does not make and which a warm request pays too."
+    );
     verdicts.push(Verdict {
-        target: "every function's median spawn-to-first-response ≤ 3× hello's".into(),
-        measured: format!("worst {:.2}× ({})", worst_ratio.0, worst_ratio.1),
-        met: worst_ratio.0 <= 3.0,
+        target: "every function's median cold start (first response less the same request warm) ≤ 3× hello's".into(),
+        measured: format!("worst {:.2}× ({})", worst.0, worst.1),
+        met: worst.0 <= 3.0,
+    });
+    verdicts.push(Verdict {
+        target: "every function's median spawn-to-first-response ≤ 3× hello's (storage round trips included)".into(),
+        measured: format!("worst {:.2}× ({})", worst_first.0, worst_first.1),
+        met: worst_first.0 <= 3.0,
     });
     let biggest = rows.iter().max_by_key(|(_, c)| c.size).map(|(case, c)| (c.size, case.function)).unwrap_or((0, ""));
     verdicts.push(Verdict {

@@ -204,6 +204,29 @@ impl Env {
         }
     }
 
+    /// Puts the table back to `snapshot` (items from [`Env::all_items`]): what was written
+    /// since is deleted, what was changed or deleted is written back. For benchmarks that
+    /// send one request twice against the same state.
+    pub async fn restore(&self, snapshot: &[shared::store::Item]) {
+        let key = |item: &shared::store::Item| (item.get("pk").cloned(), item.get("sk").cloned());
+        let kept: Vec<_> = snapshot.iter().map(key).collect();
+        let client = self.store().client();
+        for item in self.all_items().await {
+            if !kept.contains(&key(&item)) {
+                let (pk, sk) = key(&item);
+                let request = client
+                    .delete_item()
+                    .table_name(self.table())
+                    .set_key(Some([("pk".to_string(), pk.expect("pk")), ("sk".to_string(), sk.expect("sk"))].into()));
+                request.send().await.expect("delete an item written since the snapshot");
+            }
+        }
+        for item in snapshot {
+            let request = client.put_item().table_name(self.table()).set_item(Some(item.clone()));
+            request.send().await.expect("write a snapshot item back");
+        }
+    }
+
     /// A new application with `settings`.
     /// Every user item in the table (a consistent scan: tests only).
     pub async fn user_items(&self) -> Vec<shared::store::Item> {
