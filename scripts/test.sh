@@ -77,7 +77,7 @@ export SMTP_SINK_PORT=$(cat "$logs/smtp.port") SMTP_SINK_DIR="$logs/mail" REQUIR
 echo "listening on 127.0.0.1:$SMTP_SINK_PORT"
 
 cargo_tier "unit and handler tests" --workspace --lib --bins --features bench/driver
-cargo_tier "flows and storage (both engines)" -p api-tests --test flows --test storage --test users --test seeded --test blobs --test identity --test social --test reset --test budgets --test abuse --test faults --test logs --test hostile --test instances --test takeover
+cargo_tier "flows and storage (both engines)" -p api-tests --test flows --test storage --test users --test seeded --test blobs --test identity --test social --test migration --test reset --test budgets --test abuse --test faults --test logs --test hostile --test instances --test takeover
 cargo_tier "template and contract checks" -p api-tests --test template --test policies
 cargo_tier "runtime-API harness" -p api-tests --test harness
 cargo_tier "CLI and local mode" -p api-tests --test cli

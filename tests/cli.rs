@@ -69,6 +69,8 @@ async fn manage_apps(extra: &[&str], env: &[(&str, &str)]) {
         "tw-key-7",
         "--twitter-consumer-secret",
         "tw-secret-never-shown",
+        "--migrate-from",
+        "https://api.connectycube.com/",
         "--json",
     ]);
     let output = run(&args.iter().map(String::as_str).collect::<Vec<_>>(), env).await;
@@ -84,12 +86,14 @@ async fn manage_apps(extra: &[&str], env: &[(&str, &str)]) {
         "reset_subject": null, "reset_body": null,
         "limits": {"login_failures_per_ip": "50/600", "login_failures_per_account_ip": "5/600",
             "login_failures_per_account": "100/3600", "uploads_per_user": "10/1000",
-            "signups_per_ip": "30/3600", "searches_per_ip": "1200/60", "lockout": "5/900"}})
+            "signups_per_ip": "30/3600", "searches_per_ip": "1200/60", "lockout": "5/900"},
+        "migrate_from": "https://api.connectycube.com"})
     );
-    let args = with(&["apps", "update", &id, "--no-lockout", "--json"]);
+    let args = with(&["apps", "update", &id, "--no-lockout", "--no-migrate-from", "--json"]);
     let unlocked: Value =
         serde_json::from_str(&run(&args.iter().map(String::as_str).collect::<Vec<_>>(), env).await).unwrap();
     assert_eq!(unlocked["settings"]["limits"]["lockout"], Value::Null);
+    assert_eq!(unlocked["settings"]["migrate_from"], Value::Null);
     assert_eq!(unlocked["settings"]["limits"]["login_failures_per_ip"], "50/600", "other settings stay");
 
     let args = with(&["apps", "show", &id, "--json"]);
@@ -98,10 +102,44 @@ async fn manage_apps(extra: &[&str], env: &[(&str, &str)]) {
     assert_eq!(shown["auth_key"], created["auth_key"]);
     assert_eq!(shown["settings"]["allow_session_without_user"], true);
 
+    // An application keeping the credentials it has elsewhere; a clash is refused.
+    let kept = ["--application-id", "90210", "--auth-key", "kept-key-90210", "--auth-secret", "kept-secret-90210"];
+    let args = with(&[&["apps", "create", "--name", "kept", "--json"][..], &kept[..]].concat());
+    let created_kept: Value =
+        serde_json::from_str(&run(&args.iter().map(String::as_str).collect::<Vec<_>>(), env).await).unwrap();
+    assert_eq!(
+        created_kept,
+        json!({"application_id": 90210, "auth_key": "kept-key-90210", "auth_secret": "kept-secret-90210"})
+    );
+    let args = with(&[&["apps", "create", "--name", "again"][..], &kept[..]].concat());
+    let clash = run_failing(&args.iter().map(String::as_str).collect::<Vec<_>>(), env).await;
+    assert!(clash.contains("already exists"), "{clash}");
+    let taken_key = ["--application-id", "90211", "--auth-key", "kept-key-90210", "--auth-secret", "s"];
+    let args = with(&[&["apps", "create", "--name", "again"][..], &taken_key[..]].concat());
+    let clash = run_failing(&args.iter().map(String::as_str).collect::<Vec<_>>(), env).await;
+    assert!(clash.contains("already application 90210's"), "{clash}");
+
     let args = with(&["apps", "list", "--json"]);
     let listed: Value =
         serde_json::from_str(&run(&args.iter().map(String::as_str).collect::<Vec<_>>(), env).await).unwrap();
     assert!(listed.as_array().unwrap().iter().any(|a| a["application_id"] == created["application_id"]));
+    assert!(listed.as_array().unwrap().iter().any(|a| a["application_id"] == 90210), "kept ids are listed");
+}
+
+/// Runs `cube-auth ARGS` expecting failure; returns stderr.
+async fn run_failing(args: &[&str], env: &[(&str, &str)]) -> String {
+    let out = Command::new(cube_auth())
+        .args(args)
+        .envs(env.iter().copied())
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "local")
+        .env("AWS_SECRET_ACCESS_KEY", "local")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .await
+        .expect("run cube-auth");
+    assert!(!out.status.success(), "cube-auth {args:?} should have failed");
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[tokio::test]
@@ -190,6 +228,91 @@ impl Server {
         assert!(sent.success());
         tokio::time::timeout(Duration::from_secs(15), self.child.wait()).await.expect("stops within 15 s").unwrap()
     }
+}
+
+/// A whole move, as a team would make it: the old service (a `cube-auth serve` standing in
+/// for hosted ConnectyCube) has an application and users; its users are exported through its
+/// own V2 API; the new service takes the application's credentials, imports the export and
+/// moves passwords lazily; the SDK (same credentials) only changes its endpoint.
+#[tokio::test]
+async fn an_application_moves_between_services_without_a_new_app_build() {
+    let (old_dir, new_dir) = (temp_dir("old"), temp_dir("new"));
+    let old = Server::start(&old_dir).await;
+    let credentials: Value =
+        serde_json::from_str(&std::fs::read_to_string(old_dir.join("dev-app.json")).unwrap()).unwrap();
+    let auth_key = credentials["auth_key"].as_str().unwrap();
+    let signup = |login: &str| {
+        json!({"user": {"login": login, "email": format!("{login}@example.com"), "password": format!("{login}-password-1"),
+            "full_name": format!("{login} Old"), "tag_list": "early"}})
+    };
+    let mut old_ids = std::collections::BTreeMap::new();
+    for login in ["anna", "boris", "clara"] {
+        let (status, body) = old.call("POST", "/users.json", &[("CB-AuthKey", auth_key)], Some(signup(login))).await;
+        assert_eq!(status, 201, "{body}");
+        old_ids.insert(login, body["user"]["id"].as_i64().unwrap());
+    }
+    // The export, as an operator takes it from the old service's V2 API.
+    let app_session = json!({"application_id": credentials["application_id"], "auth_key": auth_key});
+    let (_, session) = old.call("POST", "/session.json", &[], Some(app_session)).await;
+    let token = session["session"]["token"].as_str().unwrap();
+    let (status, page) =
+        old.call("GET", "/users/v2.json?user_tags=early&limit=100", &[("CB-Token", token)], None).await;
+    assert_eq!(status, 200, "{page}");
+    let export: Vec<String> = page["items"].as_array().unwrap().iter().map(Value::to_string).collect();
+    assert_eq!(export.len(), 3);
+    // A user who signs up on the old service after the export is moved on first login too.
+    let (status, late) = old.call("POST", "/users.json", &[("CB-AuthKey", auth_key)], Some(signup("dmitri"))).await;
+    assert_eq!(status, 201, "{late}");
+    old_ids.insert("dmitri", late["user"]["id"].as_i64().unwrap());
+    let export_file = new_dir.join("export.jsonl");
+    std::fs::write(&export_file, export.join("\n") + "\n").unwrap();
+    std::fs::write(new_dir.join("credentials.json"), credentials.to_string()).unwrap();
+
+    let data_dir = ["--data-dir", new_dir.to_str().unwrap()];
+    let origin = format!("http://{}", old.addr);
+    let creds = new_dir.join("credentials.json");
+    let imported_app = run(
+        &[&data_dir[..], &["apps", "import", creds.to_str().unwrap(), "--migrate-from", &origin, "--json"]].concat(),
+        &[],
+    )
+    .await;
+    let imported_app: Value = serde_json::from_str(&imported_app).unwrap();
+    assert_eq!(imported_app, credentials, "the credentials the app builds carry are kept");
+    let app_id = credentials["application_id"].to_string();
+    let import = [&data_dir[..], &["users", "import", "--app", &app_id, export_file.to_str().unwrap()]].concat();
+    let report = run(&import, &[]).await;
+    assert!(report.contains("imported 3 users, 0 already here, 0 rejected"), "{report}");
+    let again = run(&import, &[]).await;
+    assert!(again.contains("imported 0 users, 3 already here, 0 rejected"), "idempotent: {again}");
+    let exported = run(&[&data_dir[..], &["users", "export", "--app", &app_id]].concat(), &[]).await;
+    let round_trip: Vec<Value> = exported.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let original: Vec<Value> = export.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(round_trip, original, "an export of the import is the export");
+
+    let new = Server::start(&new_dir).await;
+    let login = |login: &str, password: String| {
+        json!({"application_id": credentials["application_id"], "auth_key": auth_key,
+            "user": {"login": login, "password": password}})
+    };
+    for name in ["anna", "dmitri"] {
+        let (status, body) =
+            new.call("POST", "/session.json", &[], Some(login(name, format!("{name}-password-1")))).await;
+        assert_eq!(status, 201, "{name}: {body}");
+        assert_eq!(body["session"]["user"]["id"].as_i64(), old_ids.get(name).copied(), "{name} keeps the id");
+        assert_eq!(body["session"]["user"]["user_tags"], "early");
+    }
+    let (status, _) = new.call("POST", "/session.json", &[], Some(login("boris", "not-his-password".into()))).await;
+    assert_eq!(status, 401, "an imported user's wrong password is refused by the old service");
+
+    // The old service goes away: moved users still sign in; the others get a clear error.
+    assert!(old.interrupt().await.success());
+    let (status, body) = new.call("POST", "/session.json", &[], Some(login("anna", "anna-password-1".into()))).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = new.call("POST", "/session.json", &[], Some(login("clara", "clara-password-1".into()))).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(new.interrupt().await.success());
+    std::fs::remove_dir_all(&old_dir).ok();
+    std::fs::remove_dir_all(&new_dir).ok();
 }
 
 #[tokio::test]

@@ -1,23 +1,41 @@
 //! `cube-auth apps …`: create, list, show and update applications.
 
+use anyhow::Context;
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
-use shared::domain::app::{App, AppSettings};
+use shared::domain::app::{App, AppSettings, migration_origin};
 use shared::domain::cidp::CidpSettings;
 use shared::domain::limits::{Rate, UploadQuota};
 use shared::domain::social::{FacebookApp, TwitterApp};
+use shared::store::apps::KeptAppError;
 
 use crate::target::Target;
 
 #[derive(Debug, Subcommand)]
 pub enum AppsCommand {
-    /// Create an application with fresh credentials.
+    /// Create an application, with fresh credentials or with the ones it has elsewhere.
     Create {
         #[arg(long)]
         name: String,
         #[command(flatten)]
+        credentials: KeptCredentials,
+        #[command(flatten)]
         settings: SettingsArgs,
         /// Print `{"application_id","auth_key","auth_secret"}` only.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create an application from the credentials file of an app that runs elsewhere:
+    /// `{"appId":…,"authKey":…,"authSecret":…}` as `ConnectyCube.init` takes them (or
+    /// `application_id`/`auth_key`/`auth_secret`, as `apps show --json` prints them; `-` reads
+    /// standard input). The app builds in users' hands keep working unchanged.
+    Import {
+        file: std::path::PathBuf,
+        /// The name (default: the file's `name`, else "imported").
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        settings: SettingsArgs,
         #[arg(long)]
         json: bool,
     },
@@ -42,6 +60,20 @@ pub enum AppsCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// Credentials an application keeps from the service it moves from (all three or none).
+#[derive(Debug, Args, Default)]
+pub struct KeptCredentials {
+    /// Keep this application id (it must be unused here)…
+    #[arg(long, value_name = "ID", requires_all = ["auth_key", "auth_secret"])]
+    pub application_id: Option<i64>,
+    /// …this auth key (unused by any application here)…
+    #[arg(long, value_name = "KEY", requires = "application_id")]
+    pub auth_key: Option<String>,
+    /// …and this auth secret (or `CUBE_AUTH_APP_AUTH_SECRET`, kept out of shell history).
+    #[arg(long, value_name = "SECRET", env = "CUBE_AUTH_APP_AUTH_SECRET", hide_env_values = true)]
+    pub auth_secret: Option<String>,
 }
 
 /// Settings flags, shared by `create` and `update`. Boolean flags take an optional value:
@@ -142,6 +174,14 @@ pub struct SettingsArgs {
     /// Turn the account lockout off.
     #[arg(long)]
     pub no_lockout: bool,
+    /// Move users over lazily from the ConnectyCube service at this API origin
+    /// (`https://api.connectycube.com`, or your own): a password login of a user unknown
+    /// here, or imported without a password, is checked there and the user kept here.
+    #[arg(long, value_name = "ORIGIN")]
+    pub migrate_from: Option<String>,
+    /// End lazy migration.
+    #[arg(long, conflicts_with = "migrate_from")]
+    pub no_migrate_from: bool,
 }
 
 impl SettingsArgs {
@@ -227,6 +267,12 @@ impl SettingsArgs {
         if let Some(rate) = self.lockout {
             limits.lockout = Some(rate);
         }
+        if self.no_migrate_from {
+            settings.migrate_from = None;
+        }
+        if let Some(origin) = &self.migrate_from {
+            settings.migrate_from = Some(migration_origin(origin).map_err(anyhow::Error::msg)?);
+        }
         if let (Some(url), Some(request), Some(response)) = (&self.cidp_url, &self.cidp_request, &self.cidp_response) {
             let cidp = CidpSettings::parse(url, &self.cidp_method, request, response).map_err(anyhow::Error::msg)?;
             settings.cidp = Some(cidp);
@@ -241,11 +287,47 @@ pub async fn run(target: &Target, command: AppsCommand) -> anyhow::Result<String
     let store = &deps.store;
     let now = deps.clock.now();
     match command {
-        AppsCommand::Create { name, settings: args, json } => {
+        AppsCommand::Create { name, credentials: kept, settings: args, json } => {
             let mut settings = AppSettings::default();
             args.apply(&mut settings)?;
             settings.validate().map_err(anyhow::Error::msg)?;
-            let app = store.create_app(&name, settings, now).await?;
+            let app = match (kept.application_id, kept.auth_key, kept.auth_secret) {
+                (Some(id), Some(key), Some(secret)) => {
+                    let app =
+                        App::with_credentials(id, name, &key, &secret, settings, now).map_err(anyhow::Error::msg)?;
+                    insert_kept(target, app).await?
+                }
+                (None, _, _) => store.create_app(&name, settings, now).await?,
+                _ => anyhow::bail!("--application-id, --auth-key and --auth-secret go together"),
+            };
+            Ok(if json { credentials(&app).to_string() } else { describe(&app) })
+        }
+        AppsCommand::Import { file, name, settings: args, json } => {
+            let text = if file.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())?
+            } else {
+                std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?
+            };
+            let file_json: Value = serde_json::from_str(&text).context("the credentials file is not JSON")?;
+            let field = |names: [&str; 2]| names.iter().find_map(|n| file_json.get(*n)).cloned();
+            let id = field(["application_id", "appId"])
+                .and_then(|v| v.as_i64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok())))
+                .context("the file has no numeric appId (or application_id)")?;
+            let text_field = |names, what| {
+                field(names)
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .with_context(|| format!("the file has no {what}"))
+            };
+            let key = text_field(["auth_key", "authKey"], "authKey (or auth_key)")?;
+            let secret = text_field(["auth_secret", "authSecret"], "authSecret (or auth_secret)")?;
+            let name = name
+                .or_else(|| file_json.get("name").and_then(Value::as_str).map(str::to_string))
+                .unwrap_or_else(|| "imported".into());
+            let mut settings = AppSettings::default();
+            args.apply(&mut settings)?;
+            settings.validate().map_err(anyhow::Error::msg)?;
+            let app = App::with_credentials(id, name, &key, &secret, settings, now).map_err(anyhow::Error::msg)?;
+            let app = insert_kept(target, app).await?;
             Ok(if json { credentials(&app).to_string() } else { describe(&app) })
         }
         AppsCommand::List { json } => {
@@ -275,6 +357,19 @@ pub async fn run(target: &Target, command: AppsCommand) -> anyhow::Result<String
             store.update_app(&app, now).await?;
             Ok(if json { app_json(&app).to_string() } else { describe(&app) })
         }
+    }
+}
+
+/// Saves an application with kept credentials, explaining a clash.
+async fn insert_kept(target: &Target, app: App) -> anyhow::Result<App> {
+    let deps = target.deps();
+    match deps.store.insert_kept_app(&app, deps.clock.now()).await {
+        Ok(()) => Ok(app),
+        Err(KeptAppError::IdTaken) => anyhow::bail!("application {} already exists here", app.id),
+        Err(KeptAppError::AuthKeyTaken(owner)) => {
+            anyhow::bail!("that auth key is already application {owner}'s: each application needs its own")
+        }
+        Err(error) => Err(error.into()),
     }
 }
 
@@ -319,6 +414,7 @@ fn app_json(app: &App) -> Value {
                 "searches_per_ip": s.limits.searches_per_ip.to_string(),
                 "lockout": s.limits.lockout.map(|r| r.to_string()),
             },
+            "migrate_from": s.migrate_from,
         }
     })
 }
@@ -326,7 +422,7 @@ fn app_json(app: &App) -> Value {
 fn describe(app: &App) -> String {
     let s = &app.settings;
     format!(
-        "application {id} ({name})\n  auth_key     {key}\n  auth_secret  {secret}\n  allow session without user  {auto}\n  require signature           {sig}\n  session ttl                 {ttl} s\n  session max lifetime        {max} s\n  users V1 listing            {v1}\n  identity change w/o password {idchange}\n  firebase projects           {firebase}\n  custom identity provider    {cidp}\n  facebook sign-in            {facebook}\n  twitter sign-in             {twitter}\n  failed logins per IP        {login_ip}\n  failed logins per account+IP {login_account_ip}\n  failed logins per account   {login_account}\n  uploads per user per day    {uploads}\n  signups per IP              {signup_ip}\n  searches per IP             {search_ip}\n  account lockout             {lockout}",
+        "application {id} ({name})\n  auth_key     {key}\n  auth_secret  {secret}\n  allow session without user  {auto}\n  require signature           {sig}\n  session ttl                 {ttl} s\n  session max lifetime        {max} s\n  users V1 listing            {v1}\n  identity change w/o password {idchange}\n  firebase projects           {firebase}\n  custom identity provider    {cidp}\n  facebook sign-in            {facebook}\n  twitter sign-in             {twitter}\n  failed logins per IP        {login_ip}\n  failed logins per account+IP {login_account_ip}\n  failed logins per account   {login_account}\n  uploads per user per day    {uploads}\n  signups per IP              {signup_ip}\n  searches per IP             {search_ip}\n  account lockout             {lockout}\n  migrate from                {migrate}",
         id = app.id,
         name = app.name,
         key = app.auth_key,
@@ -348,5 +444,6 @@ fn describe(app: &App) -> String {
         signup_ip = s.limits.signups_per_ip,
         search_ip = s.limits.searches_per_ip,
         lockout = s.limits.lockout.map_or_else(|| "off".to_string(), |r| r.to_string()),
+        migrate = s.migrate_from.as_deref().unwrap_or("off"),
     )
 }

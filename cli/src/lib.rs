@@ -8,3 +8,4 @@ pub mod router;
 pub mod serve;
 pub mod server;
 pub mod target;
+pub mod users;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use cube_auth::apps::{self, AppsCommand};
 use cube_auth::target::{DEFAULT_DATA_DIR, Target};
+use cube_auth::users::UsersCommand;
 
 #[derive(Debug, Parser)]
 #[command(name = "cube-auth", version, about = "ConnectyCube-compatible auth and users backend")]
@@ -29,6 +30,9 @@ enum Command {
     /// Manage applications.
     #[command(subcommand)]
     Apps(AppsCommand),
+    /// Move users between ConnectyCube services: import an export, export a backup.
+    #[command(subcommand)]
+    Users(UsersCommand),
     /// Manage the DynamoDB table.
     #[command(subcommand)]
     Tables(TablesCommand),
@@ -81,6 +85,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let result = apps::run(&target, command).await;
             target.close().await;
             println!("{}", result?);
+            Ok(())
+        }
+        Command::Users(command) => {
+            let target = Target::select(cli.data_dir).await?;
+            let result = cube_auth::users::run(&target, command).await;
+            target.close().await;
+            let report = result?;
+            if !report.is_empty() {
+                println!("{report}");
+            }
             Ok(())
         }
         Command::Tables(TablesCommand::Create) => {

@@ -15,6 +15,8 @@ pub struct Seen {
     pub uri: String,
     pub authorization: Option<String>,
     pub host: Option<String>,
+    /// Every header, names in lowercase.
+    pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
 
@@ -23,6 +25,11 @@ impl Seen {
     pub fn query(&self, name: &str) -> Option<String> {
         let query = self.uri.split_once('?').map(|(_, q)| q).unwrap_or_default();
         form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    }
+
+    /// The value of header `name` (any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// The path, without the query.
@@ -52,8 +59,13 @@ where
                         let header =
                             |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
                         let (authorization, host) = (header("authorization"), header("host"));
+                        let headers = req
+                            .headers()
+                            .iter()
+                            .filter_map(|(n, v)| Some((n.as_str().to_string(), v.to_str().ok()?.to_string())))
+                            .collect();
                         let body = req.into_body().collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
-                        Ok::<_, Infallible>(handler(Seen { method, uri, authorization, host, body }).await)
+                        Ok::<_, Infallible>(handler(Seen { method, uri, authorization, host, headers, body }).await)
                     }
                 });
                 let _ =

@@ -59,6 +59,10 @@ pub struct AppSettings {
     pub reset_body: Option<String>,
     /// Failed-login, signup and search limits, and the optional account lockout.
     pub limits: AbuseLimits,
+    /// The API origin of the ConnectyCube service this application is moving from: a
+    /// password login of a user unknown here (or imported without a password) is checked
+    /// there, and on success the user is kept here with that password (lazy migration).
+    pub migrate_from: Option<String>,
 }
 
 impl Default for AppSettings {
@@ -77,8 +81,32 @@ impl Default for AppSettings {
             reset_subject: None,
             reset_body: None,
             limits: AbuseLimits::default(),
+            migrate_from: None,
         }
     }
+}
+
+/// The origin of the service to migrate from, as stored: `https://host[:port][/path]`
+/// without a trailing slash, or `http://` to a loopback address (a test or a tunnel on
+/// this machine); no credentials, query or fragment.
+pub fn migration_origin(text: &str) -> Result<String, String> {
+    let url = url::Url::parse(text.trim()).map_err(|e| format!("the migration origin is not a URL: {e}"))?;
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    };
+    match url.scheme() {
+        "https" if url.host().is_some() => {}
+        "http" if loopback => {}
+        "http" => return Err("the migration origin must be https:// (http:// only to a loopback address)".into()),
+        _ => return Err("the migration origin must be an https:// URL".into()),
+    }
+    if !url.username().is_empty() || url.password().is_some() || url.query().is_some() || url.fragment().is_some() {
+        return Err("the migration origin takes no credentials, query or fragment".into());
+    }
+    Ok(url.as_str().trim_end_matches('/').to_string())
 }
 
 impl AppSettings {
@@ -107,11 +135,71 @@ impl App {
             created_at: now,
         }
     }
+
+    /// An application that keeps the credentials it had on another ConnectyCube service, so
+    /// that app builds already in users' hands keep working. The SDKs hold the id in a 32-bit
+    /// integer on Android; keys and secrets are sent in headers and signed strings, so they
+    /// must be printable ASCII without spaces.
+    pub fn with_credentials(
+        id: i64,
+        name: String,
+        auth_key: &str,
+        auth_secret: &str,
+        settings: AppSettings,
+        now: Timestamp,
+    ) -> Result<Self, String> {
+        if !(1..=i64::from(i32::MAX)).contains(&id) {
+            return Err(format!("application id must be between 1 and {}", i32::MAX));
+        }
+        for (what, value) in [("auth key", auth_key), ("auth secret", auth_secret)] {
+            if value.is_empty() || value.len() > CREDENTIAL_MAX || !value.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(format!("{what} must be 1 to {CREDENTIAL_MAX} printable ASCII characters without spaces"));
+            }
+        }
+        Ok(App { id, name, auth_key: auth_key.into(), auth_secret: auth_secret.into(), settings, created_at: now })
+    }
 }
+
+/// The longest auth key or auth secret accepted from another service.
+pub const CREDENTIAL_MAX: usize = 128;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn migration_origins_are_https_or_loopback_http() {
+        assert_eq!(migration_origin("https://api.connectycube.com/").unwrap(), "https://api.connectycube.com");
+        assert_eq!(migration_origin("https://cc.example.com/api").unwrap(), "https://cc.example.com/api");
+        assert_eq!(migration_origin("http://127.0.0.1:8788").unwrap(), "http://127.0.0.1:8788");
+        assert_eq!(migration_origin("http://localhost:9").unwrap(), "http://localhost:9");
+        assert_eq!(migration_origin("http://[::1]:9/").unwrap(), "http://[::1]:9");
+        for bad in [
+            "http://api.connectycube.com",
+            "ftp://x",
+            "https://u:p@x",
+            "https://x/?a=1",
+            "not a url",
+            "http://10.0.0.1",
+        ] {
+            assert!(migration_origin(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn kept_credentials_must_fit_the_sdks() {
+        let app =
+            |id, key: &str, secret: &str| App::with_credentials(id, "a".into(), key, secret, AppSettings::default(), 0);
+        let kept = app(385, "Ak9-x_Y2", "s3cr3t-VALUE").expect("valid");
+        assert_eq!((kept.id, kept.auth_key.as_str(), kept.auth_secret.as_str()), (385, "Ak9-x_Y2", "s3cr3t-VALUE"));
+        assert!(app(0, "k", "s").is_err());
+        assert!(app(i64::from(i32::MAX) + 1, "k", "s").is_err());
+        assert!(app(1, "", "s").is_err());
+        assert!(app(1, "k y", "s").is_err());
+        assert!(app(1, "k", "s\n").is_err());
+        assert!(app(1, "k", &"s".repeat(CREDENTIAL_MAX + 1)).is_err());
+        assert!(app(1, "ключ", "s").is_err());
+    }
 
     #[test]
     fn defaults_deny_auto_create_and_do_not_require_signatures() {

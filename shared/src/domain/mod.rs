@@ -4,6 +4,7 @@ pub mod app;
 pub mod blob;
 pub mod cidp;
 pub mod dates;
+pub mod export;
 pub mod limits;
 pub mod search;
 pub mod session;

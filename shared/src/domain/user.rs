@@ -37,6 +37,10 @@ pub struct User {
     /// uniqueness marker, so one identity maps to exactly one user and one provider can never
     /// claim another's user (ASVS 6.8.1).
     pub identities: Vec<String>,
+    /// Brought over from another ConnectyCube service without a password (`users import`):
+    /// its first password login is checked there, then the password is kept here (lazy
+    /// migration). Cleared once it has a password.
+    pub awaiting_password: bool,
 }
 
 /// The fields that are unique per application, each guarded by a marker item written in the

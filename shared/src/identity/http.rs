@@ -54,36 +54,48 @@ impl OutboundClient {
     }
 
     pub async fn get(&self, url: &str) -> Result<OutboundResponse, OutboundError> {
-        self.send(hyper::Method::GET, url, None, None).await
+        self.send(hyper::Method::GET, url, None, &[]).await
     }
 
     /// GETs `url` with an `Authorization` header (an OAuth 1.0a signature).
     pub async fn get_authorized(&self, url: &str, authorization: &str) -> Result<OutboundResponse, OutboundError> {
-        self.send(hyper::Method::GET, url, None, Some(authorization)).await
+        self.send(hyper::Method::GET, url, None, &[("Authorization", authorization)]).await
     }
 
     /// POSTs an `application/x-www-form-urlencoded` body.
     pub async fn post_form(&self, url: &str, body: String) -> Result<OutboundResponse, OutboundError> {
-        self.send(hyper::Method::POST, url, Some(body), None).await
+        self.send(hyper::Method::POST, url, Some(("application/x-www-form-urlencoded", body)), &[]).await
+    }
+
+    /// POSTs a JSON body with extra `headers` (a ConnectyCube API call with its `CB-Token`).
+    pub async fn post_json(
+        &self,
+        url: &str,
+        body: &serde_json::Value,
+        headers: &[(&str, &str)],
+    ) -> Result<OutboundResponse, OutboundError> {
+        self.send(hyper::Method::POST, url, Some(("application/json", body.to_string())), headers).await
     }
 
     async fn send(
         &self,
         method: hyper::Method,
         url: &str,
-        form: Option<String>,
-        authorization: Option<&str>,
+        body: Option<(&str, String)>,
+        headers: &[(&str, &str)],
     ) -> Result<OutboundResponse, OutboundError> {
         let mut request = hyper::Request::builder().method(method).uri(url).header("Accept", "application/json");
-        if let Some(authorization) = authorization {
-            request = request.header("Authorization", authorization);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
-        if form.is_some() {
-            request = request.header("Content-Type", "application/x-www-form-urlencoded");
-        }
-        let request = request
-            .body(Full::new(Bytes::from(form.unwrap_or_default())))
-            .map_err(|e| OutboundError::Invalid(e.to_string()))?;
+        let body = match body {
+            Some((content_type, body)) => {
+                request = request.header("Content-Type", content_type);
+                body
+            }
+            None => String::new(),
+        };
+        let request = request.body(Full::new(Bytes::from(body))).map_err(|e| OutboundError::Invalid(e.to_string()))?;
         let exchange = async {
             let response = self.client.request(request).await.map_err(|e| OutboundError::Unreachable(e.into()))?;
             let status = response.status().as_u16();

@@ -4,6 +4,7 @@
 
 pub mod firebase;
 pub mod http;
+pub mod legacy;
 pub mod oauth1;
 pub mod social;
 

@@ -21,6 +21,7 @@ use crate::domain::session::{Session, SessionKind};
 use crate::domain::user::User;
 use crate::error::ApiError;
 use crate::service::credentials::{PasswordLogin, hash_to_check, verify_password};
+use crate::service::migration::{asks_old_service, migrating_login};
 use crate::service::sessions::{Signed, new_session, session_write_error};
 use crate::service::throttle::{LoginThrottle, Reservation};
 use crate::store::users::Credential;
@@ -75,6 +76,11 @@ pub async fn password_login(
         && let Some(hash) = hash_to_check(&user, &login.password)
     {
         return Box::pin(attempt(user.id, hash, Some(user)).run(deps, app, target, now)).await;
+    }
+    // Unknown here, or imported without its password, while the application moves from
+    // another service: that service decides.
+    if asks_old_service(app, existing.as_ref()) && login.password.expose().len() <= MAX_PASSWORD_BYTES {
+        return Box::pin(migrating_login(deps, app, login, existing, &throttle, target, now)).await;
     }
     // No hash to check (an unknown name, a guest, a user without a password): the same
     // verification's cost, counted before its answer.

@@ -9,6 +9,19 @@ use crate::store::ids::APPS;
 use crate::store::item::{Item, ItemBuilder, ItemExt, key};
 use crate::store::{Claim, Store, StoreError, Tx, keys};
 
+/// Why an application with kept credentials could not be saved.
+#[derive(Debug, thiserror::Error)]
+pub enum KeptAppError {
+    #[error("application id is already in use")]
+    IdTaken,
+    #[error("auth key is already used by application {0}")]
+    AuthKeyTaken(i64),
+    #[error("the application id or auth key was taken meanwhile")]
+    Raced,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 fn app_item(app: &App, now: Timestamp) -> Item {
     let (pk, sk) = keys::app(app.id);
     let s = &app.settings;
@@ -41,6 +54,7 @@ fn app_item(app: &App, now: Timestamp) -> Item {
         .s("limit_signup_ip", s.limits.signups_per_ip.to_string())
         .s("limit_search_ip", s.limits.searches_per_ip.to_string())
         .opt_s("lockout", s.limits.lockout.map(|r| r.to_string()).as_deref())
+        .opt_s("migrate_from", s.migrate_from.as_deref())
         .n("created_at", app.created_at)
         .n("updated_at", now)
         .build()
@@ -84,6 +98,7 @@ fn app_from_item(item: &Item) -> Result<App, StoreError> {
             reset_subject: item.str("reset_subject"),
             reset_body: item.str("reset_body"),
             limits: limits_from_item(item),
+            migrate_from: item.str("migrate_from"),
         },
         created_at: item.int("created_at").unwrap_or_default(),
     })
@@ -152,6 +167,35 @@ impl Store {
         Ok(())
     }
 
+    /// Saves an application that keeps the credentials it had elsewhere (an application
+    /// moved from hosted ConnectyCube, whose SDK builds carry its id, key and secret). The id
+    /// and the auth key must both be unused; ids the counter hands out later skip it
+    /// ([`Store::create_app`] draws again on a taken id).
+    pub async fn insert_kept_app(&self, app: &App, now: Timestamp) -> Result<(), KeptAppError> {
+        let (taken_id, taken_key) = tokio::join!(self.get(app_key(app.id)), self.app_id_for_auth_key(&app.auth_key));
+        if taken_id?.is_some() {
+            return Err(KeptAppError::IdTaken);
+        }
+        if let Some(owner) = taken_key? {
+            return Err(KeptAppError::AuthKeyTaken(owner));
+        }
+        let (pk, sk) = keys::auth_key(&app.auth_key);
+        let (list_pk, list_sk) = keys::kept_app(app.id);
+        let mut tx = Tx::new();
+        tx.put_new(self.table(), app_item(app, now), Claim::NewItem);
+        tx.put_new(self.table(), ItemBuilder::key(pk, sk).n("app_id", app.id).build(), Claim::NewItem);
+        tx.put(self.table(), ItemBuilder::key(list_pk, list_sk).n("app_id", app.id).build());
+        match self.commit(tx).await {
+            Ok(()) => {
+                self.apps.remember(app);
+                Ok(())
+            }
+            // Taken between the reads and the write.
+            Err(StoreError::Conflict(_)) => Err(KeptAppError::Raced),
+            Err(error) => Err(error.into()),
+        }
+    }
+
     pub async fn get_app(&self, id: i64) -> Result<Option<App>, StoreError> {
         let app = self.get(app_key(id)).await?.map(|item| app_from_item(&item)).transpose()?;
         if let Some(app) = &app {
@@ -183,8 +227,12 @@ impl Store {
     /// Every application, by id (administrative use; ids are dense because apps never
     /// reserve id blocks).
     pub async fn list_apps(&self) -> Result<Vec<App>, StoreError> {
-        let last = self.counter_value(APPS).await?;
-        let keys: Vec<Item> = (1..=last).map(app_key).collect();
+        let (last, kept) = tokio::join!(self.counter_value(APPS), self.query_prefix(keys::KEPT_APPS, ""));
+        let kept: Vec<i64> = kept?.iter().filter_map(|item| item.int("app_id")).filter(|id| *id > 0).collect();
+        let mut ids: Vec<i64> = (1..=last?).chain(kept).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let keys: Vec<Item> = ids.into_iter().map(app_key).collect();
         let mut apps = self.batch_get(keys).await?.iter().map(app_from_item).collect::<Result<Vec<_>, _>>()?;
         apps.sort_by_key(|a| a.id);
         Ok(apps)

@@ -45,6 +45,14 @@ impl ItemBuilder {
         self
     }
 
+    /// A flag that is only written when set (most items never carry it).
+    pub fn flag_if(mut self, name: &str, value: bool) -> Self {
+        if value {
+            self.0.insert(name.into(), AttributeValue::Bool(true));
+        }
+        self
+    }
+
     /// A list of strings (kept in order; an empty list is left out).
     pub fn list(mut self, name: &str, values: &[String]) -> Self {
         if !values.is_empty() {

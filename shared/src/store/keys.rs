@@ -62,6 +62,14 @@ pub fn app(id: i64) -> (String, String) {
     (format!("APP#{id}"), "#APP".into())
 }
 
+/// The partition listing applications created with kept credentials (ids the counter did
+/// not hand out), so that `apps list` finds them without a Scan.
+pub const KEPT_APPS: &str = "APPS#KEPT";
+
+pub fn kept_app(id: i64) -> (String, String) {
+    (KEPT_APPS.into(), format!("{id:020}"))
+}
+
 pub fn auth_key(key: &str) -> (String, String) {
     (format!("AUTHKEY#{key}"), "#AUTHKEY".into())
 }

@@ -8,6 +8,7 @@ mod app_cache;
 pub mod apps;
 pub mod blobs;
 pub mod ids;
+pub mod import;
 pub mod item;
 pub mod keys;
 pub mod listing;

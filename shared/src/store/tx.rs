@@ -72,6 +72,11 @@ impl Tx {
         Tx::default()
     }
 
+    /// Adds every action of `other`, after this one's.
+    pub fn append(&mut self, other: Tx) {
+        self.actions.extend(other.actions);
+    }
+
     pub fn len(&self) -> usize {
         self.actions.len()
     }

@@ -40,6 +40,7 @@ pub(crate) fn user_item(user: &User) -> Item {
         .opt_n("expires_at", user.expires_at)
         .n("version", user.version)
         .list("identities", &user.identities)
+        .flag_if("awaiting_password", user.awaiting_password)
         .build()
 }
 
@@ -70,6 +71,7 @@ pub(crate) fn user_from_item(item: &Item) -> Result<User, StoreError> {
         expires_at: item.int("expires_at"),
         version: item.int("version").unwrap_or_default(),
         identities: item.strings("identities"),
+        awaiting_password: item.flag("awaiting_password"),
     })
 }
 

@@ -1,0 +1,222 @@
+//! Lazy migration (`AppSettings::migrate_from`): a password login of a user this service
+//! does not know, or imported without a password, is decided by the ConnectyCube service the
+//! application is moving from. On a yes, the user is created here with the old service's id
+//! and fields, or the imported user completed, with the argon2id hash of the password just
+//! verified, in the same transaction as the new session; from then on the old service is
+//! never asked about that user again. The attempt takes its place in the login limits
+//! before the old service is called; a refusal there is a failed login here; an old service
+//! that is down, slow or answers garbage gives the place back and writes nothing.
+
+use crate::clock::Timestamp;
+use crate::deps::Deps;
+use crate::domain::app::App;
+use crate::domain::user::User;
+use crate::error::ApiError;
+use crate::service::credentials::PasswordLogin;
+use crate::service::password_login::{LoggedIn, LoginTarget};
+use crate::service::throttle::LoginThrottle;
+#[cfg(feature = "outbound")]
+use crate::{
+    crypto::password,
+    domain::export::user_from_export,
+    domain::session::SessionKind,
+    domain::user::UniqueField,
+    identity::legacy::OldAnswer,
+    service::sessions::{new_session, session_write_error},
+    store::ids::USERS,
+    store::{Claim, StoreError, Tx},
+};
+
+/// Whether this login goes to the old service: the application is moving, and the user is
+/// unknown here or still awaits the password it had there.
+pub fn asks_old_service(app: &App, existing: Option<&User>) -> bool {
+    app.settings.migrate_from.is_some()
+        && existing.is_none_or(|user| user.awaiting_password && user.password_hash.is_none() && !user.is_guest)
+}
+
+#[cfg(feature = "outbound")]
+pub async fn migrating_login(
+    deps: &Deps,
+    app: &App,
+    login: &PasswordLogin,
+    existing: Option<User>,
+    throttle: &LoginThrottle,
+    target: LoginTarget<'_>,
+    now: Timestamp,
+) -> Result<LoggedIn, ApiError> {
+    let origin = app.settings.migrate_from.as_deref().expect("asks_old_service checked it");
+    let known = existing.as_ref().map(|user| user.id);
+    let (reserved, unlocked) = tokio::join!(throttle.reserve(deps, now), throttle.lock_refusal(deps, known, now));
+    let reservation = reserved?;
+    if let Err(locked) = unlocked {
+        reservation.release(deps).await;
+        return Err(locked);
+    }
+    let identity = match deps.identity() {
+        Ok(identity) => identity,
+        Err(error) => {
+            reservation.release(deps).await;
+            return Err(error);
+        }
+    };
+    // The hash is made while the old service answers: on a yes, it is what is kept.
+    let asked = identity.ask_old_service(origin, app, login.field, &login.value, login.password.expose(), now);
+    let (answer, hash) = tokio::join!(asked, password::hash(login.password.clone()));
+    let old_user = match answer {
+        Ok(OldAnswer::User(user)) => user,
+        Ok(OldAnswer::Refused) => {
+            return match target {
+                LoginTarget::NewSession { tx, .. } if known.is_none() && app.settings.allow_session_without_user => {
+                    reservation.release(deps).await;
+                    Ok(LoggedIn::UnknownUser { tx })
+                }
+                LoginTarget::NewSession { .. } if known.is_none() => {
+                    Err(throttle.failed(deps, None, ApiError::NotFound("User not found".into()), now).await)
+                }
+                _ => Err(throttle.failed(deps, known, ApiError::Unauthorized, now).await),
+            };
+        }
+        Err(error) => {
+            reservation.release(deps).await;
+            return Err(error);
+        }
+    };
+    let moved = match moved_user(&old_user, app, login, existing.as_ref(), hash, now) {
+        Ok(moved) => moved,
+        Err(error) => {
+            reservation.release(deps).await;
+            return Err(error);
+        }
+    };
+    let mut user_tx = Tx::new();
+    match &existing {
+        Some(stored) => deps.store.tx_replace_user(&mut user_tx, stored, &moved, now),
+        None => deps.store.tx_insert_user(&mut user_tx, &moved, now),
+    }
+    let written = match target {
+        LoginTarget::NewSession { mut tx, signed } => {
+            let (token, session) = match new_session(deps, app, Some(moved.id), SessionKind::User, signed, now).await {
+                Ok(made) => made,
+                Err(error) => {
+                    reservation.release(deps).await;
+                    return Err(error);
+                }
+            };
+            tx.append(user_tx);
+            deps.store.tx_insert_session(&mut tx, &session);
+            throttle.guard(deps, &mut tx, moved.id, now);
+            deps.store.commit(tx).await.map(|()| LoggedIn::NewSession { token, session, user: moved.clone() })
+        }
+        LoginTarget::Bind { session } => match deps.store.commit(user_tx).await {
+            Ok(()) => {
+                let mut guards = Tx::new();
+                throttle.guard(deps, &mut guards, moved.id, now);
+                let hash = moved.password_hash.as_deref();
+                let bound = deps.store.bind_session_user(session, moved.id, hash, guards, now).await;
+                bound.map(|session| LoggedIn::Bound { session, user: moved.clone() })
+            }
+            Err(error) => Err(error),
+        },
+    };
+    reservation.release(deps).await;
+    let logged_in = written.map_err(|error| {
+        if let Some(refusal) = throttle.refusal(&error, now) {
+            return refusal;
+        }
+        if error.is_conflict_on(Claim::Nonce) {
+            return ApiError::Unprocessable("Nonce has already been used".into());
+        }
+        if error.is_conflict_on(Claim::SessionLive) {
+            return ApiError::SessionMissing;
+        }
+        match error {
+            StoreError::Conflict(claims) => moving_conflict(&claims, moved.id),
+            other => session_write_error(other),
+        }
+    })?;
+    if let Err(error) = deps.store.raise_counter(USERS, moved.id).await {
+        // Ids are then still checked on every write; this only keeps new ones clear of it.
+        tracing::warn!(error = %error, "raising the user id counter past a moved user failed");
+    }
+    tracing::info!(user_id = moved.id, app_id = app.id, "user moved from the previous service");
+    Ok(logged_in)
+}
+
+/// Why a moved user could not be written.
+#[cfg(feature = "outbound")]
+fn moving_conflict(claims: &[Claim], id: i64) -> ApiError {
+    let taken: Vec<&str> = claims
+        .iter()
+        .filter_map(|claim| match claim {
+            Claim::Unique(field) => Some(field.name()),
+            _ => None,
+        })
+        .collect();
+    if !taken.is_empty() {
+        return ApiError::Unprocessable(format!(
+            "The user cannot be moved from the previous service: its {} is taken here",
+            taken.join(", ")
+        ));
+    }
+    if claims.contains(&Claim::NewItem) {
+        return ApiError::Unprocessable(format!(
+            "The user cannot be moved from the previous service: id {id} is in use here"
+        ));
+    }
+    ApiError::Unprocessable("The user is being moved by another request; try again".into())
+}
+
+/// The user to keep: the old service's, or the imported one completed.
+#[cfg(feature = "outbound")]
+fn moved_user(
+    old_user: &serde_json::Value,
+    app: &App,
+    login: &PasswordLogin,
+    existing: Option<&User>,
+    hash: String,
+    now: Timestamp,
+) -> Result<User, ApiError> {
+    let unreadable = |why: String| {
+        tracing::warn!(reason = %why, "the previous service's user could not be kept");
+        ApiError::Unprocessable("The user cannot be moved from the previous service: its record is invalid here".into())
+    };
+    let mut moved = match existing {
+        Some(stored) => {
+            let id = old_user.get("id").and_then(serde_json::Value::as_i64);
+            if id != Some(stored.id) {
+                return Err(unreadable(format!("imported as {} but {id:?} there", stored.id)));
+            }
+            let mut completed = stored.clone();
+            completed.version += 1;
+            completed.updated_at = now;
+            completed
+        }
+        None => user_from_export(old_user, app.id, now).map_err(|rejected| unreadable(rejected.0))?,
+    };
+    // The old service must have answered for the name that was asked.
+    let asked = login.field.normalise(&login.value);
+    let named = match login.field {
+        UniqueField::Email => moved.email.as_deref(),
+        _ => moved.login.as_deref(),
+    };
+    if named.map(|name| login.field.normalise(name)) != Some(asked) {
+        return Err(unreadable("the old service answered for another user".into()));
+    }
+    moved.password_hash = Some(hash);
+    moved.awaiting_password = false;
+    moved.last_request_at = Some(now);
+    Ok(moved)
+}
+
+#[cfg(not(feature = "outbound"))]
+pub async fn migrating_login(
+    _deps: &Deps,
+    _app: &App,
+    _login: &PasswordLogin,
+    _existing: Option<User>,
+    _throttle: &LoginThrottle,
+    _target: LoginTarget<'_>,
+    _now: Timestamp,
+) -> Result<LoggedIn, ApiError> {
+    Err(ApiError::unavailable(anyhow::anyhow!("this build makes no outbound calls")))
+}
