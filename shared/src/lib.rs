@@ -7,13 +7,15 @@
 //! - [`routes`]: the typed route table ([`routes::Function`], [`routes::Endpoint`]);
 //! - [`params`]: JSON, form and Rails-style bracket parameters as one tree;
 //! - [`error`]: [`ApiError`](error::ApiError) and ConnectyCube's JSON error shapes;
-//! - [`domain`]: applications, users, sessions and their rules;
+//! - [`domain`]: applications, users, sessions and their rules, and users in ConnectyCube's
+//!   export format (import and export);
 //! - [`crypto`]: tokens, argon2id passwords, the legacy HMAC signature;
 //! - [`store`]: DynamoDB, the one storage implementation;
 //! - [`service`]: the use cases: typed commands in, typed outcomes out, no HTTP type and no
 //!   reply built (the function crates do that);
 //! - [`identity`]: the outbound calls that sign users in: Firebase keys, Facebook's Graph API,
-//!   Twitter's API, a customer's identity provider (feature `outbound`);
+//!   Twitter's API, a customer's identity provider, and the ConnectyCube service an
+//!   application is moving from (lazy password migration) (feature `outbound`);
 //! - [`fixtures`]: the data behind `events/*.json` (feature `fixtures`: CLI and tests);
 //! - [`runtime`], [`deps`], [`config`], [`aws`], [`sdk_http`]: wiring built once per cold
 //!   start, and the AWS SDK's HTTP/1.1 client.
