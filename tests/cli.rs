@@ -289,6 +289,9 @@ async fn an_application_moves_between_services_without_a_new_app_build() {
     let original: Vec<Value> = export.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(round_trip, original, "an export of the import is the export");
 
+    let reserved = run(&[&data_dir[..], &["users", "reserve-ids", "--up-to", "1000"]].concat(), &[]).await;
+    assert!(reserved.contains("new users get ids from 1001"), "{reserved}");
+
     let new = Server::start(&new_dir).await;
     let login = |login: &str, password: String| {
         json!({"application_id": credentials["application_id"], "auth_key": auth_key,
@@ -303,6 +306,9 @@ async fn an_application_moves_between_services_without_a_new_app_build() {
     }
     let (status, _) = new.call("POST", "/session.json", &[], Some(login("boris", "not-his-password".into()))).await;
     assert_eq!(status, 401, "an imported user's wrong password is refused by the old service");
+    let (status, body) = new.call("POST", "/users.json", &[("CB-AuthKey", auth_key)], Some(signup("erik"))).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["user"]["id"], 1001, "new users get ids above the reserved ones");
 
     // The old service goes away: moved users still sign in; the others get a clear error.
     assert!(old.interrupt().await.success());

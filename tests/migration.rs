@@ -268,7 +268,44 @@ async fn wrong_credentials_at_the_old_service_and_turning_migration_off(env: &En
     assert!(env.user_items().await.is_empty());
 }
 
+async fn a_refusal_never_creates_the_user_even_where_sessions_may_create_users(env: &Env) {
+    let limits = AbuseLimits { login_failures_per_account_ip: Rate::new(2, 900), ..AbuseLimits::default() };
+    let mut m = moving(env, limits).await;
+    m.app.settings.allow_session_without_user = true;
+    m.deps.store.update_app(&m.app, m.deps.clock.now()).await.unwrap();
+    let deps = env.deps_with_social("http://127.0.0.1:9", "http://127.0.0.1:9", Duration::from_secs(1));
+    for guess in ["squat-password-1", "squat-password-2"] {
+        let refused = call(&deps, login_session(&m.app, ("login", "marta"), guess)).await;
+        assert_eq!(refused.status, 404, "{}", text(&refused));
+    }
+    let throttled = call(&deps, login_session(&m.app, ("login", "marta"), "squat-password-3")).await;
+    assert_eq!(throttled.status, 429, "guesses count against the login limits: {}", text(&throttled));
+    assert!(env.user_items().await.is_empty(), "a not-yet-moved user's name is never squatted");
+}
+
+async fn a_signup_drawing_the_id_of_a_moved_user_draws_again(env: &Env) {
+    let m = moving(env, AbuseLimits::default()).await;
+    let signup = |login: &str| {
+        post("/users.json")
+            .header("CB-AuthKey", OLD_AUTH_KEY)
+            .json(json!({"user": {"login": login, "password": format!("{login}-password-1")}}))
+    };
+    let first = call(&m.deps, signup("first")).await;
+    assert_eq!(first.status, 201, "{}", text(&first));
+    let next = first.json()["user"]["id"].as_i64().unwrap() + 1;
+    // A user moved in with the very id this instance would hand out next.
+    let now = m.deps.clock.now();
+    let moved = user_from_export(&old_user("mover", "mover@example.com", next), m.app.id, now).unwrap();
+    assert_eq!(m.deps.store.import_user(&moved, now).await.unwrap(), Imported::Written);
+    let second = call(&m.deps, signup("second")).await;
+    assert_eq!(second.status, 201, "{}", text(&second));
+    assert!(second.json()["user"]["id"].as_i64().unwrap() > next, "{}", text(&second));
+    assert_eq!(env.user_items().await.len(), 3);
+}
+
 on_both_engines!(
+    a_refusal_never_creates_the_user_even_where_sessions_may_create_users,
+    a_signup_drawing_the_id_of_a_moved_user_draws_again,
     a_user_moves_on_their_first_login_and_the_old_service_is_never_asked_again,
     an_imported_user_gets_their_password_on_first_login_through_an_app_session,
     refusals_count_against_the_limits_before_the_old_service_is_asked,

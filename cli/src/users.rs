@@ -36,6 +36,13 @@ pub enum UsersCommand {
         #[arg(long = "app", value_name = "ID")]
         app_id: i64,
     },
+    /// Keep user ids up to N for users moved from another service: users created here from
+    /// now on get ids above N. Set N above any id the old service will hand out before it
+    /// stops taking signups, so that a user moved later never finds their id taken.
+    ReserveIds {
+        #[arg(long, value_name = "N")]
+        up_to: i64,
+    },
 }
 
 /// Users written at once: enough to keep DynamoDB busy, few enough for DynamoDB Local.
@@ -55,6 +62,12 @@ pub async fn run(target: &Target, command: UsersCommand) -> anyhow::Result<Strin
             };
             let values = split_export(&text).map_err(anyhow::Error::msg)?;
             Ok(import(deps, app_id, values).await?.to_string())
+        }
+        UsersCommand::ReserveIds { up_to } => {
+            anyhow::ensure!((1..=i64::from(i32::MAX)).contains(&up_to), "N must be between 1 and {}", i32::MAX);
+            deps.store.raise_counter(USERS, up_to).await?;
+            let next = deps.store.counter_value(USERS).await? + 1;
+            Ok(format!("user ids up to {up_to} are kept for moved users; new users get ids from {next}"))
         }
         UsersCommand::Export { app_id } => {
             deps.store.get_app(app_id).await?.with_context(|| format!("no application {app_id}"))?;
@@ -100,6 +113,8 @@ impl std::fmt::Display for Report {
 /// (never a partial user). The id counter is first raised past every id being imported, so
 /// that no signup meanwhile or later is handed one of them.
 pub async fn import(deps: &Deps, app_id: i64, values: Vec<Value>) -> anyhow::Result<Report> {
+    let patient = patient(deps);
+    let deps = &patient;
     let started = Instant::now();
     let now = deps.clock.now();
     let mut report = Report::default();
@@ -122,6 +137,8 @@ pub async fn import(deps: &Deps, app_id: i64, values: Vec<Value>) -> anyhow::Res
     let progress = Progress::new(total);
     let mut running = JoinSet::new();
     let mut pending = users.into_iter();
+    // Users sent to the table so far (lines rejected before writing are not in `total`).
+    let mut written_or_not = 0;
     loop {
         while running.len() < IN_FLIGHT {
             let Some((line, user)) = pending.next() else { break };
@@ -135,12 +152,31 @@ pub async fn import(deps: &Deps, app_id: i64, values: Vec<Value>) -> anyhow::Res
             Imported::Unchanged => report.unchanged += 1,
             Imported::Rejected(reason) => report.rejected.push((line, Some(id), reason)),
         }
-        progress.show(report.written + report.unchanged + report.rejected.len(), started);
+        written_or_not += 1;
+        progress.show(written_or_not, started);
     }
     progress.finish();
     report.rejected.sort_by_key(|(line, _, _)| *line);
     report.elapsed = started.elapsed();
     Ok(report)
+}
+
+/// `deps` on a client that waits for a busy table: a bulk import keeps it saturated on
+/// purpose, where a request's few-second budget would abort the import at the first queue.
+fn patient(deps: &Deps) -> Deps {
+    use aws_sdk_dynamodb::config::retry::RetryConfig;
+    use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+    let timeouts = TimeoutConfig::builder()
+        .operation_timeout(Duration::from_secs(120))
+        .operation_attempt_timeout(Duration::from_secs(30))
+        .connect_timeout(shared::aws::CONNECT_TIMEOUT)
+        .build();
+    let config = deps.store.client().config().to_builder().timeout_config(timeouts);
+    let config = config.retry_config(RetryConfig::standard().with_max_attempts(6)).build();
+    let mut patient = deps.clone();
+    let client = aws_sdk_dynamodb::Client::from_conf(config);
+    patient.store = shared::store::Store::new(client, deps.store.table(), deps.config.id_block_size);
+    patient
 }
 
 /// Writes every user of `app_id` to standard output, one JSON object a line, in id order.
@@ -181,7 +217,7 @@ impl Progress {
         }
         let rate = done as f64 / started.elapsed().as_secs_f64().max(0.001);
         let width = 30;
-        let filled = width * done / self.total;
+        let filled = (width * done / self.total).min(width);
         eprint!("\r[{}{}] {done}/{} users ({rate:.0}/s)", "#".repeat(filled), " ".repeat(width - filled), self.total);
     }
 

@@ -53,6 +53,11 @@ impl OutboundClient {
         Ok(OutboundClient { client: Client::builder(TokioExecutor::new()).build(https), timeout })
     }
 
+    /// How long one call may take.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     pub async fn get(&self, url: &str) -> Result<OutboundResponse, OutboundError> {
         self.send(hyper::Method::GET, url, None, &[]).await
     }

@@ -36,6 +36,21 @@ impl Identity {
         password: &str,
         now: i64,
     ) -> Result<OldAnswer, ApiError> {
+        // One deadline over both calls: a login waits at most one outbound timeout.
+        let limit = self.http.timeout();
+        let asked = self.ask_with_session(origin, app, field, value, password, now);
+        tokio::time::timeout(limit, asked).await.map_err(|_| unreachable(OutboundError::Timeout(limit)))?
+    }
+
+    async fn ask_with_session(
+        &self,
+        origin: &str,
+        app: &App,
+        field: UniqueField,
+        value: &str,
+        password: &str,
+        now: i64,
+    ) -> Result<OldAnswer, ApiError> {
         let token = self.old_app_session(origin, app, now).await?;
         let body = json!({ field.name(): value, "password": password });
         let response = self

@@ -64,17 +64,16 @@ pub async fn migrating_login(
     let (answer, hash) = tokio::join!(asked, password::hash(login.password.clone()));
     let old_user = match answer {
         Ok(OldAnswer::User(user)) => user,
+        // A failed login, whatever the application's "session without user" setting: the old
+        // service says no both to a wrong password and to an unknown user, so creating the
+        // user here would let a guess squat a not-yet-moved user's name, and would answer
+        // guesses outside the login limits.
         Ok(OldAnswer::Refused) => {
-            return match target {
-                LoginTarget::NewSession { tx, .. } if known.is_none() && app.settings.allow_session_without_user => {
-                    reservation.release(deps).await;
-                    Ok(LoggedIn::UnknownUser { tx })
-                }
-                LoginTarget::NewSession { .. } if known.is_none() => {
-                    Err(throttle.failed(deps, None, ApiError::NotFound("User not found".into()), now).await)
-                }
-                _ => Err(throttle.failed(deps, known, ApiError::Unauthorized, now).await),
+            let refusal = match target {
+                LoginTarget::NewSession { .. } if known.is_none() => ApiError::NotFound("User not found".into()),
+                _ => ApiError::Unauthorized,
             };
+            return Err(throttle.failed(deps, known, refusal, now).await);
         }
         Err(error) => {
             reservation.release(deps).await;
@@ -128,6 +127,10 @@ pub async fn migrating_login(
         }
         if error.is_conflict_on(Claim::SessionLive) {
             return ApiError::SessionMissing;
+        }
+        if error.is_conflict_on(Claim::UserExists) {
+            // Deleted meanwhile (a bind checks the user it binds).
+            return ApiError::Unauthorized;
         }
         match error {
             StoreError::Conflict(claims) => moving_conflict(&claims, moved.id),

@@ -13,8 +13,8 @@ use crate::error::{ApiError, FieldErrors};
 use crate::service::auth::app_of_request;
 use crate::service::context::Context;
 use crate::service::users::{conflict_to_api, network_ids_are_server_owned, new_user};
-use crate::store::Tx;
 use crate::store::rate::{Limit, RateDecision};
+use crate::store::{Claim, StoreError, Tx};
 
 /// The signups-per-IP limit of `app` for a request from `ip`; guest sessions count against
 /// it too.
@@ -76,9 +76,20 @@ pub async fn signup(
     };
     let (counted, hash) = tokio::join!(counted, password::hash(password));
     counted?;
-    let user = new_user(deps, app_id, &input, Some(hash), now).await?;
-    let mut tx = Tx::new();
-    deps.store.tx_insert_user(&mut tx, &user, now);
-    deps.store.commit(tx).await.map_err(conflict_to_api)?;
-    Ok(user)
+    let mut attempts = 0;
+    loop {
+        let user = new_user(deps, app_id, &input, Some(hash.clone()), now).await?;
+        let mut tx = Tx::new();
+        deps.store.tx_insert_user(&mut tx, &user, now);
+        match deps.store.commit(tx).await {
+            Ok(()) => return Ok(user),
+            // The id was taken by a user moved from another service (imported, or migrated
+            // at first login) after this instance reserved its block of ids: draw the next.
+            Err(StoreError::Conflict(claims)) if claims == [Claim::NewItem] && attempts < ID_RETRIES => attempts += 1,
+            Err(error) => return Err(conflict_to_api(error)),
+        }
+    }
 }
+
+/// New ids drawn for one signup when the drawn one turns out to be taken.
+const ID_RETRIES: usize = 3;
