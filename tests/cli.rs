@@ -17,9 +17,9 @@ fn cube_auth() -> PathBuf {
     bin
 }
 
-/// Runs `cube-auth ARGS` with `env`, returning stdout; panics with stderr on failure.
-async fn run(args: &[&str], env: &[(&str, &str)]) -> String {
-    let out = Command::new(cube_auth())
+/// Runs `cube-auth ARGS` with `env` and local AWS settings.
+async fn output(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    Command::new(cube_auth())
         .args(args)
         .envs(env.iter().copied())
         .env("AWS_REGION", "us-east-1")
@@ -28,7 +28,12 @@ async fn run(args: &[&str], env: &[(&str, &str)]) -> String {
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .output()
         .await
-        .expect("run cube-auth");
+        .expect("run cube-auth")
+}
+
+/// Runs `cube-auth ARGS` with `env`, returning stdout; panics with stderr on failure.
+async fn run(args: &[&str], env: &[(&str, &str)]) -> String {
+    let out = output(args, env).await;
     assert!(out.status.success(), "cube-auth {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).expect("utf-8 output")
 }
@@ -128,16 +133,7 @@ async fn manage_apps(extra: &[&str], env: &[(&str, &str)]) {
 
 /// Runs `cube-auth ARGS` expecting failure; returns stderr.
 async fn run_failing(args: &[&str], env: &[(&str, &str)]) -> String {
-    let out = Command::new(cube_auth())
-        .args(args)
-        .envs(env.iter().copied())
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "local")
-        .env("AWS_SECRET_ACCESS_KEY", "local")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .output()
-        .await
-        .expect("run cube-auth");
+    let out = output(args, env).await;
     assert!(!out.status.success(), "cube-auth {args:?} should have failed");
     String::from_utf8_lossy(&out.stderr).into_owned()
 }

@@ -40,6 +40,18 @@ pub enum OutboundError {
     Invalid(String),
 }
 
+impl OutboundError {
+    /// What the other side did, for a client-facing message ("Facebook did not respond
+    /// within 3000 ms"): never the error's detail, which names addresses.
+    pub fn what_happened(&self) -> String {
+        match self {
+            OutboundError::Timeout(limit) => format!("did not respond within {} ms", limit.as_millis()),
+            OutboundError::TooLarge => "sent too large a response".to_string(),
+            _ => "could not be reached".to_string(),
+        }
+    }
+}
+
 impl OutboundClient {
     pub fn new(timeout: Duration) -> anyhow::Result<OutboundClient> {
         let mut http = HttpConnector::new();

@@ -99,13 +99,8 @@ fn json_body(response: &OutboundResponse) -> Option<Value> {
 }
 
 fn unreachable(error: OutboundError) -> ApiError {
-    let what = match error {
-        OutboundError::Timeout(limit) => format!("did not respond within {} ms", limit.as_millis()),
-        OutboundError::TooLarge => "sent too large a response".to_string(),
-        _ => "could not be reached".to_string(),
-    };
     tracing::warn!(error = %error, "the service this application moves from failed");
-    ApiError::Unprocessable(format!("The service this application is moving from {what}"))
+    ApiError::Unprocessable(format!("The service this application is moving from {}", error.what_happened()))
 }
 
 fn garbled(detail: &str) -> ApiError {

@@ -14,7 +14,7 @@ use crate::config::ConfigError;
 use crate::domain::cidp::{CidpMethod, CidpSettings, ExternalIdentity};
 use crate::error::ApiError;
 use firebase::FirebaseKeys;
-use http::{OutboundClient, OutboundError};
+use http::OutboundClient;
 
 /// Facebook's Graph API, where tokens are debugged and profiles read.
 pub const FACEBOOK_GRAPH_URL: &str = "https://graph.facebook.com/v21.0";
@@ -92,13 +92,8 @@ impl Identity {
             CidpMethod::Post => self.http.post_form(&settings.url, encoded).await,
         };
         let response = result.map_err(|error| {
-            let what = match error {
-                OutboundError::Timeout(limit) => format!("did not respond within {} ms", limit.as_millis()),
-                OutboundError::TooLarge => "sent too large a response".to_string(),
-                _ => "could not be reached".to_string(),
-            };
             tracing::warn!(error = %error, "custom identity provider call failed");
-            ApiError::Unprocessable(format!("Custom Identity Provider {what}"))
+            ApiError::Unprocessable(format!("Custom Identity Provider {}", error.what_happened()))
         })?;
         if !(200..300).contains(&response.status) {
             return Err(ApiError::Unprocessable(format!(

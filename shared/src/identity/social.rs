@@ -137,12 +137,7 @@ fn answer_of(network: Network, answer: Result<OutboundResponse, OutboundError>) 
     let title = network.title();
     let response = answer.map_err(|error| {
         tracing::warn!(network = network.name(), error = %error, "social network call failed");
-        let what = match error {
-            OutboundError::Timeout(limit) => format!("did not respond within {} ms", limit.as_millis()),
-            OutboundError::TooLarge => "sent too large a response".to_string(),
-            _ => "could not be reached".to_string(),
-        };
-        SocialError::Unavailable(format!("{title} {what}"))
+        SocialError::Unavailable(format!("{title} {}", error.what_happened()))
     })?;
     let json = serde_json::from_slice::<Value>(&response.body).unwrap_or(Value::Null);
     Ok(Answer { status: response.status, json })

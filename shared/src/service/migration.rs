@@ -148,13 +148,7 @@ pub async fn migrating_login(
 /// Why a moved user could not be written.
 #[cfg(feature = "outbound")]
 fn moving_conflict(claims: &[Claim], id: i64) -> ApiError {
-    let taken: Vec<&str> = claims
-        .iter()
-        .filter_map(|claim| match claim {
-            Claim::Unique(field) => Some(field.name()),
-            _ => None,
-        })
-        .collect();
+    let taken = Claim::taken_fields(claims);
     if !taken.is_empty() {
         return ApiError::Unprocessable(format!(
             "The user cannot be moved from the previous service: its {} is taken here",

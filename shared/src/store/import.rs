@@ -42,13 +42,7 @@ impl Store {
                 _ => Imported::Rejected(format!("id {} belongs to another application's user here", user.id)),
             });
         }
-        let taken: Vec<&str> = claims
-            .iter()
-            .filter_map(|claim| match claim {
-                Claim::Unique(field) => Some(field.name()),
-                _ => None,
-            })
-            .collect();
+        let taken = Claim::taken_fields(&claims);
         Ok(Imported::Rejected(format!("{} already taken by another user", taken.join(", "))))
     }
 

@@ -32,6 +32,19 @@ pub enum Claim {
     ResetToken,
 }
 
+impl Claim {
+    /// The unique fields among `claims` whose values were taken, by name.
+    pub fn taken_fields(claims: &[Claim]) -> Vec<&'static str> {
+        claims
+            .iter()
+            .filter_map(|claim| match claim {
+                Claim::Unique(field) => Some(field.name()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
 /// One action plus the claim its condition protects (if it has a condition).
 pub(crate) struct Action {
     pub(crate) write: TransactWriteItem,
