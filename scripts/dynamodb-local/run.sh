@@ -3,6 +3,8 @@
 #   scripts/dynamodb-local/run.sh start STATE_FILE   # prints the endpoint
 #   scripts/dynamodb-local/run.sh stop  STATE_FILE
 # The state file records the pid and port; stop kills exactly that pid.
+# DYNAMODB_LOCAL_HEAP (default 768m) sizes its Java heap: the in-memory store lives there, so
+# a bulk load (the 100,000-user import measurement) needs more.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -22,7 +24,7 @@ start)
   fi
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   log="${state%.*}.log"
-  java -Xmx768m -Djava.library.path="$jar_dir/DynamoDBLocal_lib" \
+  java "-Xmx${DYNAMODB_LOCAL_HEAP:-768m}" -Djava.library.path="$jar_dir/DynamoDBLocal_lib" \
     -cp "$classes:$jar_dir/DynamoDBLocal.jar:$jar_dir/DynamoDBLocal_lib/*" \
     LoopbackDynamoDbLocal -inMemory -sharedDb -disableTelemetry -port "$port" >"$log" 2>&1 &
   pid=$!
