@@ -303,6 +303,126 @@ async fn a_signup_drawing_the_id_of_a_moved_user_draws_again(env: &Env) {
     assert_eq!(env.user_items().await.len(), 3);
 }
 
+/// Tags of the import test's users.
+const TAGS: &[&str] = &["red", "blue", "green", "vip", "beta"];
+
+/// User `i` of the import test's export, as ConnectyCube's V2 shows users.
+fn exported_user(i: i64) -> Value {
+    let tags: Vec<&str> = (0..(i % 3)).map(|k| TAGS[((i + k * 2) % 5) as usize]).collect();
+    let names = ["Maria", "Mark", "Olga", "Akira", "Peter"];
+    json!({"id": 5_000_000 + i * 3, "created_at": "2019-06-01T10:00:00Z", "updated_at": "2020-06-01T10:00:00Z",
+        "login": format!("imp{i}"), "full_name": format!("{} Import {i}", names[(i % 5) as usize]),
+        "last_request_at": null, "timezone": null, "email": format!("imp{i}@example.com"),
+        "phone": format!("+1555{i:07}"), "website": null, "twitter_id": null, "external_user_id": 900_000 + i,
+        "facebook_id": null, "custom_data": format!("{{\"n\":{i}}}"),
+        "user_tags": if tags.is_empty() { Value::Null } else { json!(tags.join(",")) },
+        "avatar": null, "blob_id": null, "external_id": null, "is_guest": null})
+}
+
+/// Every id a V2 query returns over all its pages.
+async fn v2_ids(deps: &Deps, token: &str, query: &str) -> Vec<i64> {
+    let mut ids = Vec::new();
+    loop {
+        let path = format!("/users/v2.json?{query}&limit=100&offset={}", ids.len());
+        let page = call(deps, testkit::get(&path).token(token)).await;
+        assert_eq!(page.status, 200, "{query}: {}", text(&page));
+        let items: Vec<i64> =
+            page.json()["items"].as_array().unwrap().iter().map(|u| u["id"].as_i64().unwrap()).collect();
+        if items.is_empty() {
+            return ids;
+        }
+        ids.extend(items);
+    }
+}
+
+async fn an_import_of_2000_users_reports_is_idempotent_searchable_and_round_trips(env: &Env) {
+    const COUNT: i64 = 2000;
+    let app = env.app(AppSettings::default()).await;
+    let mut lines: Vec<Value> = (0..COUNT).map(exported_user).collect();
+    // The same user twice (an export taken over overlapping pages): already here.
+    lines.extend((0..20).map(|i| exported_user(i * 7)));
+    // Another user with a login already taken: rejected, nothing of it written.
+    lines.extend((0..10).map(|i| {
+        let mut clash = exported_user(i);
+        clash["id"] = json!(6_000_000 + i);
+        clash["email"] = json!(format!("other{i}@example.com"));
+        clash["external_user_id"] = json!(null);
+        clash
+    }));
+    lines.push(json!({"id": 6_100_000, "login": "bademail", "email": "not-an-email"}));
+    lines.push(json!({"login": "noid"}));
+    lines.push(json!({"id": 6_100_001, "login": "guest_1", "is_guest": true}));
+    lines.push(json!({"__unparsed": "expected value at line 1 column 1"}));
+    lines.push(json!({"id": 6_100_002, "full_name": "Nameless"}));
+
+    let report = cube_auth::users::import(&env.deps, app.id, lines.clone()).await.unwrap();
+    assert_eq!((report.written, report.unchanged), (COUNT as usize, 20), "{report}");
+    let reasons: Vec<&str> = report.rejected.iter().map(|(_, _, reason)| reason.as_str()).collect();
+    assert_eq!(reasons.len(), 15, "{report}");
+    assert_eq!(
+        reasons.iter().filter(|r| r.contains("login, email") || r.contains("login already taken")).count(),
+        10,
+        "{report}"
+    );
+    for expected in ["email", "id must be", "guest", "not JSON", "neither login nor email"] {
+        assert!(reasons.iter().any(|r| r.contains(expected)), "{expected}: {report}");
+    }
+    let items = env.all_items().await;
+    let stored = items.iter().filter(|item| item.str("sk").as_deref() == Some("#USER")).count();
+    assert_eq!(stored, COUNT as usize, "no rejected user was written, even in part");
+    let clashing = items
+        .iter()
+        .filter(|item| {
+            item.str("email").is_some_and(|e| e.starts_with("other"))
+                || item.str("pk").is_some_and(|pk| pk.contains("#other"))
+        })
+        .count();
+    assert_eq!(clashing, 0, "nothing of a rejected user, not even a marker of its free email");
+
+    let again = cube_auth::users::import(&env.deps, app.id, lines).await.unwrap();
+    assert_eq!((again.written, again.unchanged, again.rejected.len()), (0, COUNT as usize + 20, 15), "{again}");
+
+    // V2 over the imported users equals a brute-force filter over the export.
+    let app_session =
+        call(&env.deps, post("/session").json(json!({"application_id": app.id, "auth_key": app.auth_key}))).await;
+    let token = app_session.json()["session"]["token"].as_str().unwrap().to_string();
+    let all: Vec<Value> = (0..COUNT).map(exported_user).collect();
+    let brute = |keep: &dyn Fn(&Value) -> bool| -> Vec<i64> {
+        let mut ids: Vec<i64> = all.iter().filter(|u| keep(u)).map(|u| u["id"].as_i64().unwrap()).collect();
+        ids.sort_unstable();
+        ids
+    };
+    let has_tag = |u: &Value, tag: &str| u["user_tags"].as_str().is_some_and(|t| t.split(',').any(|x| x == tag));
+    for tag in TAGS {
+        assert_eq!(v2_ids(&env.deps, &token, &format!("user_tags={tag}")).await, brute(&|u| has_tag(u, tag)), "{tag}");
+    }
+    let picked: Vec<i64> = (0..COUNT).step_by(97).map(|i| 5_000_000 + i * 3).collect();
+    let query = picked.iter().map(|id| format!("id[in][]={id}")).collect::<Vec<_>>().join("&");
+    assert_eq!(v2_ids(&env.deps, &token, &query).await, brute(&|u| picked.contains(&u["id"].as_i64().unwrap())));
+    assert_eq!(v2_ids(&env.deps, &token, "login=IMP1234").await, brute(&|u| u["login"] == "imp1234"));
+    assert_eq!(
+        v2_ids(&env.deps, &token, "email=imp77@example.com").await,
+        brute(&|u| u["email"] == "imp77@example.com")
+    );
+    let prefix = v2_ids(&env.deps, &token, "full_name[start_with]=olga%20import%2012").await;
+    assert_eq!(prefix, brute(&|u| u["full_name"].as_str().unwrap().to_lowercase().starts_with("olga import 12")));
+
+    // Export, import into an empty table, export again: the same bytes.
+    let mut first = Vec::new();
+    assert_eq!(cube_auth::users::export(&env.deps, app.id, &mut first).await.unwrap(), COUNT as usize);
+    let empty = match env.kind {
+        testkit::EngineKind::Dynoxide => Env::dynoxide().await,
+        testkit::EngineKind::DynamoDbLocal => Env::dynamodb_local().await.expect("DynamoDB Local"),
+    };
+    let target = empty.app(AppSettings::default()).await;
+    let values = shared::domain::export::split_export(&String::from_utf8(first.clone()).unwrap()).unwrap();
+    let restored = cube_auth::users::import(&empty.deps, target.id, values).await.unwrap();
+    assert_eq!((restored.written, restored.rejected.len()), (COUNT as usize, 0), "{restored}");
+    let mut second = Vec::new();
+    cube_auth::users::export(&empty.deps, target.id, &mut second).await.unwrap();
+    assert!(first == second, "export → import → export is byte-equal");
+}
+
 on_both_engines!(
     a_refusal_never_creates_the_user_even_where_sessions_may_create_users,
     a_signup_drawing_the_id_of_a_moved_user_draws_again,
@@ -310,5 +430,6 @@ on_both_engines!(
     an_imported_user_gets_their_password_on_first_login_through_an_app_session,
     refusals_count_against_the_limits_before_the_old_service_is_asked,
     an_old_service_down_slow_or_talking_nonsense_writes_nothing_and_costs_no_place,
-    wrong_credentials_at_the_old_service_and_turning_migration_off
+    wrong_credentials_at_the_old_service_and_turning_migration_off,
+    an_import_of_2000_users_reports_is_idempotent_searchable_and_round_trips
 );

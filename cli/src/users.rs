@@ -71,7 +71,9 @@ pub async fn run(target: &Target, command: UsersCommand) -> anyhow::Result<Strin
         }
         UsersCommand::Export { app_id } => {
             deps.store.get_app(app_id).await?.with_context(|| format!("no application {app_id}"))?;
-            let exported = export(deps, app_id).await?;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let exported = export(deps, app_id, &mut out).await?;
+            out.flush()?;
             // Standard output is the export itself.
             eprintln!("exported {exported} users of application {app_id}");
             Ok(String::new())
@@ -179,24 +181,23 @@ fn patient(deps: &Deps) -> Deps {
     patient
 }
 
-/// Writes every user of `app_id` to standard output, one JSON object a line, in id order.
-async fn export(deps: &Deps, app_id: i64) -> anyhow::Result<usize> {
+/// Writes every user of `app_id` to `out`, one JSON object a line, in id order; returns how
+/// many.
+pub async fn export(deps: &Deps, app_id: i64, out: &mut impl Write) -> anyhow::Result<usize> {
     let mut ids = deps.store.all_app_user_ids(app_id, USERS_BY_ID).await?;
     ids.sort_unstable();
     let now = deps.clock.now();
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut exported = 0;
     for chunk in ids.chunks(100) {
         for user in deps.store.users_by_ids(app_id, chunk, now).await? {
             if user.is_guest {
                 continue;
             }
-            serde_json::to_writer(&mut out, &export_of(&user))?;
+            serde_json::to_writer(&mut *out, &export_of(&user))?;
             out.write_all(b"\n")?;
             exported += 1;
         }
     }
-    out.flush()?;
     Ok(exported)
 }
 

@@ -3,6 +3,7 @@
 //   GET /verify  a customer's identity provider: token "good:<uid>" is user <uid>, else 404
 //   GET /graph/debug_token, /graph/me  Facebook's Graph API for app "sdk-fb-app" (secret
 //                "sdk-fb-secret"): token "fb:<uid>" is user <uid>, anything else is invalid
+//   ANY /stall/…  an old ConnectyCube service that has stopped answering (10 s, then 500)
 // Usage: node fake-providers.mjs PORT_FILE   (runs until killed)
 import { createServer } from 'node:http';
 import { createHmac } from 'node:crypto';
@@ -39,6 +40,10 @@ const server = createServer((req, res) => {
     const uid = token.slice(3);
     res.writeHead(200, { 'Content-Type': 'application/json' });
     res.end(JSON.stringify({ id: uid, name: `Facebook ${uid}`, email: `${uid}@facebook.example.com` }));
+    return;
+  }
+  if (url.pathname.startsWith('/stall/')) {
+    setTimeout(() => { res.writeHead(500); res.end(); }, 10000);
     return;
   }
   if (url.pathname === '/verify') {

@@ -7,8 +7,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 data=$(mktemp -d)
 pid=""
 providers_pid=""
+old_pid=""
 cleanup() {
-  for p in $pid $providers_pid; do
+  for p in $pid $providers_pid $old_pid; do
     kill "$p" 2>/dev/null || true
     wait "$p" 2>/dev/null || true
   done
@@ -36,7 +37,27 @@ providers="http://127.0.0.1:$(node -e 'console.log(JSON.parse(require("fs").read
   --users-v1-listing --json > "$data/facebook-app.json"
 
 . "$here/../serve.sh"
+
+# The service an application moves from: a second local-mode server standing in for hosted
+# ConnectyCube, with the application the SDK keeps using. Its new home here keeps the same
+# credentials and moves passwords lazily; a second moving app's old service has stalled.
+old_data="$data/old-home"
+mkdir -p "$old_data"
+moving=(--application-id 4242 --auth-key sdk-moving-key --auth-secret sdk-moving-secret)
+"$bin" apps create --data-dir "$old_data" --name sdk-old-home "${moving[@]}" --json > /dev/null
+# Ids as a big hosted service hands them out, and the new home keeping that range free.
+"$bin" users reserve-ids --data-dir "$old_data" --up-to 5000000 > /dev/null
+"$bin" users reserve-ids --data-dir "$data" --up-to 9000000 > /dev/null
+start_serve "$bin" "$old_data"
+old_pid=$pid
+old_addr=$addr
+"$bin" apps create --data-dir "$data" --name sdk-moving "${moving[@]}" --migrate-from "http://$old_addr" \
+  --json > "$data/moving-app.json"
+"$bin" apps create --data-dir "$data" --name sdk-moving-stalled --application-id 4243 --auth-key sdk-stalled-key \
+  --auth-secret sdk-stalled-secret --migrate-from "$providers/stall" --json > "$data/stalled-app.json"
+
 FIREBASE_CERTS_URL="$providers/certs" FACEBOOK_GRAPH_URL="$providers/graph" start_serve "$bin" "$data"
 
 cd "$here"
+CUBE_AUTH_OLD_API="http://$old_addr" CUBE_AUTH_OLD_PID="$old_pid" \
 CUBE_AUTH_API="http://$addr" CUBE_AUTH_DATA_DIR="$data" node --test --test-reporter=spec ./*.test.mjs
