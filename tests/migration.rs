@@ -421,6 +421,8 @@ async fn an_import_of_2000_users_reports_is_idempotent_searchable_and_round_trip
     let mut second = Vec::new();
     cube_auth::users::export(&empty.deps, target.id, &mut second).await.unwrap();
     assert!(first == second, "export → import → export is byte-equal");
+    empty.drop_table().await;
+    env.drop_table().await;
 }
 
 on_both_engines!(

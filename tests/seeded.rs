@@ -201,6 +201,7 @@ async fn v2_matches_brute_force_over_2000_users_before_and_after_writes(env: &En
     directory.check_all(&mut rng).await;
     let remaining: Value = directory.users.len().into();
     assert_eq!(remaining, json!(USERS - 100));
+    env.drop_table().await;
 }
 
 on_both_engines!(v2_matches_brute_force_over_2000_users_before_and_after_writes);

@@ -181,13 +181,16 @@ impl Env {
         &self.deps.config.table_name
     }
 
-    /// Every item of this environment's table (a Scan: tests only, never a request path).
+    /// Every item of this environment's table (a Scan: tests only, never a request path), on
+    /// the patient client: a table of thousands of users takes longer than a request's budget
+    /// to scan on a busy machine.
     pub async fn all_items(&self) -> Vec<shared::store::Item> {
+        let patient = self.patient_deps();
         let mut items = Vec::new();
         let mut start = None;
         loop {
-            let out = self
-                .store()
+            let out = patient
+                .store
                 .client()
                 .scan()
                 .table_name(self.table())
@@ -202,6 +205,14 @@ impl Env {
                 return items;
             }
         }
+    }
+
+    /// Deletes this environment's table. Tests that write thousands of users call it at the
+    /// end: DynamoDB Local keeps every table of a run in one in-memory database, and a few
+    /// large ones left behind slow every later test down.
+    pub async fn drop_table(&self) {
+        let deleted = self.store().client().delete_table().table_name(self.table()).send().await;
+        deleted.expect("delete the test table");
     }
 
     /// Puts the table back to `snapshot` (items from [`Env::all_items`]): what was written
@@ -228,11 +239,10 @@ impl Env {
     }
 
     /// A new application with `settings`.
-    /// Every user item in the table (a consistent scan: tests only).
+    /// Every user item in the table (a consistent scan of every page: tests only).
     pub async fn user_items(&self) -> Vec<shared::store::Item> {
         use shared::store::item::ItemExt;
-        let out = self.store().client().scan().table_name(self.table()).consistent_read(true).send().await.unwrap();
-        out.items.unwrap_or_default().into_iter().filter(|i| i.str("sk").as_deref() == Some("#USER")).collect()
+        self.all_items().await.into_iter().filter(|i| i.str("sk").as_deref() == Some("#USER")).collect()
     }
 
     pub async fn app(&self, settings: AppSettings) -> App {
