@@ -38,34 +38,24 @@ impl Identity {
     ) -> Result<OldAnswer, ApiError> {
         // One deadline over both calls: a login waits at most one outbound timeout.
         let limit = self.http.timeout();
-        let asked = self.ask_with_session(origin, app, field, value, password, now);
+        let asked = async {
+            let token = self.old_app_session(origin, app, now).await?;
+            let body = json!({ field.name(): value, "password": password });
+            let response = self
+                .http
+                .post_json(&format!("{origin}/login.json"), &body, &[("CB-Token", token.as_str())])
+                .await
+                .map_err(unreachable)?;
+            match response.status {
+                200..=299 => match json_body(&response).and_then(|v| v.get("user").cloned()) {
+                    Some(user) if user.get("id").is_some_and(Value::is_i64) => Ok(OldAnswer::User(user)),
+                    _ => Err(garbled("its login answer has no user")),
+                },
+                401 | 404 | 422 => Ok(OldAnswer::Refused),
+                status => Err(garbled(&format!("its login answered HTTP {status}"))),
+            }
+        };
         tokio::time::timeout(limit, asked).await.map_err(|_| unreachable(OutboundError::Timeout(limit)))?
-    }
-
-    async fn ask_with_session(
-        &self,
-        origin: &str,
-        app: &App,
-        field: UniqueField,
-        value: &str,
-        password: &str,
-        now: i64,
-    ) -> Result<OldAnswer, ApiError> {
-        let token = self.old_app_session(origin, app, now).await?;
-        let body = json!({ field.name(): value, "password": password });
-        let response = self
-            .http
-            .post_json(&format!("{origin}/login.json"), &body, &[("CB-Token", token.as_str())])
-            .await
-            .map_err(unreachable)?;
-        match response.status {
-            200..=299 => match json_body(&response).and_then(|v| v.get("user").cloned()) {
-                Some(user) if user.get("id").is_some_and(Value::is_i64) => Ok(OldAnswer::User(user)),
-                _ => Err(garbled("its login answer has no user")),
-            },
-            401 | 404 | 422 => Ok(OldAnswer::Refused),
-            status => Err(garbled(&format!("its login answered HTTP {status}"))),
-        }
     }
 
     /// An application session on the old service: its token.

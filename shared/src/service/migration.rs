@@ -44,49 +44,74 @@ pub async fn migrating_login(
     target: LoginTarget<'_>,
     now: Timestamp,
 ) -> Result<LoggedIn, ApiError> {
-    let origin = app.settings.migrate_from.as_deref().expect("asks_old_service checked it");
     let known = existing.as_ref().map(|user| user.id);
     let (reserved, unlocked) = tokio::join!(throttle.reserve(deps, now), throttle.lock_refusal(deps, known, now));
     let reservation = reserved?;
-    if let Err(locked) = unlocked {
-        reservation.release(deps).await;
-        return Err(locked);
-    }
-    let identity = match deps.identity() {
-        Ok(identity) => identity,
-        Err(error) => {
-            reservation.release(deps).await;
-            return Err(error);
-        }
+    let outcome = match unlocked {
+        Ok(()) => move_user(deps, app, login, existing, throttle, target, now).await,
+        Err(locked) => Err(Failed::Other(locked)),
     };
+    match outcome {
+        // The place is kept: a failed login.
+        Err(Failed::Refused(refusal)) => Err(throttle.failed(deps, known, refusal, now).await),
+        // Not a failed login (moved, or nothing learned): the place goes back.
+        Err(Failed::Other(error)) => {
+            reservation.release(deps).await;
+            Err(error)
+        }
+        Ok(logged_in) => {
+            reservation.release(deps).await;
+            Ok(logged_in)
+        }
+    }
+}
+
+/// Why a move did not happen.
+#[cfg(feature = "outbound")]
+enum Failed {
+    /// The old service said no: a failed login.
+    Refused(ApiError),
+    /// Anything else: nothing was learned about the password, nothing written.
+    Other(ApiError),
+}
+
+#[cfg(feature = "outbound")]
+impl From<ApiError> for Failed {
+    fn from(error: ApiError) -> Self {
+        Failed::Other(error)
+    }
+}
+
+/// Asks the old service and, on a yes, writes the user here with the login's session.
+#[cfg(feature = "outbound")]
+async fn move_user(
+    deps: &Deps,
+    app: &App,
+    login: &PasswordLogin,
+    existing: Option<User>,
+    throttle: &LoginThrottle,
+    target: LoginTarget<'_>,
+    now: Timestamp,
+) -> Result<LoggedIn, Failed> {
+    let origin = app.settings.migrate_from.as_deref().expect("asks_old_service checked it");
+    let identity = deps.identity()?;
     // The hash is made while the old service answers: on a yes, it is what is kept.
     let asked = identity.ask_old_service(origin, app, login.field, &login.value, login.password.expose(), now);
     let (answer, hash) = tokio::join!(asked, password::hash(login.password.clone()));
-    let old_user = match answer {
-        Ok(OldAnswer::User(user)) => user,
+    let old_user = match answer? {
+        OldAnswer::User(user) => user,
         // A failed login, whatever the application's "session without user" setting: the old
         // service says no both to a wrong password and to an unknown user, so creating the
         // user here would let a guess squat a not-yet-moved user's name, and would answer
         // guesses outside the login limits.
-        Ok(OldAnswer::Refused) => {
-            let refusal = match target {
-                LoginTarget::NewSession { .. } if known.is_none() => ApiError::NotFound("User not found".into()),
+        OldAnswer::Refused => {
+            return Err(Failed::Refused(match target {
+                LoginTarget::NewSession { .. } if existing.is_none() => ApiError::NotFound("User not found".into()),
                 _ => ApiError::Unauthorized,
-            };
-            return Err(throttle.failed(deps, known, refusal, now).await);
-        }
-        Err(error) => {
-            reservation.release(deps).await;
-            return Err(error);
+            }));
         }
     };
-    let moved = match moved_user(&old_user, app, login, existing.as_ref(), hash, now) {
-        Ok(moved) => moved,
-        Err(error) => {
-            reservation.release(deps).await;
-            return Err(error);
-        }
-    };
+    let moved = moved_user(&old_user, app, login, existing.as_ref(), hash, now)?;
     let mut user_tx = Tx::new();
     match &existing {
         Some(stored) => deps.store.tx_replace_user(&mut user_tx, stored, &moved, now),
@@ -94,13 +119,7 @@ pub async fn migrating_login(
     }
     let written = match target {
         LoginTarget::NewSession { mut tx, signed } => {
-            let (token, session) = match new_session(deps, app, Some(moved.id), SessionKind::User, signed, now).await {
-                Ok(made) => made,
-                Err(error) => {
-                    reservation.release(deps).await;
-                    return Err(error);
-                }
-            };
+            let (token, session) = new_session(deps, app, Some(moved.id), SessionKind::User, signed, now).await?;
             tx.append(user_tx);
             deps.store.tx_insert_session(&mut tx, &session);
             throttle.guard(deps, &mut tx, moved.id, now);
@@ -117,32 +136,35 @@ pub async fn migrating_login(
             Err(error) => Err(error),
         },
     };
-    reservation.release(deps).await;
-    let logged_in = written.map_err(|error| {
-        if let Some(refusal) = throttle.refusal(&error, now) {
-            return refusal;
-        }
-        if error.is_conflict_on(Claim::Nonce) {
-            return ApiError::Unprocessable("Nonce has already been used".into());
-        }
-        if error.is_conflict_on(Claim::SessionLive) {
-            return ApiError::SessionMissing;
-        }
-        if error.is_conflict_on(Claim::UserExists) {
-            // Deleted meanwhile (a bind checks the user it binds).
-            return ApiError::Unauthorized;
-        }
-        match error {
-            StoreError::Conflict(claims) => moving_conflict(&claims, moved.id),
-            other => session_write_error(other),
-        }
-    })?;
+    let logged_in = written.map_err(|error| write_refusal(error, throttle, moved.id, now))?;
     if let Err(error) = deps.store.raise_counter(USERS, moved.id).await {
         // Ids are then still checked on every write; this only keeps new ones clear of it.
         tracing::warn!(error = %error, "raising the user id counter past a moved user failed");
     }
     tracing::info!(user_id = moved.id, app_id = app.id, "user moved from the previous service");
     Ok(logged_in)
+}
+
+/// The answer for a move whose write was refused.
+#[cfg(feature = "outbound")]
+fn write_refusal(error: StoreError, throttle: &LoginThrottle, id: i64, now: Timestamp) -> ApiError {
+    if let Some(refusal) = throttle.refusal(&error, now) {
+        return refusal;
+    }
+    if error.is_conflict_on(Claim::Nonce) {
+        return ApiError::Unprocessable("Nonce has already been used".into());
+    }
+    if error.is_conflict_on(Claim::SessionLive) {
+        return ApiError::SessionMissing;
+    }
+    if error.is_conflict_on(Claim::UserExists) {
+        // Deleted meanwhile (a bind checks the user it binds).
+        return ApiError::Unauthorized;
+    }
+    match error {
+        StoreError::Conflict(claims) => moving_conflict(&claims, id),
+        other => session_write_error(other),
+    }
 }
 
 /// Why a moved user could not be written.
