@@ -158,13 +158,18 @@ impl Store {
     /// Saves a new application with the given credentials; the id and the auth key must
     /// both be unused.
     pub async fn insert_app(&self, app: &App, now: Timestamp) -> Result<(), StoreError> {
-        let (pk, sk) = keys::auth_key(&app.auth_key);
         let mut tx = Tx::new();
-        tx.put_new(self.table(), app_item(app, now), Claim::NewItem);
-        tx.put_new(self.table(), ItemBuilder::key(pk, sk).n("app_id", app.id).build(), Claim::NewItem);
+        self.tx_insert_app(&mut tx, app, now);
         self.commit(tx).await?;
         self.apps.remember(app);
         Ok(())
+    }
+
+    /// The application and its auth-key index item in `tx`, each only if its key is free.
+    fn tx_insert_app(&self, tx: &mut Tx, app: &App, now: Timestamp) {
+        let (pk, sk) = keys::auth_key(&app.auth_key);
+        tx.put_new(self.table(), app_item(app, now), Claim::NewItem);
+        tx.put_new(self.table(), ItemBuilder::key(pk, sk).n("app_id", app.id).build(), Claim::NewItem);
     }
 
     /// Saves an application that keeps the credentials it had elsewhere (an application
@@ -179,11 +184,9 @@ impl Store {
         if let Some(owner) = taken_key? {
             return Err(KeptAppError::AuthKeyTaken(owner));
         }
-        let (pk, sk) = keys::auth_key(&app.auth_key);
         let (list_pk, list_sk) = keys::kept_app(app.id);
         let mut tx = Tx::new();
-        tx.put_new(self.table(), app_item(app, now), Claim::NewItem);
-        tx.put_new(self.table(), ItemBuilder::key(pk, sk).n("app_id", app.id).build(), Claim::NewItem);
+        self.tx_insert_app(&mut tx, app, now);
         tx.put(self.table(), ItemBuilder::key(list_pk, list_sk).n("app_id", app.id).build());
         match self.commit(tx).await {
             Ok(()) => {
@@ -224,8 +227,8 @@ impl Store {
         Ok(())
     }
 
-    /// Every application, by id (administrative use; ids are dense because apps never
-    /// reserve id blocks).
+    /// Every application, by id (administrative use): the counter's ids, dense because apps
+    /// never reserve id blocks, and the kept ones listed in their own partition.
     pub async fn list_apps(&self) -> Result<Vec<App>, StoreError> {
         let (last, kept) = tokio::join!(self.counter_value(APPS), self.query_prefix(keys::KEPT_APPS, ""));
         let kept: Vec<i64> = kept?.iter().filter_map(|item| item.int("app_id")).filter(|id| *id > 0).collect();
