@@ -15,6 +15,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_EC2_METADATA_DISABLED=true
 export SAM_CLI_TELEMETRY=0 CARGO_TERM_COLOR=never
+# One clean build, never rebuilt: incremental caches would only add gigabytes of disk.
+export CARGO_INCREMENTAL=0
 
 logs=$(mktemp -d)
 state="$root/.tools/dynamodb-local.state"
@@ -77,10 +79,13 @@ export SMTP_SINK_PORT=$(cat "$logs/smtp.port") SMTP_SINK_DIR="$logs/mail" REQUIR
 echo "listening on 127.0.0.1:$SMTP_SINK_PORT"
 
 cargo_tier "unit and handler tests" --workspace --lib --bins --features bench/driver
-cargo_tier "flows and storage (both engines)" -p api-tests --test flows --test storage --test users --test seeded --test blobs --test identity --test social --test migration --test reset --test budgets --test abuse --test faults --test logs --test hostile --test instances --test takeover
-cargo_tier "template and contract checks" -p api-tests --test template --test policies
-cargo_tier "runtime-API harness" -p api-tests --test harness
-cargo_tier "CLI and local mode" -p api-tests --test cli
+# Every tier names the build step's package set and features, so that cargo reuses its test
+# binaries instead of linking each one a second time with other features (about 3 GB more).
+tier_args=(--workspace --features bench/driver)
+cargo_tier "flows and storage (both engines)" "${tier_args[@]}" --test flows --test storage --test users --test seeded --test blobs --test identity --test social --test migration --test reset --test budgets --test abuse --test faults --test logs --test hostile --test instances --test takeover
+cargo_tier "template and contract checks" "${tier_args[@]}" --test template --test policies
+cargo_tier "runtime-API harness" "${tier_args[@]}" --test harness
+cargo_tier "CLI and local mode" "${tier_args[@]}" --test cli
 
 echo "== cargo lambda invoke (README recipe: fixtures seed + cargo lambda watch/invoke, login's fixtures)"
 scripts/cargo-lambda-fixtures.sh login target/debug/cube-auth "$endpoint" > "$logs/cargo-lambda.log" 2>&1
