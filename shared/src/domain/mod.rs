@@ -7,6 +7,7 @@ pub mod dates;
 pub mod export;
 pub mod limits;
 pub mod search;
+pub mod search_budget;
 pub mod session;
 pub mod social;
 pub mod user;

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::domain::dates::parse_date;
 use crate::domain::search::{normalise, normalise_tag};
+use crate::domain::search_budget::{MAX_OFFSET, too_deep};
 use crate::domain::user::User;
 use crate::error::ApiError;
 use crate::params::{Field, scalar_text};
@@ -247,6 +248,7 @@ impl UserQuery {
             Err(_) => return Err(rule("offset must be an integer")),
             Ok(None) => 0,
             Ok(Some(n)) if n < 0 => return Err(rule("offset must not be negative")),
+            Ok(Some(n)) if n as u64 > MAX_OFFSET as u64 => return Err(too_deep("offset")),
             Ok(Some(n)) => n as usize,
         };
         let sort = parse_sort(fields)?;
@@ -258,13 +260,13 @@ impl UserQuery {
         self.conditions.iter().all(|c| c.matches(user))
     }
 
-    /// Orders users by the sort field (absent values last), then by id.
+    /// Orders users by the sort field (absent values last), then by id; descending reverses
+    /// both, as an index read backwards does (search pages come from indexes in either way).
     pub fn order(&self, users: &mut [User]) {
         let sort = self.sort;
         users.sort_by(|a, b| {
-            let ordering = compare_field(sort.field, a, b);
-            let ordering = if sort.descending { ordering.reverse() } else { ordering };
-            ordering.then(a.id.cmp(&b.id))
+            let ordering = compare_field(sort.field, a, b).then(a.id.cmp(&b.id));
+            if sort.descending { ordering.reverse() } else { ordering }
         });
     }
 }
@@ -360,6 +362,11 @@ fn condition(field: QueryField, op: Operator, value: &Value) -> Result<Condition
 }
 
 impl Condition {
+    /// A condition on a text field (or tags) with values already normalised.
+    pub fn text(field: QueryField, op: Operator, values: Vec<String>) -> Condition {
+        Condition { field, op, operands: values.into_iter().map(Operand::Text).collect() }
+    }
+
     /// Whether `user` satisfies this condition.
     pub fn matches(&self, user: &User) -> bool {
         match self.field.kind() {
@@ -460,6 +467,8 @@ mod tests {
         assert_eq!(parse("id=1&limit=500").unwrap().limit, 100);
         assert_eq!(parse("id=1").unwrap().limit, 100);
         assert_eq!(parse("id=1&offset=20").unwrap().offset, 20);
+        assert_eq!(parse("id=1&offset=1000").unwrap().offset, 1000);
+        assert!(message("id=1&offset=1001").contains("offset is too deep"));
         assert!(message("id=1&limit=0").contains("limit"));
     }
 

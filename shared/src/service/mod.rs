@@ -14,6 +14,7 @@ pub mod blobs;
 pub mod context;
 pub mod credentials;
 pub mod external;
+pub mod finder;
 pub mod migration;
 pub mod password_login;
 pub mod profile;

@@ -1,24 +1,28 @@
-//! `GET /users/v2` (contract §6.7): every query starts from an index, never a Scan.
+//! `GET /users/v2` (contract §6.7): every query starts from an index, never a Scan, and
+//! costs what its page costs, not what the application holds.
 //!
 //! The most selective primary condition picks the candidates: ids directly, logins and emails
-//! through their uniqueness markers, other strings and `start_with` through search items, tags
-//! through tag items. The other conditions, the sort and the page then apply to those
-//! candidates. When the index answer is the whole query (one condition, id order), only the
-//! requested page of users is read.
+//! through their uniqueness markers (at most 100 users, read whole), other strings and
+//! `start_with` through search items, tags through tag items. Search and tag items are walked
+//! in their order ([`crate::service::finder`]) until the page and one match more are found,
+//! within the budget of [`crate::domain::search_budget`].
 
 use std::collections::BTreeSet;
 
 use crate::clock::Timestamp;
 use crate::deps::Deps;
 use crate::domain::limits::source_key;
-use crate::domain::search::SearchField;
+use crate::domain::search::{SearchField, bucket};
+use crate::domain::search_budget::counted_matches;
 use crate::domain::user::{UniqueField, User};
-use crate::domain::user_query::{Condition, Operand, Operator, QueryField, UserQuery};
+use crate::domain::user_query::{Condition, Operand, Operator, QueryField, Sort, UserQuery};
 use crate::error::ApiError;
 use crate::service::auth::authenticate;
 use crate::service::context::Context;
+use crate::service::finder::{Filter, Match, Walk};
+use crate::store::cursor::{Cursor, Entry, Layout, Partition, Rank};
+use crate::store::keys;
 use crate::store::rate::{Limit, RateDecision};
-use crate::store::users::SearchMatch;
 
 /// `GET /users/v2`: any valid session may search its own application.
 /// The query is checked after the session.
@@ -57,29 +61,195 @@ pub async fn count_search(deps: &Deps, app_id: i64, ip: Option<&str>) -> Result<
     }
 }
 
-/// The total number of matches and the requested page.
+/// The total number of matches (see [`crate::domain::search_budget`]) and the requested page.
 pub async fn run(deps: &Deps, app_id: i64, query: &UserQuery) -> Result<(usize, Vec<User>), ApiError> {
     let now = deps.clock.now();
     let primary = primary_condition(query);
-    let candidates = candidates(deps, app_id, primary, now).await?;
-    let index_is_the_answer =
-        query.conditions.len() == 1 && query.sort.field == QueryField::Id && primary.field != QueryField::Id;
-    if index_is_the_answer {
-        let mut ids: Vec<i64> = candidates.into_iter().collect::<BTreeSet<_>>().into_iter().collect();
-        if query.sort.descending {
-            ids.reverse();
+    match primary.field {
+        QueryField::Id => {
+            let ids: Vec<i64> =
+                primary.operands.iter().filter_map(|o| if let Operand::Int(i) = o { Some(*i) } else { None }).collect();
+            listed(deps, app_id, query, &ids, now).await
         }
-        let total = ids.len();
-        let page: Vec<i64> = ids.into_iter().skip(query.offset).take(query.limit).collect();
-        let mut users = deps.store.users_by_ids(app_id, &page, now).await?;
-        query.order(&mut users);
-        return Ok((total, users));
+        QueryField::Login | QueryField::Email if primary.op != Operator::StartWith => {
+            let field = if primary.field == QueryField::Login { UniqueField::Login } else { UniqueField::Email };
+            let ids = deps.store.find_user_ids(app_id, field, &texts(primary), now).await?;
+            listed(deps, app_id, query, &ids, now).await
+        }
+        _ => indexed(deps, app_id, query, primary, now).await,
     }
-    let mut users = deps.store.users_by_ids(app_id, &candidates, now).await?;
+}
+
+/// A query whose candidates are a list of at most [`crate::domain::user_query::MAX_LIST_VALUES`]
+/// users (ids, or unique logins or emails): read them all, then filter, sort and page.
+async fn listed(
+    deps: &Deps,
+    app_id: i64,
+    query: &UserQuery,
+    ids: &[i64],
+    now: Timestamp,
+) -> Result<(usize, Vec<User>), ApiError> {
+    let mut users = deps.store.users_by_ids(app_id, ids, now).await?;
     users.retain(|u| query.matches(u));
     query.order(&mut users);
     let total = users.len();
     Ok((total, users.into_iter().skip(query.offset).take(query.limit).collect()))
+}
+
+/// A query answered by walking search or tag items: page by page when they hold the
+/// requested order, otherwise by gathering every match (a bounded number) and sorting.
+async fn indexed(
+    deps: &Deps,
+    app_id: i64,
+    query: &UserQuery,
+    primary: &Condition,
+    now: Timestamp,
+) -> Result<(usize, Vec<User>), ApiError> {
+    let held = holds_order(primary, query.sort);
+    let descending = held && query.sort.descending;
+    let cursors = partitions(app_id, primary).into_iter().map(|p| Cursor::new(p, descending)).collect();
+    let mut walk = Walk::new(&deps.store, app_id, now, cursors, descending);
+    let filter = QueryFilter { query, primary };
+    if held {
+        let wanted = counted_matches(query.offset, query.limit);
+        let found = walk.first(wanted, &filter).await?;
+        let total = found.len();
+        let page = found.into_iter().skip(query.offset).take(query.limit).collect();
+        return Ok((total, walk.users_of(page).await?));
+    }
+    let mut found = walk.all(&filter, query.sort.field.name()).await?;
+    let total = found.len();
+    if let Some(key) = entry_sort_key(primary, query.sort.field, &found) {
+        found.sort_by_key(|m| key(&m.entry));
+        if query.sort.descending {
+            found.reverse();
+        }
+        let page = found.into_iter().skip(query.offset).take(query.limit).collect();
+        return Ok((total, walk.users_of(page).await?));
+    }
+    let mut users = walk.users_of(found).await?;
+    query.order(&mut users);
+    Ok((total, users.into_iter().skip(query.offset).take(query.limit).collect()))
+}
+
+/// Whether the primary condition's index items come in the requested order: tag and exact
+/// value items in id order (one exact value also in that field's order), prefix items in
+/// the field's order.
+fn holds_order(primary: &Condition, sort: Sort) -> bool {
+    match (primary.field, primary.op) {
+        (_, Operator::StartWith) => sort.field == primary.field,
+        (QueryField::UserTags, _) => sort.field == QueryField::Id,
+        (field, _) => sort.field == QueryField::Id || (sort.field == field && primary.operands.len() == 1),
+    }
+}
+
+/// How to order gathered matches from their entries alone, when the entries hold the sort
+/// field: the id, the searched value, or `created_at`.
+fn entry_sort_key(primary: &Condition, sort: QueryField, found: &[Match]) -> Option<fn(&Entry) -> Rank> {
+    match sort {
+        QueryField::Id => Some(|e| Rank::Id(e.id)),
+        QueryField::CreatedAt if found.iter().all(|m| m.entry.created_at.is_some()) => {
+            Some(|e| Rank::Number(e.created_at.unwrap_or_default(), e.id))
+        }
+        field if field == primary.field && found.iter().all(|m| m.entry.value.is_some()) => {
+            Some(|e| Rank::Text(e.value.clone().unwrap_or_default(), e.id))
+        }
+        _ => None,
+    }
+}
+
+/// The partitions holding the primary condition's index items: one per tag or exact value,
+/// one for a prefix.
+fn partitions(app_id: i64, primary: &Condition) -> Vec<Partition> {
+    let values: BTreeSet<String> = texts(primary).into_iter().collect();
+    values
+        .into_iter()
+        .map(|value| {
+            if primary.field == QueryField::UserTags {
+                return Partition {
+                    index: None,
+                    key_attribute: "pk",
+                    key: keys::tag_pk(app_id, &value),
+                    sort_prefix: String::new(),
+                    layout: Layout::TagById,
+                };
+            }
+            let field = search_field(primary.field);
+            // Sort keys hold at most SEARCH_VALUE_MAX_BYTES of the value: a longer one is
+            // looked up by that much and matched in full on the entry's value.
+            let (sort_prefix, layout) = match primary.op {
+                Operator::StartWith => {
+                    (keys::truncate_bytes(&value, keys::SEARCH_VALUE_MAX_BYTES).to_string(), Layout::SearchByPrefix)
+                }
+                _ if value.len() <= keys::SEARCH_VALUE_MAX_BYTES => (format!("{value}#"), Layout::SearchByValue),
+                _ => (keys::truncate_bytes(&value, keys::SEARCH_VALUE_MAX_BYTES).to_string(), Layout::SearchByValue),
+            };
+            Partition {
+                index: None,
+                key_attribute: "pk",
+                key: keys::search_pk(app_id, field, bucket(&value)),
+                sort_prefix,
+                layout,
+            }
+        })
+        .collect()
+}
+
+/// A V2 query's conditions, decided on index entries where they can be.
+struct QueryFilter<'a> {
+    query: &'a UserQuery,
+    primary: &'a Condition,
+}
+
+impl Filter for QueryFilter<'_> {
+    fn on_entry(&self, entry: &Entry) -> Option<bool> {
+        // A user holding just what the entry tells: conditions on those fields decide.
+        let mut known = User { id: entry.id, ..User::default() };
+        let mut fields = vec![QueryField::Id];
+        if let Some(created_at) = entry.created_at {
+            known.created_at = created_at;
+            fields.push(QueryField::CreatedAt);
+        }
+        if let Some(tags) = &entry.tags {
+            known.tags = tags.clone();
+            fields.push(QueryField::UserTags);
+        }
+        if let Some(value) = &entry.value {
+            set_text(&mut known, self.primary.field, value.clone());
+            fields.push(self.primary.field);
+        }
+        let mut undecided = false;
+        for condition in &self.query.conditions {
+            if std::ptr::eq(condition, self.primary) && condition.field == QueryField::UserTags {
+                // A tag item is in the partition of one of the tags asked for.
+                continue;
+            }
+            if !fields.contains(&condition.field) {
+                undecided = true;
+            } else if !condition.matches(&known) {
+                return Some(false);
+            }
+        }
+        if undecided { None } else { Some(true) }
+    }
+
+    fn on_user(&self, user: &User) -> bool {
+        self.query.matches(user)
+    }
+}
+
+fn set_text(user: &mut User, field: QueryField, value: String) {
+    let slot = match field {
+        QueryField::Login => &mut user.login,
+        QueryField::Email => &mut user.email,
+        QueryField::FullName => &mut user.full_name,
+        QueryField::Phone => &mut user.phone,
+        QueryField::ExternalId => &mut user.external_id,
+        QueryField::FacebookId => &mut user.facebook_id,
+        QueryField::TwitterId => &mut user.twitter_id,
+        _ => return,
+    };
+    *slot = Some(value);
 }
 
 /// The primary condition to start from: ids, then unique fields, then other strings, then
@@ -105,34 +275,6 @@ fn primary_condition(query: &UserQuery) -> &Condition {
 
 fn texts(condition: &Condition) -> Vec<String> {
     condition.operands.iter().filter_map(|o| if let Operand::Text(t) = o { Some(t.clone()) } else { None }).collect()
-}
-
-async fn candidates(deps: &Deps, app_id: i64, condition: &Condition, now: Timestamp) -> Result<Vec<i64>, ApiError> {
-    let store = &deps.store;
-    let ids = match condition.field {
-        QueryField::Id => {
-            condition.operands.iter().filter_map(|o| if let Operand::Int(i) = o { Some(*i) } else { None }).collect()
-        }
-        QueryField::UserTags => store.tagged_user_ids(app_id, &texts(condition), now).await?,
-        QueryField::Login | QueryField::Email if condition.op != Operator::StartWith => {
-            let field = if condition.field == QueryField::Login { UniqueField::Login } else { UniqueField::Email };
-            store.find_user_ids(app_id, field, &texts(condition), now).await?
-        }
-        field => {
-            let search_field = search_field(field);
-            let mut ids = Vec::new();
-            for text in texts(condition) {
-                let matching = if condition.op == Operator::StartWith {
-                    SearchMatch::Prefix(text)
-                } else {
-                    SearchMatch::Exact(text)
-                };
-                ids.extend(store.search_user_ids(app_id, search_field, &matching, now).await?);
-            }
-            ids
-        }
-    };
-    Ok(ids)
 }
 
 fn search_field(field: QueryField) -> SearchField {

@@ -5,17 +5,21 @@
 use serde_json::Value;
 
 use crate::deps::Deps;
-use crate::domain::search::{SearchField, normalise, normalise_tag};
+use crate::domain::search::{normalise, normalise_tag};
+use crate::domain::search_budget::{MAX_OFFSET, counted_matches, too_deep};
 use crate::domain::user::{UniqueField, User};
+use crate::domain::user_query::{Condition, Operator, QueryField, Sort, UserQuery};
 use crate::domain::v1_filter::{V1Filter, V1Order};
 use crate::error::ApiError;
 use crate::params::Field;
 use crate::routes::Endpoint;
 use crate::service::auth::{Caller, authenticate};
 use crate::service::context::Context;
-use crate::service::search::count_search;
+use crate::service::finder::{Filter, Walk};
+use crate::service::search::{self, count_search};
+use crate::store::cursor::{Cursor, Entry, Layout, Partition};
+use crate::store::keys;
 use crate::store::schema::{USERS_BY_CREATED, USERS_BY_ID, USERS_BY_UPDATED};
-use crate::store::users::SearchMatch;
 
 pub const DEFAULT_PER_PAGE: usize = 10;
 pub const MAX_PER_PAGE: usize = 100;
@@ -71,21 +75,21 @@ pub async fn retrieve(
                 by_unique(deps, &caller, UniqueField::ExternalUserId, external).await
             }
             Endpoint::UsersByPhone | Endpoint::UsersByPhoneLegacy => {
+                // The lowest id holding the phone: the first entry of its search items.
                 let phone = normalise(&required(fields, "phone")?);
-                let ids = deps
-                    .store
-                    .search_user_ids(caller.app_id(), SearchField::Phone, &SearchMatch::Exact(phone), deps.clock.now())
-                    .await?;
-                one(deps, &caller, ids).await
+                let query = UserQuery {
+                    conditions: vec![Condition::text(QueryField::Phone, Operator::Eq, vec![phone])],
+                    limit: 1,
+                    offset: 0,
+                    sort: Sort { field: QueryField::Id, descending: false },
+                };
+                let (_, users) = search::run(deps, caller.app_id(), &query).await?;
+                Ok(V1Answer::One(Box::new(users.into_iter().next().ok_or_else(not_found)?)))
             }
             Endpoint::UsersByFullName => {
-                let name = normalise(&required(fields, "full_name")?);
-                let now = deps.clock.now();
-                let ids = deps
-                    .store
-                    .search_user_ids(caller.app_id(), SearchField::FullName, &SearchMatch::Exact(name), now)
-                    .await?;
-                paged_by_id(deps, &caller, ids, fields).await
+                let name = required(fields, "full_name")?;
+                let condition = Condition::text(QueryField::FullName, Operator::Eq, vec![normalise(&name)]);
+                paged_by_id(deps, &caller, condition, fields).await
             }
             Endpoint::UsersByTags => {
                 let tags: Vec<String> = fields
@@ -103,8 +107,7 @@ pub async fn retrieve(
                 if tags.len() > crate::domain::user_query::MAX_LIST_VALUES {
                     return Err(ApiError::Unprocessable("tags takes at most 100 values".into()));
                 }
-                let ids = deps.store.tagged_user_ids(caller.app_id(), &tags, deps.clock.now()).await?;
-                paged_by_id(deps, &caller, ids, fields).await
+                paged_by_id(deps, &caller, Condition::text(QueryField::UserTags, Operator::In, tags), fields).await
             }
             _ => Err(ApiError::NoRoute),
         }
@@ -133,7 +136,7 @@ async fn by_unique(deps: &Deps, caller: &Caller, field: UniqueField, value: Stri
     one(deps, caller, id.into_iter().collect()).await
 }
 
-/// `page` (from 1) and `per_page` (default 10, at most 100).
+/// `page` (from 1) and `per_page` (default 10, at most 100), within the offset cap.
 fn paging(fields: Field<'_>) -> Result<(usize, usize), ApiError> {
     let page = match fields.get("page").integer() {
         Ok(None) => 1,
@@ -145,9 +148,9 @@ fn paging(fields: Field<'_>) -> Result<(usize, usize), ApiError> {
         Ok(Some(n)) if n >= 1 => (n as usize).min(MAX_PER_PAGE),
         _ => return Err(ApiError::Unprocessable("per_page must be a positive integer".into())),
     };
-    // `(page - 1) * per_page` must fit, with a page after it, whatever `page` is.
-    let skip = (page - 1).checked_mul(per_page).and_then(|skip| skip.checked_add(per_page).map(|_| skip));
-    skip.ok_or_else(|| ApiError::Unprocessable("page is too large".into()))?;
+    if (page - 1).checked_mul(per_page).is_none_or(|skip| skip > MAX_OFFSET) {
+        return Err(too_deep("page"));
+    }
     Ok((page, per_page))
 }
 
@@ -155,20 +158,28 @@ fn envelope(page: usize, per_page: usize, total: usize, users: Vec<User>) -> V1A
     V1Answer::Page { page, per_page, total, users }
 }
 
-/// A page of `ids` (found through an index) in id order.
-async fn paged_by_id(deps: &Deps, caller: &Caller, mut ids: Vec<i64>, fields: Field<'_>) -> Result<V1Answer, ApiError> {
+/// A page, in id order, of the users matching one condition answered by search or tag items
+/// (the V2 engine, with its budget and `total_entries`).
+async fn paged_by_id(
+    deps: &Deps,
+    caller: &Caller,
+    condition: Condition,
+    fields: Field<'_>,
+) -> Result<V1Answer, ApiError> {
     let (page, per_page) = paging(fields)?;
-    ids.sort_unstable();
-    ids.dedup();
-    let total = ids.len();
-    let slice: Vec<i64> = ids.into_iter().skip((page - 1) * per_page).take(per_page).collect();
-    let users = deps.store.users_by_ids(caller.app_id(), &slice, deps.clock.now()).await?;
+    let query = UserQuery {
+        conditions: vec![condition],
+        limit: per_page,
+        offset: (page - 1) * per_page,
+        sort: Sort { field: QueryField::Id, descending: false },
+    };
+    let (total, users) = search::run(deps, caller.app_id(), &query).await?;
     Ok(envelope(page, per_page, total, users))
 }
 
-/// `GET /users`: only when the application enables V1 listing. Without filters the page is
-/// read straight from the index of its order; with filters every user of the application is
-/// read through the id index and filtered.
+/// `GET /users`: only when the application enables V1 listing. The application's users are
+/// walked through the listing index of the requested order (ids for other orders), eight
+/// shards merged; filters are decided on users, within the search budget.
 async fn list(deps: &Deps, caller: &Caller, params: &Value) -> Result<V1Answer, ApiError> {
     let app = deps.store.get_app(caller.app_id()).await?.ok_or(ApiError::SessionMissing)?;
     if !app.settings.users_v1_listing {
@@ -201,29 +212,52 @@ async fn list(deps: &Deps, caller: &Caller, params: &Value) -> Result<V1Answer, 
         Some(text) => V1Order::parse(&text)?,
         None => V1Order::default(),
     };
-    let now = deps.clock.now();
     let skip = (page - 1) * per_page;
-    let index = match order.field.as_str() {
+    let held = match order.field.as_str() {
         "id" => Some((USERS_BY_ID, "id")),
         "created_at" => Some((USERS_BY_CREATED, "created_at")),
         "updated_at" => Some((USERS_BY_UPDATED, "updated_at")),
         _ => None,
     };
-    if filters.is_empty()
-        && let Some((index, attribute)) = index
-    {
-        let total = deps.store.count_app_users(app.id, USERS_BY_ID).await?;
-        let ordered = deps.store.first_in_order(app.id, index, attribute, order.descending, skip + per_page).await?;
-        let ids: Vec<i64> = ordered.into_iter().skip(skip).map(|(_, id)| id).collect();
-        let mut users = deps.store.users_by_ids(app.id, &ids, now).await?;
+    let (index, attribute) = held.unwrap_or((USERS_BY_ID, "id"));
+    let descending = held.is_some() && order.descending;
+    let cursors = (0..keys::APP_SHARDS)
+        .map(|shard| {
+            let partition = Partition {
+                index: Some(index),
+                key_attribute: "app_shard",
+                key: keys::app_shard(app.id, shard),
+                sort_prefix: String::new(),
+                layout: Layout::Listing { attribute },
+            };
+            Cursor::new(partition, descending)
+        })
+        .collect();
+    let mut walk = Walk::new(&deps.store, app.id, deps.clock.now(), cursors, descending);
+    let filter = V1Filters(&filters);
+    if held.is_some() {
+        let found = walk.first(counted_matches(skip, per_page), &filter).await?;
+        let total = found.len();
+        let mut users = walk.users_of(found.into_iter().skip(skip).take(per_page).collect()).await?;
         order.sort(&mut users);
         return Ok(envelope(page, per_page, total, users));
     }
-    let ids = deps.store.all_app_user_ids(app.id, USERS_BY_ID).await?;
-    let mut users = deps.store.users_by_ids(app.id, &ids, now).await?;
-    users.retain(|u| filters.iter().all(|f| f.matches(u)));
+    let found = walk.all(&filter, &order.field).await?;
+    let total = found.len();
+    let mut users = walk.users_of(found).await?;
     order.sort(&mut users);
-    let total = users.len();
-    let page_users: Vec<User> = users.into_iter().skip(skip).take(per_page).collect();
-    Ok(envelope(page, per_page, total, page_users))
+    Ok(envelope(page, per_page, total, users.into_iter().skip(skip).take(per_page).collect()))
+}
+
+/// V1 filters, decided on users (listing entries carry only the id and the order's value).
+struct V1Filters<'a>(&'a [V1Filter]);
+
+impl Filter for V1Filters<'_> {
+    fn on_entry(&self, _entry: &Entry) -> Option<bool> {
+        if self.0.is_empty() { Some(true) } else { None }
+    }
+
+    fn on_user(&self, user: &User) -> bool {
+        self.0.iter().all(|f| f.matches(user))
+    }
 }

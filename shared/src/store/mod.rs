@@ -7,6 +7,7 @@
 mod app_cache;
 pub mod apps;
 pub mod blobs;
+pub mod cursor;
 pub mod ids;
 pub mod import;
 pub mod item;

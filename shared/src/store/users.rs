@@ -6,7 +6,6 @@ use std::collections::{BTreeSet, HashSet};
 
 use crate::clock::Timestamp;
 use crate::domain::app::App;
-use crate::domain::search::{SearchField, bucket};
 use crate::domain::user::{UniqueField, User};
 use crate::store::apps::{app_key, parse_app};
 use crate::store::item::{Item, ItemBuilder, ItemExt, is_expired, key, n, s};
@@ -114,15 +113,6 @@ fn owned_by(user_id: i64) -> Expr {
     Expr::new("attribute_not_exists(pk) OR user_id = :owner").value(":owner", n(user_id))
 }
 
-/// How to match a search item's value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SearchMatch {
-    /// The whole normalised value.
-    Exact(String),
-    /// A normalised prefix of at least [`crate::domain::search::BUCKET_CHARS`] characters.
-    Prefix(String),
-}
-
 impl Store {
     /// The user with `id`, if it exists and has not expired.
     pub async fn get_user(&self, id: i64, now: Timestamp) -> Result<Option<User>, StoreError> {
@@ -198,50 +188,6 @@ impl Store {
         Ok((app, credential))
     }
 
-    /// User ids whose search item for `field` matches, read from one partition.
-    pub async fn search_user_ids(
-        &self,
-        app_id: i64,
-        field: SearchField,
-        matching: &SearchMatch,
-        now: Timestamp,
-    ) -> Result<Vec<i64>, StoreError> {
-        // Sort keys hold at most SEARCH_VALUE_MAX_BYTES of the value: a longer one is looked
-        // up by that much and matched in full on `value`.
-        let (value, prefix) = match matching {
-            SearchMatch::Exact(v) if v.len() <= keys::SEARCH_VALUE_MAX_BYTES => (v, format!("{v}#")),
-            SearchMatch::Exact(v) | SearchMatch::Prefix(v) => {
-                (v, keys::truncate_bytes(v, keys::SEARCH_VALUE_MAX_BYTES).to_string())
-            }
-        };
-        let pk = keys::search_pk(app_id, field, bucket(value));
-        let items = self.query_prefix(&pk, &prefix).await?;
-        Ok(items
-            .iter()
-            .filter(|item| !is_expired(item, now))
-            .filter(|item| match matching {
-                SearchMatch::Exact(v) => item.str("value").as_deref() == Some(v.as_str()),
-                SearchMatch::Prefix(p) => item.str("value").is_some_and(|value| value.starts_with(p.as_str())),
-            })
-            .filter_map(|item| item.int("user_id"))
-            .collect())
-    }
-
-    /// User ids carrying any of `tags` (normalised).
-    pub async fn tagged_user_ids(&self, app_id: i64, tags: &[String], now: Timestamp) -> Result<Vec<i64>, StoreError> {
-        let mut ids = HashSet::new();
-        for tag in tags.iter().collect::<BTreeSet<_>>() {
-            for item in self.query_prefix(&keys::tag_pk(app_id, tag), "").await? {
-                if !is_expired(&item, now)
-                    && let Some(id) = item.int("user_id")
-                {
-                    ids.insert(id);
-                }
-            }
-        }
-        Ok(ids.into_iter().collect())
-    }
-
     /// Adds a new user with its markers, search items and tag items to `tx`. A taken unique
     /// value fails the transaction with `Claim::Unique(field)`; an expired guest's marker
     /// does not count as taken.
@@ -304,20 +250,27 @@ impl Store {
             let item = ItemBuilder::key(pk, sk)
                 .n("user_id", user.id)
                 .s("value", &value)
+                .n("created_at", user.created_at)
                 .opt_n("expires_at", user.expires_at)
                 .build();
             tx.put(self.table(), item);
         }
-        let had_tags = previous.tag_keys();
-        for tag in user.tag_keys() {
-            if had_tags.contains(&tag) {
-                continue;
-            }
-            let (pk, sk) = keys::tag(user.app_id, &tag, user.id);
-            tx.put(
-                self.table(),
-                ItemBuilder::key(pk, sk).n("user_id", user.id).opt_n("expires_at", user.expires_at).build(),
-            );
+        // Each tag item carries all of the user's tags, so that tag conditions beside the one
+        // walked (`user_tags[nin]`) are decided on the items: when the set changes, every
+        // kept tag's item is rewritten too.
+        let tags = user.tag_keys();
+        if tags == previous.tag_keys() && user.created_at == previous.created_at {
+            return;
+        }
+        for tag in &tags {
+            let (pk, sk) = keys::tag(user.app_id, tag, user.id);
+            let item = ItemBuilder::key(pk, sk)
+                .n("user_id", user.id)
+                .n("created_at", user.created_at)
+                .list("tags", &tags)
+                .opt_n("expires_at", user.expires_at)
+                .build();
+            tx.put(self.table(), item);
         }
     }
 
