@@ -48,7 +48,8 @@ cargo_tier() { # name, cargo test args...
   shift
   echo "== $name"
   # --no-fail-fast: every test binary runs and counts, not only those before a failing one.
-  cargo test --no-fail-fast "$@" 2>&1 | tee "$log" | grep -E '^test result|FAILED|panicked' || true
+  # Each result line, and each panic with the two lines after it (the assertion's message).
+  cargo test --no-fail-fast "$@" 2>&1 | tee "$log" | awk '/^test result|FAILED/ { print } /panicked/ { n = 3 } n > 0 { print; n-- }' || true
   local status=${PIPESTATUS[0]}
   local pass fail
   pass=$(awk '/^test result/ { for (i = 1; i < NF; i++) if ($(i + 1) ~ /^passed/) n += $i } END { print n + 0 }' "$log")

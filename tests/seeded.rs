@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use serde_json::{Value, json};
 use shared::domain::app::AppSettings;
 use shared::domain::search::{normalise, normalise_tag};
-use shared::domain::search_budget::counted_matches;
+use shared::domain::search_budget::{ENTRIES_MAX, USERS_MAX, counted_matches};
 use shared::domain::user::User;
 use shared::store::Tx;
 use testkit::{Answer, Env, get, on_both_engines, post};
@@ -44,7 +44,7 @@ fn make_user(rng: &mut Lcg, id: i64, app_id: i64, now: i64, generation: usize) -
         password_hash: Some(
             "$argon2id$v=19$m=19456,t=2,p=1$c2VlZGVkc2VlZGVk$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into(),
         ),
-        created_at: now,
+        created_at: now - rng.next(1000) as i64,
         updated_at: now,
         version: 1,
         ..User::default()
@@ -155,6 +155,24 @@ impl Directory<'_> {
             tags.contains(&"red".to_string()) || tags.contains(&"blue".to_string())
         })
         .await;
+        // A tag and a date range: in id order, and in created_at order (by key).
+        let bound = self.users[self.users.len() / 2].created_at;
+        self.check(&format!("user_tags=green&created_at[gt]={bound}"), 30, |u| {
+            u.tag_keys().contains(&"green".to_string()) && u.created_at > bound
+        })
+        .await;
+        self.check(&format!("user_tags=beta&created_at[lte]={}", bound - 900), 30, |u| {
+            u.tag_keys().contains(&"beta".to_string()) && u.created_at <= bound - 900
+        })
+        .await;
+        // A prefix with an exclusion, and an exact name.
+        let excluded = self.users[3].id;
+        self.check(&format!("full_name[start_with]=olga&id[nin][]={excluded}"), 5, |u| {
+            u.id != excluded && normalise(u.full_name.as_deref().unwrap_or("")).starts_with("olga")
+        })
+        .await;
+        let name = self.users[5].full_name.clone().unwrap();
+        self.check(&format!("full_name={}", name.replace(' ', "%20")), 2, |u| u.full_name == Some(name.clone())).await;
         self.check("user_tags[in][]=vip&user_tags[nin][]=paid", 100, |u| {
             let tags = u.tag_keys();
             tags.contains(&"vip".to_string()) && !tags.contains(&"paid".to_string())
@@ -209,7 +227,219 @@ async fn v2_matches_brute_force_over_2000_users_before_and_after_writes(env: &En
     directory.check_all(&mut rng).await;
     let remaining: Value = directory.users.len().into();
     assert_eq!(remaining, json!(USERS - 100));
+}
+
+/// `size` users that all carry the tag `crowd` and one phone, seeded in bulk with a signup's
+/// items; half of them also carry `even`.
+async fn crowd(env: &Env, size: usize) -> (String, Vec<User>) {
+    let app = env.app(AppSettings { users_v1_listing: true, ..AppSettings::default() }).await;
+    let base = env.clock().now() - 100_000;
+    let mut users = Vec::with_capacity(size);
+    for i in 0..size {
+        let id = env.store().next_id("users").await.unwrap();
+        let mut tags = vec!["crowd".to_string()];
+        if i % 2 == 0 {
+            tags.push("even".into());
+        }
+        users.push(User {
+            id,
+            app_id: app.id,
+            login: Some(format!("crowd{i}")),
+            full_name: Some(format!("Crowdperson {:05}", (i * 7919) % size)),
+            phone: Some("5550100".into()),
+            tags,
+            created_at: base + (i as i64 * 37) % size as i64,
+            updated_at: base,
+            version: 1,
+            ..User::default()
+        });
+    }
+    env.seed_users(&users).await;
+    let body = json!({"application_id": app.id, "auth_key": app.auth_key});
+    let resp = Answer::from(cube_auth::router::dispatch(&env.deps, post("/session").json(body).build()).await);
+    (resp.json()["session"]["token"].as_str().unwrap().to_string(), users)
+}
+
+/// One search shape: its path, every match in the order asked for, and the page asked for.
+struct Shape {
+    path: &'static str,
+    matches: fn(&[User]) -> Vec<i64>,
+    offset: usize,
+    limit: usize,
+}
+
+fn ids_where(users: &[User], keep: impl Fn(&User) -> bool) -> Vec<i64> {
+    let mut ids: Vec<i64> = users.iter().filter(|u| keep(u)).map(|u| u.id).collect();
+    ids.sort_unstable();
+    ids
+}
+
+fn by_name(users: &[User], descending: bool, keep: impl Fn(&User) -> bool) -> Vec<i64> {
+    let mut found: Vec<&User> = users.iter().filter(|u| keep(u)).collect();
+    found.sort_by_key(|u| (normalise(u.full_name.as_deref().unwrap_or_default()), u.id));
+    if descending {
+        found.reverse();
+    }
+    found.into_iter().map(|u| u.id).collect()
+}
+
+fn by_created(users: &[User], descending: bool, keep: impl Fn(&User) -> bool) -> Vec<i64> {
+    let mut found: Vec<&User> = users.iter().filter(|u| keep(u)).collect();
+    found.sort_by_key(|u| (u.created_at, u.id));
+    if descending {
+        found.reverse();
+    }
+    found.into_iter().map(|u| u.id).collect()
+}
+
+const SHAPES: &[Shape] = &[
+    Shape {
+        path: "/users/v2.json?user_tags=crowd&limit=10",
+        matches: |u| ids_where(u, |_| true),
+        offset: 0,
+        limit: 10,
+    },
+    Shape {
+        path: "/users/v2.json?user_tags=crowd&sort_desc=id&offset=20&limit=10",
+        matches: |u| ids_where(u, |_| true).into_iter().rev().collect(),
+        offset: 20,
+        limit: 10,
+    },
+    Shape {
+        path: "/users/v2.json?user_tags=crowd&created_at[gt]=CREATED&sort_asc=created_at&limit=10",
+        matches: |u| {
+            let bound = created_bound(u);
+            by_created(u, false, |x| x.created_at > bound)
+        },
+        offset: 0,
+        limit: 10,
+    },
+    Shape {
+        path: "/users/v2.json?user_tags[]=crowd&user_tags[]=even&created_at[lte]=CREATED&sort_desc=created_at&offset=10&limit=10",
+        matches: |u| {
+            let bound = created_bound(u);
+            by_created(u, true, |x| x.created_at <= bound)
+        },
+        offset: 10,
+        limit: 10,
+    },
+    Shape {
+        path: "/users/v2.json?user_tags[in][]=crowd&user_tags[nin][]=even&limit=10",
+        matches: |u| ids_where(u, |x| !x.tags.contains(&"even".to_string())),
+        offset: 0,
+        limit: 10,
+    },
+    Shape { path: "/users/v2.json?phone=5550100&limit=10", matches: |u| ids_where(u, |_| true), offset: 0, limit: 10 },
+    Shape {
+        path: "/users/v2.json?full_name[start_with]=crowdp&sort_asc=full_name",
+        matches: |u| by_name(u, false, |_| true),
+        offset: 0,
+        limit: 5,
+    },
+    Shape {
+        path: "/users/v2.json?full_name[start_with]=crowdperson%200&id[nin][]=FIRST&sort_desc=full_name&offset=5",
+        matches: |u| {
+            by_name(u, true, |x| {
+                x.id != u[0].id && x.full_name.as_deref().unwrap_or_default().starts_with("Crowdperson 0")
+            })
+        },
+        offset: 5,
+        limit: 5,
+    },
+    Shape {
+        path: "/users/v2.json?login=crowd7",
+        matches: |u| ids_where(u, |x| x.login.as_deref() == Some("crowd7")),
+        offset: 0,
+        limit: 100,
+    },
+    Shape {
+        path: "/users/by_tags.json?tags=crowd&page=2&per_page=10",
+        matches: |u| ids_where(u, |_| true),
+        offset: 10,
+        limit: 10,
+    },
+    Shape { path: "/users.json?per_page=10", matches: |u| ids_where(u, |_| true), offset: 0, limit: 10 },
+    Shape {
+        path: "/users.json?order=desc+date+created_at&per_page=10",
+        matches: |u| by_created(u, true, |_| true),
+        offset: 0,
+        limit: 10,
+    },
+];
+
+/// The `created_at` bound of the shape that filters on it: half the users are after it.
+fn created_bound(users: &[User]) -> i64 {
+    let mut dates: Vec<i64> = users.iter().map(|u| u.created_at).collect();
+    dates.sort_unstable();
+    dates[dates.len() / 2]
+}
+
+/// Sends one shape's request; returns its page of ids, total_entries and DynamoDB items read.
+async fn send(env: &Env, token: &str, path: &str) -> (u16, Value, usize) {
+    let (resp, log) =
+        shared::trips::logged(cube_auth::router::dispatch(&env.deps, get(path).token(token).build())).await;
+    let resp = Answer::from(resp);
+    let body = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
+    (resp.status, body, log.items)
+}
+
+fn page_of(body: &Value) -> Vec<i64> {
+    let items = body["items"].as_array().cloned().unwrap_or_default();
+    items.iter().map(|i| i["user"]["id"].as_i64().or_else(|| i["id"].as_i64()).unwrap()).collect()
+}
+
+/// Every query shape reads no more DynamoDB items with 5,000 users (2,500 to 5,000 matches)
+/// than with 100 (50 to 100 matches), and
+/// answers what a brute-force filter over the same users answers; what the budget cannot
+/// answer is a 422 that names the rule, at a bounded cost.
+async fn search_reads_stay_flat_from_50_to_5000_matches(env: &Env) {
+    // A hundred users, so that the shapes that keep half of them still match 50.
+    let small = crowd(env, 100).await;
+    let big = crowd(env, 5000).await;
+    for shape in SHAPES {
+        let mut reads = Vec::new();
+        for (token, users) in [&small, &big] {
+            let path = shape
+                .path
+                .replace("CREATED", &created_bound(users).to_string())
+                .replace("FIRST", &users[0].id.to_string());
+            let (status, body, items) = send(env, token, &path).await;
+            assert_eq!(status, 200, "{path} at {}: {body}", users.len());
+            let want = (shape.matches)(users);
+            let page: Vec<i64> = want.iter().copied().skip(shape.offset).take(shape.limit).collect();
+            let path = format!("{path} at {} users", users.len());
+            if body.get("user").is_none() {
+                assert_eq!(page_of(&body), page, "{path}: the brute-force page");
+                let counted = want.len().min(counted_matches(shape.offset, shape.limit));
+                assert_eq!(body["total_entries"].as_u64().unwrap() as usize, counted, "{path}: total_entries");
+            }
+            reads.push(items);
+        }
+        assert!(reads[1] <= reads[0], "{}: {} items read at 5,000 users, {} at 100", shape.path, reads[1], reads[0]);
+    }
+    let broad = [
+        ("/users/v2.json?full_name[start_with]=crowdp", "too broad to sort by id"),
+        ("/users/v2.json?user_tags=crowd&updated_at[gt]=0&offset=900&limit=100", "Search too broad"),
+        ("/users.json?order=asc+string+full_name", "too broad"),
+    ];
+    for (path, rule) in broad {
+        assert_eq!(send(env, &small.0, path).await.0, 200, "{path} at 100 users");
+        let (status, body, items) = send(env, &big.0, path).await;
+        assert_eq!(status, 422, "{path} at 5,000 users: {body}");
+        assert!(body.to_string().contains(rule), "{path}: {body}");
+        assert!(items <= ENTRIES_MAX + USERS_MAX + 10, "{path}: {items} items read before refusing");
+    }
+    let (status, body, _) = send(env, &big.0, "/users/v2.json?user_tags=crowd&offset=1001").await;
+    assert_eq!(status, 422, "{body}");
+    let (status, body, _) = send(env, &big.0, "/users/by_tags.json?tags=crowd&page=102&per_page=10").await;
+    assert_eq!(status, 422, "{body}");
+}
+
+/// Both checks on one table, one after the other (each seeds thousands of users).
+async fn search_at_scale(env: &Env) {
+    v2_matches_brute_force_over_2000_users_before_and_after_writes(env).await;
+    search_reads_stay_flat_from_50_to_5000_matches(env).await;
     env.drop_table().await;
 }
 
-on_both_engines!(v2_matches_brute_force_over_2000_users_before_and_after_writes);
+on_both_engines!(search_at_scale);

@@ -128,7 +128,8 @@ impl DataDir {
 async fn connect(endpoint: &str) -> anyhow::Result<Deps> {
     let sdk = aws::sdk_config_local();
     let client = aws::dynamodb_client(&sdk, Some(endpoint));
-    schema::ensure_table(&client, LOCAL_TABLE).await?;
+    // Local mode delivers mail in process: nothing reads a stream here.
+    schema::ensure_table(&client, LOCAL_TABLE, schema::Stream::Off).await?;
     let config = Config::for_table(LOCAL_TABLE, Some(endpoint.to_string()));
     let store = Store::new(client, LOCAL_TABLE, config.id_block_size);
     Ok(Deps::new(store, Clock::system(), config))

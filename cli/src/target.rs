@@ -45,7 +45,12 @@ impl Target {
     /// Creates (or completes) the table exactly as `template.yaml` declares it.
     pub async fn ensure_table(&self) -> anyhow::Result<()> {
         let deps = self.deps();
-        schema::ensure_table(deps.store.client(), deps.store.table()).await
+        // A real table is a deployment's (or stands in for one): its stream feeds send-mail.
+        let stream = match self {
+            Target::Local(_) => schema::Stream::Off,
+            Target::Remote(_) => schema::Stream::On,
+        };
+        schema::ensure_table(deps.store.client(), deps.store.table(), stream).await
     }
 
     pub async fn close(self) {

@@ -20,7 +20,7 @@ use crate::error::ApiError;
 use crate::service::auth::authenticate;
 use crate::service::context::Context;
 use crate::service::finder::{Filter, Match, Walk};
-use crate::store::cursor::{Cursor, Entry, Layout, Partition, Rank};
+use crate::store::cursor::{Cursor, Entry, Layout, Partition, Rank, SortKeys};
 use crate::store::keys;
 use crate::store::rate::{Limit, RateDecision};
 
@@ -76,7 +76,7 @@ pub async fn run(deps: &Deps, app_id: i64, query: &UserQuery) -> Result<(usize, 
             let ids = deps.store.find_user_ids(app_id, field, &texts(primary), now).await?;
             listed(deps, app_id, query, &ids, now).await
         }
-        _ => indexed(deps, app_id, query, primary, now).await,
+        _ => indexed(deps, app_id, query, primary).await,
     }
 }
 
@@ -103,21 +103,65 @@ async fn indexed(
     app_id: i64,
     query: &UserQuery,
     primary: &Condition,
-    now: Timestamp,
 ) -> Result<(usize, Vec<User>), ApiError> {
-    let held = holds_order(primary, query.sort);
-    let descending = held && query.sort.descending;
-    let cursors = partitions(app_id, primary).into_iter().map(|p| Cursor::new(p, descending)).collect();
-    let mut walk = Walk::new(&deps.store, app_id, now, cursors, descending);
     let filter = QueryFilter { query, primary };
+    let dates = created_range(query);
+    if dates.is_some_and(|(from, to)| from > to) {
+        // No date is in the range (a key condition could not even be written).
+        return Ok((0, Vec::new()));
+    }
+    let by_date =
+        primary.field == QueryField::UserTags && (query.sort.field == QueryField::CreatedAt || dates.is_some());
+    if !by_date {
+        return walk_in(deps, app_id, query, &filter, Walked::Items).await;
+    }
+    if query.sort.field == QueryField::CreatedAt {
+        return walk_in(deps, app_id, query, &filter, Walked::TagsByDate).await;
+    }
+    // A tag and a date range in another order: the items in id order serve it page by page
+    // when the range holds many of the tag's users; when it holds few, the range read by key
+    // gathers them all. Either within its own budget.
+    match walk_in(deps, app_id, query, &filter, Walked::Items).await {
+        Err(ApiError::Unprocessable(_)) => walk_in(deps, app_id, query, &filter, Walked::TagsByDate).await,
+        answer => answer,
+    }
+}
+
+/// Which index items a walk reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Walked {
+    /// The primary condition's own items (search items, or tag items in id order).
+    Items,
+    /// Tag items in created_at order, within the query's date range.
+    TagsByDate,
+}
+
+async fn walk_in(
+    deps: &Deps,
+    app_id: i64,
+    query: &UserQuery,
+    filter: &QueryFilter<'_>,
+    walked: Walked,
+) -> Result<(usize, Vec<User>), ApiError> {
+    let primary = filter.primary;
+    let held = match walked {
+        Walked::Items => holds_order(primary, query.sort),
+        Walked::TagsByDate => query.sort.field == QueryField::CreatedAt,
+    };
+    let descending = held && query.sort.descending;
+    let cursors = partitions(app_id, primary, walked, created_range(query))
+        .into_iter()
+        .map(|p| Cursor::new(p, descending))
+        .collect();
+    let mut walk = Walk::new(&deps.store, app_id, deps.clock.now(), cursors, descending);
     if held {
         let wanted = counted_matches(query.offset, query.limit);
-        let found = walk.first(wanted, &filter).await?;
+        let found = walk.first(wanted, filter).await?;
         let total = found.len();
         let page = found.into_iter().skip(query.offset).take(query.limit).collect();
         return Ok((total, walk.users_of(page).await?));
     }
-    let mut found = walk.all(&filter, query.sort.field.name()).await?;
+    let mut found = walk.all(filter, query.sort.field.name()).await?;
     let total = found.len();
     if let Some(key) = entry_sort_key(primary, query.sort.field, &found) {
         found.sort_by_key(|m| key(&m.entry));
@@ -130,6 +174,27 @@ async fn indexed(
     let mut users = walk.users_of(found).await?;
     query.order(&mut users);
     Ok((total, users.into_iter().skip(query.offset).take(query.limit).collect()))
+}
+
+/// The `created_at` range the query's conditions allow, both ends included (`None` when it
+/// has no such condition).
+fn created_range(query: &UserQuery) -> Option<(i64, i64)> {
+    let mut range = None;
+    for condition in query.conditions.iter().filter(|c| c.field == QueryField::CreatedAt) {
+        let (mut from, mut to) = range.unwrap_or((i64::MIN, i64::MAX));
+        for operand in &condition.operands {
+            let Operand::Date(bound) = *operand else { continue };
+            match condition.op {
+                Operator::Gt => from = from.max(bound.saturating_add(1)),
+                Operator::Gte => from = from.max(bound),
+                Operator::Lt => to = to.min(bound.saturating_sub(1)),
+                Operator::Lte => to = to.min(bound),
+                _ => {}
+            }
+        }
+        range = Some((from, to));
+    }
+    range
 }
 
 /// Whether the primary condition's index items come in the requested order: tag and exact
@@ -158,39 +223,32 @@ fn entry_sort_key(primary: &Condition, sort: QueryField, found: &[Match]) -> Opt
     }
 }
 
-/// The partitions holding the primary condition's index items: one per tag or exact value,
-/// one for a prefix.
-fn partitions(app_id: i64, primary: &Condition) -> Vec<Partition> {
+/// The partitions holding the walked items: one per tag or exact value, one for a prefix.
+fn partitions(app_id: i64, primary: &Condition, walked: Walked, dates: Option<(i64, i64)>) -> Vec<Partition> {
     let values: BTreeSet<String> = texts(primary).into_iter().collect();
     values
         .into_iter()
         .map(|value| {
+            if walked == Walked::TagsByDate {
+                let (from, to) = dates.unwrap_or((i64::MIN, i64::MAX));
+                let (from, to) = keys::tag_created_range(from, to);
+                let key = keys::tag_created_pk(app_id, &value);
+                return Partition::table(key, SortKeys::Between(from, to), Layout::TagByCreated);
+            }
             if primary.field == QueryField::UserTags {
-                return Partition {
-                    index: None,
-                    key_attribute: "pk",
-                    key: keys::tag_pk(app_id, &value),
-                    sort_prefix: String::new(),
-                    layout: Layout::TagById,
-                };
+                let key = keys::tag_pk(app_id, &value);
+                return Partition::table(key, SortKeys::Prefix(String::new()), Layout::TagById);
             }
             let field = search_field(primary.field);
             // Sort keys hold at most SEARCH_VALUE_MAX_BYTES of the value: a longer one is
             // looked up by that much and matched in full on the entry's value.
-            let (sort_prefix, layout) = match primary.op {
-                Operator::StartWith => {
-                    (keys::truncate_bytes(&value, keys::SEARCH_VALUE_MAX_BYTES).to_string(), Layout::SearchByPrefix)
-                }
+            let cut = || keys::truncate_bytes(&value, keys::SEARCH_VALUE_MAX_BYTES).to_string();
+            let (prefix, layout) = match primary.op {
+                Operator::StartWith => (cut(), Layout::SearchByPrefix),
                 _ if value.len() <= keys::SEARCH_VALUE_MAX_BYTES => (format!("{value}#"), Layout::SearchByValue),
-                _ => (keys::truncate_bytes(&value, keys::SEARCH_VALUE_MAX_BYTES).to_string(), Layout::SearchByValue),
+                _ => (cut(), Layout::SearchByValue),
             };
-            Partition {
-                index: None,
-                key_attribute: "pk",
-                key: keys::search_pk(app_id, field, bucket(&value)),
-                sort_prefix,
-                layout,
-            }
+            Partition::table(keys::search_pk(app_id, field, bucket(&value)), SortKeys::Prefix(prefix), layout)
         })
         .collect()
 }

@@ -17,7 +17,7 @@ use crate::service::auth::{Caller, authenticate};
 use crate::service::context::Context;
 use crate::service::finder::{Filter, Walk};
 use crate::service::search::{self, count_search};
-use crate::store::cursor::{Cursor, Entry, Layout, Partition};
+use crate::store::cursor::{Cursor, Entry, Layout, Partition, SortKeys};
 use crate::store::keys;
 use crate::store::schema::{USERS_BY_CREATED, USERS_BY_ID, USERS_BY_UPDATED};
 
@@ -227,7 +227,7 @@ async fn list(deps: &Deps, caller: &Caller, params: &Value) -> Result<V1Answer, 
                 index: Some(index),
                 key_attribute: "app_shard",
                 key: keys::app_shard(app.id, shard),
-                sort_prefix: String::new(),
+                sort: SortKeys::Prefix(String::new()),
                 layout: Layout::Listing { attribute },
             };
             Cursor::new(partition, descending)

@@ -40,6 +40,8 @@ pub enum Rank {
 pub enum Layout {
     /// Tag items: sort key is the zero-padded id.
     TagById,
+    /// Tag items by date: sort key is `<created_at>#<id>`.
+    TagByCreated,
     /// Search items of one exact value: `<value>#<id>`, in id order within the value.
     SearchByValue,
     /// Search items of a prefix: in value order, then id.
@@ -48,14 +50,30 @@ pub enum Layout {
     Listing { attribute: &'static str },
 }
 
-/// One partition to walk: the table or an index, its partition key, and a sort-key prefix.
+/// Which sort keys of a partition to walk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SortKeys {
+    /// Those starting with the prefix (all of them for an empty one).
+    Prefix(String),
+    /// Those from the first to the second, both included.
+    Between(String, String),
+}
+
+/// One partition to walk: the table or an index, its partition key, and its sort keys.
 #[derive(Debug, Clone)]
 pub struct Partition {
     pub index: Option<&'static str>,
     pub key_attribute: &'static str,
     pub key: String,
-    pub sort_prefix: String,
+    pub sort: SortKeys,
     pub layout: Layout,
+}
+
+impl Partition {
+    /// A partition of the table itself.
+    pub fn table(key: String, sort: SortKeys, layout: Layout) -> Partition {
+        Partition { index: None, key_attribute: "pk", key, sort, layout }
+    }
 }
 
 pub struct Cursor {
@@ -69,7 +87,11 @@ pub struct Cursor {
 impl Cursor {
     pub fn new(partition: Partition, descending: bool) -> Cursor {
         // A key DynamoDB could never store names an empty partition: nothing to ask for.
-        let impossible = partition.key.len() > keys::PK_MAX_BYTES || partition.sort_prefix.len() > keys::SK_MAX_BYTES;
+        let sort_bytes = match &partition.sort {
+            SortKeys::Prefix(prefix) => prefix.len(),
+            SortKeys::Between(from, to) => from.len().max(to.len()),
+        };
+        let impossible = partition.key.len() > keys::PK_MAX_BYTES || sort_bytes > keys::SK_MAX_BYTES;
         Cursor { partition, descending, buffer: VecDeque::new(), resume: None, done: impossible }
     }
 
@@ -106,12 +128,15 @@ impl Cursor {
             .expression_attribute_values(":k", s(&p.key));
         // Indexes are read eventually consistently (DynamoDB offers nothing else on them).
         query = query.consistent_read(p.index.is_none());
-        query = if p.sort_prefix.is_empty() {
-            query.key_condition_expression("#k = :k")
-        } else {
-            query
+        query = match &p.sort {
+            SortKeys::Prefix(prefix) if prefix.is_empty() => query.key_condition_expression("#k = :k"),
+            SortKeys::Prefix(prefix) => query
                 .key_condition_expression("#k = :k AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":prefix", s(&p.sort_prefix))
+                .expression_attribute_values(":prefix", s(prefix)),
+            SortKeys::Between(from, to) => query
+                .key_condition_expression("#k = :k AND sk BETWEEN :from AND :to")
+                .expression_attribute_values(":from", s(from))
+                .expression_attribute_values(":to", s(to)),
         };
         let out = query.send().await.map_err(StoreError::backend)?;
         let items = out.items.unwrap_or_default();
@@ -127,10 +152,15 @@ impl Cursor {
 fn entry(item: &Item, layout: Layout) -> Option<Entry> {
     let created_at = item.int("created_at");
     match layout {
-        Layout::TagById => {
+        Layout::TagById | Layout::TagByCreated => {
             let id = item.int("user_id")?;
             let tags = item.contains_key("tags").then(|| item.strings("tags"));
-            Some(Entry { id, value: None, created_at, tags, rank: Rank::Id(id) })
+            let rank = match (layout, created_at) {
+                (Layout::TagByCreated, Some(created_at)) => Rank::Number(created_at, id),
+                (Layout::TagByCreated, None) => return None,
+                _ => Rank::Id(id),
+            };
+            Some(Entry { id, value: None, created_at, tags, rank })
         }
         Layout::SearchByValue | Layout::SearchByPrefix => {
             let id = item.int("user_id")?;

@@ -10,8 +10,12 @@
 //! | unique marker       | `UNIQUE#<app>#<field>#<normalised>`  | `#UNIQUE`         |
 //! | search item         | `SEARCH#<app>#<field>#<first 4>`     | `<value>#<id>`    |
 //! | tag item            | `TAG#<app>#<tag>`                    | `<id>`            |
+//! | tag item by date    | `TAGC#<app>#<tag>`                   | `<created>#<id>`  |
 //! | signature nonce     | `NONCE#<app>#<timestamp>#<nonce>`    | `#NONCE`          |
 //! | id counter          | `COUNTER#<name>`                     | `#COUNTER`        |
+//!
+//! Search and tag items carry the user's `created_at`, and tag items all of the user's tags,
+//! so that a search decides those conditions without reading users.
 //!
 //! A user's sessions live in the user's own partition as link items, so revoking every
 //! session of a user is one strongly consistent `Query` plus one transaction.
@@ -121,6 +125,26 @@ pub fn tag_pk(app_id: i64, tag: &str) -> String {
 
 pub fn tag(app_id: i64, tag: &str, user_id: i64) -> (String, String) {
     (tag_pk(app_id, tag), format!("{user_id:012}"))
+}
+
+/// A tag item in `created_at` order: the partition of the tag's users by signup date, so
+/// that a date range beside a tag is a key condition.
+pub fn tag_created_pk(app_id: i64, tag: &str) -> String {
+    format!("TAGC#{app_id}#{tag}")
+}
+
+pub fn tag_created(app_id: i64, tag: &str, created_at: i64, user_id: i64) -> (String, String) {
+    (tag_created_pk(app_id, tag), format!("{}#{user_id:012}", sortable(created_at)))
+}
+
+/// The sort-key range of [`tag_created`] items created from `from` to `to`, both included.
+pub fn tag_created_range(from: i64, to: i64) -> (String, String) {
+    (format!("{}#", sortable(from)), format!("{}#~", sortable(to)))
+}
+
+/// A signed number as text that sorts as the number does (negative dates included).
+fn sortable(value: i64) -> String {
+    format!("{:020}", (value as u64) ^ (1 << 63))
 }
 
 /// Shards of an application's user listing indexes.

@@ -94,6 +94,12 @@ impl Tx {
         self.actions.len()
     }
 
+    /// The items this transaction puts, conditions dropped: for seeding an empty table in
+    /// bulk with exactly the items a transaction writes (tests and benchmarks).
+    pub fn into_puts(self) -> Vec<Item> {
+        self.actions.into_iter().filter_map(|action| action.write.put.map(|put| put.item)).collect()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.actions.is_empty()
     }

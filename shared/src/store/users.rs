@@ -255,22 +255,25 @@ impl Store {
                 .build();
             tx.put(self.table(), item);
         }
-        // Each tag item carries all of the user's tags, so that tag conditions beside the one
-        // walked (`user_tags[nin]`) are decided on the items: when the set changes, every
-        // kept tag's item is rewritten too.
+        // Each tag has two items, in id order and in created_at order. Each carries all of the
+        // user's tags, so that tag conditions beside the one walked (`user_tags[nin]`) are
+        // decided on the items: when the set changes, every kept tag's items are rewritten.
         let tags = user.tag_keys();
         if tags == previous.tag_keys() && user.created_at == previous.created_at {
             return;
         }
         for tag in &tags {
-            let (pk, sk) = keys::tag(user.app_id, tag, user.id);
-            let item = ItemBuilder::key(pk, sk)
-                .n("user_id", user.id)
-                .n("created_at", user.created_at)
-                .list("tags", &tags)
-                .opt_n("expires_at", user.expires_at)
-                .build();
-            tx.put(self.table(), item);
+            let by_id = keys::tag(user.app_id, tag, user.id);
+            let by_date = keys::tag_created(user.app_id, tag, user.created_at, user.id);
+            for (pk, sk) in [by_id, by_date] {
+                let item = ItemBuilder::key(pk, sk)
+                    .n("user_id", user.id)
+                    .n("created_at", user.created_at)
+                    .list("tags", &tags)
+                    .opt_n("expires_at", user.expires_at)
+                    .build();
+                tx.put(self.table(), item);
+            }
         }
     }
 
@@ -301,6 +304,11 @@ impl Store {
         for tag in user.tag_keys() {
             if !keeps_tags.contains(&tag) {
                 let (pk, sk) = keys::tag(user.app_id, &tag, user.id);
+                tx.delete(self.table(), key(pk, sk));
+            }
+            // The dated item moves with the date too (the new one has another key).
+            if !keeps_tags.contains(&tag) || next.created_at != user.created_at {
+                let (pk, sk) = keys::tag_created(user.app_id, &tag, user.created_at, user.id);
                 tx.delete(self.table(), key(pk, sk));
             }
         }
