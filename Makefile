@@ -1,6 +1,6 @@
 # cube-auth: `make test` runs every test tier from a clean clone (installing what it needs);
 # `make serve` runs local mode.
-.PHONY: test bench fuzz serve build lint fmt clean screenshots
+.PHONY: test bench bench-scale fuzz serve build lint fmt clean screenshots
 
 test:
 	bash scripts/test.sh
@@ -8,6 +8,11 @@ test:
 # Release build, cold starts, warm load and hashing; writes docs/benchmarks.md (not part of test).
 bench:
 	bash scripts/bench.sh
+
+# User search at 1,000 / 10,000 / 100,000 matching users on DynamoDB Local; writes the table
+# into docs/scale.md (not part of test).
+bench-scale:
+	bash scripts/bench-scale.sh
 
 # A long schemathesis run and the cargo fuzz targets, time-bounded (not part of test).
 fuzz:

@@ -347,3 +347,36 @@ fn search_field(field: QueryField) -> SearchField {
         other => unreachable!("{} has no search items", other.name()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params::parse_urlencoded;
+
+    fn query(text: &str) -> UserQuery {
+        UserQuery::parse(&parse_urlencoded(text.as_bytes()).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn date_conditions_make_one_inclusive_range() {
+        assert_eq!(created_range(&query("user_tags=t")), None);
+        assert_eq!(created_range(&query("user_tags=t&created_at[gt]=10")), Some((11, i64::MAX)));
+        assert_eq!(created_range(&query("user_tags=t&created_at[gte]=10&created_at[lt]=20")), Some((10, 19)));
+        assert_eq!(created_range(&query("user_tags=t&created_at[lte]=5&created_at[gt]=5")), Some((6, 5)));
+    }
+
+    #[test]
+    fn orders_the_walked_items_hold() {
+        let holds = |text: &str| {
+            let q = query(text);
+            holds_order(primary_condition(&q), q.sort)
+        };
+        assert!(holds("user_tags=t"));
+        assert!(holds("user_tags=t&sort_desc=id"));
+        assert!(!holds("user_tags=t&sort_asc=full_name"));
+        assert!(holds("full_name[start_with]=abcd&sort_desc=full_name"));
+        assert!(!holds("full_name[start_with]=abcd"));
+        assert!(holds("phone=1&sort_desc=phone"), "one exact value: its order is the ids'");
+        assert!(!holds("phone[in]=1,2&sort_asc=phone"));
+    }
+}

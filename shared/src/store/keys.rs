@@ -153,3 +153,23 @@ pub const APP_SHARDS: i64 = 8;
 pub fn app_shard(app_id: i64, user_id: i64) -> String {
     format!("USERS#{app_id}#{}", user_id.rem_euclid(APP_SHARDS))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dated_tag_keys_sort_as_their_dates_then_ids() {
+        let dates = [i64::MIN, -86_400, -1, 0, 1, 1_700_000_000, i64::MAX];
+        let keys: Vec<String> = dates.iter().map(|d| tag_created(1, "t", *d, 7).1).collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted, "text order is date order, negative dates included");
+        assert!(tag_created(1, "t", 5, 2).1 < tag_created(1, "t", 5, 10).1, "equal dates by id");
+        let (from, to) = tag_created_range(0, 1);
+        for (date, inside) in [(-1, false), (0, true), (1, true), (2, false)] {
+            let key = tag_created(1, "t", date, 999_999_999_999).1;
+            assert_eq!(from <= key && key <= to, inside, "{date}");
+        }
+    }
+}
