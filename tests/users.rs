@@ -477,7 +477,49 @@ async fn concurrent_renames_to_one_login_let_exactly_one_win(env: &Env) {
     );
 }
 
+/// Items written before tag items carried dates and tags (and before their dated copies)
+/// are brought to the current layout by `users reindex`; searches by date then find them.
+async fn reindex_brings_older_index_items_to_the_current_layout(env: &Env) {
+    use shared::store::item::ItemExt;
+    let app = env.app(AppSettings::default()).await;
+    let first = signup(env, &app, json!({"login": "older1", "password": PASSWORD, "tag_list": "legacy"})).await;
+    let second = signup(env, &app, json!({"login": "older2", "password": PASSWORD, "tag_list": "legacy,x"})).await;
+    let client = env.store().client();
+    for item in env.all_items().await {
+        let pk = item.str("pk").unwrap_or_default();
+        let key = [("pk".to_string(), item["pk"].clone()), ("sk".to_string(), item["sk"].clone())];
+        if pk.starts_with("TAGC#") {
+            client.delete_item().table_name(env.table()).set_key(Some(key.into())).send().await.unwrap();
+        } else if pk.starts_with("TAG#") {
+            let mut bare: shared::store::Item = key.into();
+            bare.insert("user_id".into(), item["user_id"].clone());
+            client.put_item().table_name(env.table()).set_item(Some(bare)).send().await.unwrap();
+        }
+    }
+    let token = app_session(env, &app).await;
+    let by_date = "user_tags=legacy&sort_asc=created_at";
+    let before = v2(env, &token, by_date).await;
+    assert_eq!(before.status, 200, "{}", text(&before));
+    assert_eq!(found(&before), Vec::<i64>::new(), "the dated items are gone");
+    // Without the tags on the items, the exclusion is decided on the users: still right.
+    let excluded = v2(env, &token, "user_tags[in][]=legacy&user_tags[nin][]=x").await;
+    assert_eq!(excluded.status, 200, "{}", text(&excluded));
+    assert_eq!(found(&excluded), [first["id"].as_i64().unwrap()]);
+
+    assert_eq!(cube_auth::users::reindex(&env.deps, app.id).await.unwrap(), 2);
+    let ids = [first["id"].as_i64().unwrap(), second["id"].as_i64().unwrap()];
+    assert_eq!(found(&v2(env, &token, by_date).await), ids);
+    assert_eq!(found(&v2(env, &token, "user_tags=legacy&sort_desc=created_at").await), [ids[1], ids[0]]);
+    let tagged: Vec<_> =
+        env.all_items().await.into_iter().filter(|i| i.str("pk").unwrap().starts_with("TAG#")).collect();
+    assert_eq!(tagged.len(), 3);
+    assert!(tagged.iter().all(|i| i.int("created_at").is_some() && !i.strings("tags").is_empty()));
+    assert_eq!(cube_auth::users::reindex(&env.deps, app.id).await.unwrap(), 2, "running it again is harmless");
+    assert_eq!(found(&v2(env, &token, by_date).await), ids);
+}
+
 on_both_engines!(
+    reindex_brings_older_index_items_to_the_current_layout,
     a_password_change_needs_the_old_password_and_ends_the_other_sessions,
     profile_updates_swap_unique_and_search_entries,
     only_the_own_user_may_be_changed,

@@ -36,6 +36,13 @@ pub enum UsersCommand {
         #[arg(long = "app", value_name = "ID")]
         app_id: i64,
     },
+    /// Rewrite the search and tag items of every user of an application in the layout this
+    /// version reads (after an upgrade whose notes ask for it; safe to repeat, and safe beside
+    /// live traffic: a user changed meanwhile is read again).
+    Reindex {
+        #[arg(long = "app", value_name = "ID")]
+        app_id: i64,
+    },
     /// Keep user ids up to N for users moved from another service: users created here from
     /// now on get ids above N. Set N above any id the old service will hand out before it
     /// stops taking signups, so that a user moved later never finds their id taken.
@@ -62,6 +69,11 @@ pub async fn run(target: &Target, command: UsersCommand) -> anyhow::Result<Strin
             };
             let values = split_export(&text).map_err(anyhow::Error::msg)?;
             Ok(import(deps, app_id, values).await?.to_string())
+        }
+        UsersCommand::Reindex { app_id } => {
+            deps.store.get_app(app_id).await?.with_context(|| format!("no application {app_id}"))?;
+            let count = reindex(deps, app_id).await?;
+            Ok(format!("rewrote the search and tag items of {count} users of application {app_id}"))
         }
         UsersCommand::ReserveIds { up_to } => {
             anyhow::ensure!((1..=i64::from(i32::MAX)).contains(&up_to), "N must be between 1 and {}", i32::MAX);
@@ -199,6 +211,49 @@ pub async fn export(deps: &Deps, app_id: i64, out: &mut impl Write) -> anyhow::R
         }
     }
     Ok(exported)
+}
+
+/// Rewrites every user's search and tag items (see [`UsersCommand::Reindex`]); returns how
+/// many users it rewrote.
+pub async fn reindex(deps: &Deps, app_id: i64) -> anyhow::Result<usize> {
+    let ids = deps.store.all_app_user_ids(app_id, USERS_BY_ID).await?;
+    let progress = Progress::new(ids.len());
+    let started = Instant::now();
+    let mut done = 0;
+    let mut writes = JoinSet::new();
+    for id in ids {
+        if writes.len() >= IN_FLIGHT {
+            writes.join_next().await.expect("a write")??;
+            done += 1;
+            progress.show(done, started);
+        }
+        let deps = deps.clone();
+        writes.spawn(async move { rewrite_one(&deps, app_id, id).await });
+    }
+    while let Some(written) = writes.join_next().await {
+        written??;
+        done += 1;
+        progress.show(done, started);
+    }
+    progress.finish();
+    Ok(done)
+}
+
+/// One user's items, written against the version read; a user changed meanwhile is read again.
+async fn rewrite_one(deps: &Deps, app_id: i64, id: i64) -> anyhow::Result<()> {
+    for _ in 0..5 {
+        let Some(user) = deps.store.users_by_ids(app_id, &[id], deps.clock.now()).await?.pop() else {
+            return Ok(());
+        };
+        let mut tx = shared::store::Tx::new();
+        deps.store.tx_rewrite_index_items(&mut tx, &user);
+        match deps.store.commit(tx).await {
+            Ok(()) => return Ok(()),
+            Err(shared::store::StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    anyhow::bail!("user {id} kept changing while its items were rewritten; run reindex again")
 }
 
 /// A one-line progress display on standard error, when it is a terminal.

@@ -241,6 +241,21 @@ impl Store {
                 .build();
             tx.put_new_or_expired(self.table(), marker, now, Claim::Unique(field));
         }
+        self.tx_add_search_and_tag_items(tx, user, previous);
+    }
+
+    /// Puts every search and tag item of `user` again, in the current layout, if the user is
+    /// still the stored version: `users reindex`, after an upgrade changed what those items
+    /// hold (their puts overwrite; markers are left alone).
+    pub fn tx_rewrite_index_items(&self, tx: &mut Tx, user: &User) {
+        let unchanged = Expr::new("version = :version").value(":version", n(user.version));
+        tx.check(self.table(), user_key(user.id), unchanged, Claim::Unchanged);
+        self.tx_add_search_and_tag_items(tx, user, &User::default());
+    }
+
+    /// Search and tag items of `user` that `previous` did not have (tag items whenever the
+    /// tags or the date changed).
+    fn tx_add_search_and_tag_items(&self, tx: &mut Tx, user: &User, previous: &User) {
         let had_search = previous.search_entries();
         for (field, value) in user.search_entries() {
             if had_search.contains(&(field, value.clone())) {
