@@ -518,7 +518,39 @@ async fn reindex_brings_older_index_items_to_the_current_layout(env: &Env) {
     assert_eq!(found(&v2(env, &token, by_date).await), ids);
 }
 
+/// Names that extend another name with a space or punctuation sort after it, page by page,
+/// as a brute-force sort has them; an exact name finds that name only, also in a list.
+async fn names_sharing_a_beginning_keep_their_order(env: &Env) {
+    let app = env.app(AppSettings::default()).await;
+    let mut ids = std::collections::BTreeMap::new();
+    for (i, name) in
+        ["Anna Maria", "Anna#!", "Anna", "Anna!", "Annabel", "Anna Maria", "Bob Smith", "Anna"].iter().enumerate()
+    {
+        let user =
+            signup(env, &app, json!({"login": format!("named{i}"), "password": PASSWORD, "full_name": name})).await;
+        ids.entry(name.to_lowercase()).or_insert_with(Vec::new).push(user["id"].as_i64().unwrap());
+    }
+    let token = app_session(env, &app).await;
+    let by_name: Vec<i64> = ids.iter().filter(|(n, _)| n.starts_with("anna")).flat_map(|(_, v)| v.clone()).collect();
+    let mut pages = Vec::new();
+    for offset in [0, 5] {
+        let resp = v2(env, &token, &format!("full_name[start_with]=anna&sort_asc=full_name&offset={offset}")).await;
+        assert_eq!(resp.status, 200, "{}", text(&resp));
+        pages.extend(found(&resp));
+    }
+    assert_eq!(pages, by_name, "ascending, ties by id");
+    let resp = v2(env, &token, "full_name[start_with]=anna&sort_desc=full_name").await;
+    let descending: Vec<i64> = by_name.iter().rev().take(5).copied().collect();
+    assert_eq!(found(&resp), descending, "descending reverses ties too");
+    let anna = ids["anna"].clone();
+    let resp = v2(env, &token, "full_name[in][]=anna&full_name[in][]=bob%20smith&limit=1").await;
+    assert_eq!(found(&resp), [anna[0]], "the lowest id of either name");
+    let resp = v2(env, &token, "full_name=anna").await;
+    assert_eq!((found(&resp), resp.json()["total_entries"].as_i64()), (anna.clone(), Some(2)));
+}
+
 on_both_engines!(
+    names_sharing_a_beginning_keep_their_order,
     reindex_brings_older_index_items_to_the_current_layout,
     a_password_change_needs_the_old_password_and_ends_the_other_sessions,
     profile_updates_swap_unique_and_search_entries,

@@ -59,9 +59,12 @@ impl SearchField {
     }
 }
 
-/// Case-insensitive, trimmed, inner whitespace collapsed: `"  Dacia   Kail"` → `"dacia kail"`.
+/// Case-insensitive, trimmed, inner whitespace collapsed, control characters dropped:
+/// `"  Dacia   Kail"` → `"dacia kail"`. (Search item keys rely on the last: see
+/// [`crate::store::keys::SEARCH_VALUE_END`].)
 pub fn normalise(value: &str) -> String {
-    value.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
+    let collapsed = value.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+    collapsed.chars().filter(|c| !c.is_control()).collect()
 }
 
 /// The partition part of a normalised value: its first [`BUCKET_CHARS`] characters.
@@ -103,6 +106,7 @@ mod tests {
     fn normalising_folds_case_and_whitespace() {
         assert_eq!(normalise("  Dacia   Kail "), "dacia kail");
         assert_eq!(normalise("ÉMILE"), "émile");
+        assert_eq!(normalise("a\tb\u{1}c\u{7f}"), "a bc");
     }
 
     #[test]

@@ -358,6 +358,12 @@ fn condition(field: QueryField, op: Operator, value: &Value) -> Result<Condition
             FieldKind::StandAlone => Ok(Operand::Text(normalise(text))),
         })
         .collect::<Result<Vec<_>, _>>()?;
+    // Counted again once normalised: "a  b" is "a b", three characters, whose items are in
+    // no one partition of four.
+    let short = |o: &Operand| matches!(o, Operand::Text(t) if t.chars().count() < START_WITH_MIN_CHARS);
+    if op == Operator::StartWith && operands.iter().any(short) {
+        return Err(rule(format!("start_with needs at least {START_WITH_MIN_CHARS} characters")));
+    }
     Ok(Condition { field, op, operands })
 }
 
@@ -454,6 +460,7 @@ mod tests {
         assert!(message("id=1&last_request_at=2018-12-06T09:21:41Z").contains("additional field"));
         assert!(message("created_at[gte]=1690886495").contains("At least one of"));
         assert!(message("login[start_with]=vip").contains("at least 4 characters"));
+        assert!(message("full_name[start_with]=a%20%20b").contains("at least 4 characters"));
         assert!(message("id[gt]=5").contains("compare operators are for dates"));
         assert!(message("id=1&bogus_field=2&login[like]=x").contains("Unknown operator"));
         assert!(message("id=abc").contains("integers"));

@@ -13,6 +13,11 @@ use crate::error::ApiError;
 use crate::store::Store;
 use crate::store::cursor::{Cursor, Entry, Rank};
 
+/// The fewest items one query of a partition asks for: with 100 partitions (an `in` list)
+/// the first round reads at most 1,000 items, and the whole walk at most about
+/// 100 + ENTRIES_MAX / MIN_PAGE = 300 queries.
+const MIN_PAGE: usize = 10;
+
 /// What a search's conditions say of an entry and of a user.
 pub trait Filter {
     /// `Some(verdict)` when the entry alone decides, `None` when the user must be read.
@@ -50,7 +55,9 @@ impl<'a> Walk<'a> {
         // behind them, so that the order holds).
         let mut pending: Vec<(Entry, Option<bool>)> = Vec::new();
         while found.len() < wanted {
-            let page = (wanted - found.len()).clamp(25, 1000) / self.cursors.len().max(1) + 1;
+            // A share of what is still wanted per partition, but never tiny pages: an `in` list
+            // of 100 values may not cost thousands of one-item queries.
+            let page = ((wanted - found.len()).clamp(25, 1000) / self.cursors.len().max(1) + 1).max(MIN_PAGE);
             let Some(entry) = self.next(page).await? else { break };
             let verdict = filter.on_entry(&entry);
             if verdict == Some(false) {
@@ -133,8 +140,9 @@ impl<'a> Walk<'a> {
             let mut best: Option<(usize, Rank)> = None;
             for i in 0..self.cursors.len() {
                 let (store, now) = (self.store, self.now);
-                let head =
-                    self.cursors[i].peek(store, page, now, &mut self.entries_read).await?.map(|e| e.rank.clone());
+                let cursor = &mut self.cursors[i];
+                let head = cursor.peek(store, page, now, &mut self.entries_read, ENTRIES_MAX).await?;
+                let head = head.map(|e| e.rank.clone());
                 if self.entries_read > ENTRIES_MAX {
                     return Err(too_broad());
                 }

@@ -245,10 +245,19 @@ fn partitions(app_id: i64, primary: &Condition, walked: Walked, dates: Option<(i
             let cut = || keys::truncate_bytes(&value, keys::SEARCH_VALUE_MAX_BYTES).to_string();
             let (prefix, layout) = match primary.op {
                 Operator::StartWith => (cut(), Layout::SearchByPrefix),
-                _ if value.len() <= keys::SEARCH_VALUE_MAX_BYTES => (format!("{value}#"), Layout::SearchByValue),
+                _ if value.len() <= keys::SEARCH_VALUE_MAX_BYTES => {
+                    (keys::search_value_prefix(&value), Layout::SearchByValue)
+                }
                 _ => (cut(), Layout::SearchByValue),
             };
-            Partition::table(keys::search_pk(app_id, field, bucket(&value)), SortKeys::Prefix(prefix), layout)
+            let mut partition =
+                Partition::table(keys::search_pk(app_id, field, bucket(&value)), SortKeys::Prefix(prefix), layout);
+            if layout == Layout::SearchByValue {
+                // Long values share a cut key: only this value's items, so that the partition
+                // yields its users in id order for the merge.
+                partition.only_value = Some(value);
+            }
+            partition
         })
         .collect()
 }

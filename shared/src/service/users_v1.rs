@@ -229,6 +229,7 @@ async fn list(deps: &Deps, caller: &Caller, params: &Value) -> Result<V1Answer, 
                 key: keys::app_shard(app.id, shard),
                 sort: SortKeys::Prefix(String::new()),
                 layout: Layout::Listing { attribute },
+                only_value: None,
             };
             Cursor::new(partition, descending)
         })

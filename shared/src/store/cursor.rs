@@ -67,12 +67,14 @@ pub struct Partition {
     pub key: String,
     pub sort: SortKeys,
     pub layout: Layout,
+    /// Search items of exactly this value only (others sharing a cut key are skipped).
+    pub only_value: Option<String>,
 }
 
 impl Partition {
     /// A partition of the table itself.
     pub fn table(key: String, sort: SortKeys, layout: Layout) -> Partition {
-        Partition { index: None, key_attribute: "pk", key, sort, layout }
+        Partition { index: None, key_attribute: "pk", key, sort, layout, only_value: None }
     }
 }
 
@@ -95,16 +97,18 @@ impl Cursor {
         Cursor { partition, descending, buffer: VecDeque::new(), resume: None, done: impossible }
     }
 
-    /// The next entry, without taking it; fetches a page of up to `page` items when the
-    /// buffer is empty. `read` counts the items fetched.
+    /// The next entry, without taking it; fetches pages of up to `page` items while the
+    /// buffer is empty, `read` counting the items fetched, until it passes `budget` (the
+    /// caller refuses then: a run of expired items costs reads too).
     pub async fn peek(
         &mut self,
         store: &Store,
         page: usize,
         now: Timestamp,
         read: &mut usize,
+        budget: usize,
     ) -> Result<Option<&Entry>, StoreError> {
-        while self.buffer.is_empty() && !self.done {
+        while self.buffer.is_empty() && !self.done && *read <= budget {
             self.fetch(store, page, now, read).await?;
         }
         Ok(self.buffer.front())
@@ -144,7 +148,9 @@ impl Cursor {
         self.resume = out.last_evaluated_key.filter(|key| !key.is_empty());
         self.done = self.resume.is_none();
         let layout = p.layout;
-        self.buffer.extend(items.iter().filter(|item| !is_expired(item, now)).filter_map(|item| entry(item, layout)));
+        let wanted = |entry: &Entry| p.only_value.as_ref().is_none_or(|only| entry.value.as_ref() == Some(only));
+        let entries = items.iter().filter(|item| !is_expired(item, now)).filter_map(|item| entry(item, layout));
+        self.buffer.extend(entries.filter(wanted));
         Ok(())
     }
 }

@@ -8,7 +8,7 @@
 //! | user's session link | `USER#<id>`                          | `SESSION#<hash>`  |
 //! | session             | `SESSION#<sha256(token)>`            | `#SESSION`        |
 //! | unique marker       | `UNIQUE#<app>#<field>#<normalised>`  | `#UNIQUE`         |
-//! | search item         | `SEARCH#<app>#<field>#<first 4>`     | `<value>#<id>`    |
+//! | search item         | `SEARCH#<app>#<field>#<first 4>`     | `<value>␁<id>`    |
 //! | tag item            | `TAG#<app>#<tag>`                    | `<id>`            |
 //! | tag item by date    | `TAGC#<app>#<tag>`                   | `<created>#<id>`  |
 //! | signature nonce     | `NONCE#<app>#<timestamp>#<nonce>`    | `#NONCE`          |
@@ -112,9 +112,27 @@ pub fn search_pk(app_id: i64, field: SearchField, bucket: &str) -> String {
     format!("SEARCH#{app_id}#{}#{bucket}", field.name())
 }
 
+/// What ends the value in a search item's sort key: U+0001, below every character a
+/// normalised value can hold (normalising drops control characters), so that the keys sort
+/// exactly as their values do ("anna" before "anna maria"; a `#` would put "anna maria"
+/// first, since a space sorts below it) and an exact value's prefix matches that value only.
+pub const SEARCH_VALUE_END: char = '\u{1}';
+
 /// A search item: partition by the value's first characters, sort by value (cut to
 /// [`SEARCH_VALUE_MAX_BYTES`]) then user id.
 pub fn search(app_id: i64, field: SearchField, normalised: &str, user_id: i64) -> (String, String) {
+    let sorted = truncate_bytes(normalised, SEARCH_VALUE_MAX_BYTES);
+    (search_pk(app_id, field, bucket(normalised)), format!("{sorted}{SEARCH_VALUE_END}{user_id:012}"))
+}
+
+/// The sort-key prefix of the search items of exactly `normalised` (when it fits a key).
+pub fn search_value_prefix(normalised: &str) -> String {
+    format!("{normalised}{SEARCH_VALUE_END}")
+}
+
+/// A search item's key as versions before [`SEARCH_VALUE_END`] wrote it (`<value>#<id>`):
+/// `users reindex` deletes it.
+pub fn legacy_search(app_id: i64, field: SearchField, normalised: &str, user_id: i64) -> (String, String) {
     let sorted = truncate_bytes(normalised, SEARCH_VALUE_MAX_BYTES);
     (search_pk(app_id, field, bucket(normalised)), format!("{sorted}#{user_id:012}"))
 }
@@ -157,6 +175,15 @@ pub fn app_shard(app_id: i64, user_id: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn search_keys_sort_as_their_values_then_ids() {
+        let key = |value: &str, id| search(1, SearchField::FullName, value, id).1;
+        let mut keys = vec![key("anna maria", 2), key("anna!", 3), key("anna", 9), key("anna", 10), key("annb", 1)];
+        keys.sort();
+        assert_eq!(keys, [key("anna", 9), key("anna", 10), key("anna maria", 2), key("anna!", 3), key("annb", 1)]);
+        assert!(!key("anna#!", 4).starts_with(&search_value_prefix("anna")), "an exact prefix is that value only");
+    }
 
     #[test]
     fn dated_tag_keys_sort_as_their_dates_then_ids() {

@@ -250,6 +250,10 @@ impl Store {
     pub fn tx_rewrite_index_items(&self, tx: &mut Tx, user: &User) {
         let unchanged = Expr::new("version = :version").value(":version", n(user.version));
         tx.check(self.table(), user_key(user.id), unchanged, Claim::Unchanged);
+        for (field, value) in user.search_entries() {
+            let (pk, sk) = keys::legacy_search(user.app_id, field, &value, user.id);
+            tx.delete(self.table(), key(pk, sk));
+        }
         self.tx_add_search_and_tag_items(tx, user, &User::default());
     }
 
@@ -312,6 +316,9 @@ impl Store {
         for (field, value) in user.search_entries() {
             let (pk, sk) = keys::search(user.app_id, field, &value, user.id);
             if !next_keys.contains(&(pk.clone(), sk.clone())) {
+                // Where the table predates `users reindex`, the item may still have its old key.
+                let (old_pk, old_sk) = keys::legacy_search(user.app_id, field, &value, user.id);
+                tx.delete(self.table(), key(old_pk, old_sk));
                 tx.delete(self.table(), key(pk, sk));
             }
         }
