@@ -482,7 +482,12 @@ async fn concurrent_renames_to_one_login_let_exactly_one_win(env: &Env) {
 async fn reindex_brings_older_index_items_to_the_current_layout(env: &Env) {
     use shared::store::item::ItemExt;
     let app = env.app(AppSettings::default()).await;
-    let first = signup(env, &app, json!({"login": "older1", "password": PASSWORD, "tag_list": "legacy"})).await;
+    let first = signup(
+        env,
+        &app,
+        json!({"login": "older1", "password": PASSWORD, "tag_list": "legacy", "full_name": "Old One"}),
+    )
+    .await;
     let second = signup(env, &app, json!({"login": "older2", "password": PASSWORD, "tag_list": "legacy,x"})).await;
     let client = env.store().client();
     for item in env.all_items().await {
@@ -490,6 +495,13 @@ async fn reindex_brings_older_index_items_to_the_current_layout(env: &Env) {
         let key = [("pk".to_string(), item["pk"].clone()), ("sk".to_string(), item["sk"].clone())];
         if pk.starts_with("TAGC#") {
             client.delete_item().table_name(env.table()).set_key(Some(key.into())).send().await.unwrap();
+        } else if pk.starts_with("SEARCH#") {
+            // The old key: `<value>#<id>`.
+            let old_sk = item.str("sk").unwrap().replace('\u{1}', "#");
+            let mut old = item.clone();
+            old.insert("sk".into(), shared::store::item::s(old_sk));
+            client.delete_item().table_name(env.table()).set_key(Some(key.into())).send().await.unwrap();
+            client.put_item().table_name(env.table()).set_item(Some(old)).send().await.unwrap();
         } else if pk.starts_with("TAG#") {
             let mut bare: shared::store::Item = key.into();
             bare.insert("user_id".into(), item["user_id"].clone());
@@ -506,8 +518,15 @@ async fn reindex_brings_older_index_items_to_the_current_layout(env: &Env) {
     assert_eq!(excluded.status, 200, "{}", text(&excluded));
     assert_eq!(found(&excluded), [first["id"].as_i64().unwrap()]);
 
+    assert_eq!(found(&v2(env, &token, "full_name=old%20one").await), Vec::<i64>::new(), "old keys: not found by value");
+    assert_eq!(found(&v2(env, &token, "full_name[start_with]=old%20o").await), [first["id"].as_i64().unwrap()]);
+
     assert_eq!(cube_auth::users::reindex(&env.deps, app.id).await.unwrap(), 2);
     let ids = [first["id"].as_i64().unwrap(), second["id"].as_i64().unwrap()];
+    assert_eq!(found(&v2(env, &token, "full_name=old%20one").await), [ids[0]]);
+    let searched: Vec<_> =
+        env.all_items().await.into_iter().filter(|i| i.str("pk").unwrap().starts_with("SEARCH#")).collect();
+    assert!(searched.iter().all(|i| !i.str("sk").unwrap().contains('#')), "no old key left: {searched:?}");
     assert_eq!(found(&v2(env, &token, by_date).await), ids);
     assert_eq!(found(&v2(env, &token, "user_tags=legacy&sort_desc=created_at").await), [ids[1], ids[0]]);
     let tagged: Vec<_> =
