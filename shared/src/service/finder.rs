@@ -6,8 +6,12 @@
 //! ([`crate::domain::search_budget`]) is refused with a 422 that names the rule, never cut
 //! short silently.
 
+use std::collections::HashMap;
+
 use crate::clock::Timestamp;
-use crate::domain::search_budget::{ALL_MATCHES_MAX, ENTRIES_MAX, USERS_MAX, too_broad, too_many_to_sort};
+use crate::domain::search_budget::{
+    ALL_MATCHES_MAX, ENTRIES_MAX, USERS_MAX, counted_matches, too_broad, too_many_to_sort,
+};
 use crate::domain::user::User;
 use crate::error::ApiError;
 use crate::store::Store;
@@ -77,6 +81,20 @@ impl<'a> Walk<'a> {
         Ok(found)
     }
 
+    /// The users of the page at `offset` in the walk's order, and `total_entries`: the matches
+    /// counted up to the next page and one more ([`counted_matches`]).
+    pub async fn page(
+        &mut self,
+        offset: usize,
+        limit: usize,
+        filter: &impl Filter,
+    ) -> Result<(usize, Vec<User>), ApiError> {
+        let found = self.first(counted_matches(offset, limit), filter).await?;
+        let total = found.len();
+        let page = found.into_iter().skip(offset).take(limit).collect();
+        Ok((total, self.users_of(page).await?))
+    }
+
     /// Every match, when there are at most [`ALL_MATCHES_MAX`]; a 422 naming `sort` when more.
     pub async fn all(&mut self, filter: &impl Filter, sort: &str) -> Result<Vec<Match>, ApiError> {
         let found = self.first(ALL_MATCHES_MAX + 1, filter).await?;
@@ -89,13 +107,9 @@ impl<'a> Walk<'a> {
     /// Reads the users of `matches` that the walk has not read yet, within the budget.
     pub async fn users_of(&mut self, matches: Vec<Match>) -> Result<Vec<User>, ApiError> {
         let missing: Vec<i64> = matches.iter().filter(|m| m.user.is_none()).map(|m| m.entry.id).collect();
-        let mut read = self.read_users(&missing).await?;
-        Ok(matches
-            .into_iter()
-            .filter_map(|m| {
-                m.user.or_else(|| read.iter().position(|u| u.id == m.entry.id).map(|i| read.swap_remove(i)))
-            })
-            .collect())
+        let mut read: HashMap<i64, User> =
+            self.read_users(&missing).await?.into_iter().map(|user| (user.id, user)).collect();
+        Ok(matches.into_iter().filter_map(|m| m.user.or_else(|| read.remove(&m.entry.id))).collect())
     }
 
     /// Decides the pending entries on their users, in order.

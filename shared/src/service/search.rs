@@ -13,7 +13,6 @@ use crate::clock::Timestamp;
 use crate::deps::Deps;
 use crate::domain::limits::source_key;
 use crate::domain::search::{SearchField, bucket};
-use crate::domain::search_budget::counted_matches;
 use crate::domain::user::{UniqueField, User};
 use crate::domain::user_query::{Condition, Operand, Operator, QueryField, Sort, UserQuery};
 use crate::error::ApiError;
@@ -115,14 +114,15 @@ async fn indexed(
     if !by_date {
         return walk_in(deps, app_id, query, &filter, Walked::Items).await;
     }
+    let by_key = Walked::TagsByDate(dates.unwrap_or((i64::MIN, i64::MAX)));
     if query.sort.field == QueryField::CreatedAt {
-        return walk_in(deps, app_id, query, &filter, Walked::TagsByDate).await;
+        return walk_in(deps, app_id, query, &filter, by_key).await;
     }
     // A tag and a date range in another order: the items in id order serve it page by page
     // when the range holds many of the tag's users; when it holds few, the range read by key
     // gathers them all. Either within its own budget.
     match walk_in(deps, app_id, query, &filter, Walked::Items).await {
-        Err(ApiError::Unprocessable(_)) => walk_in(deps, app_id, query, &filter, Walked::TagsByDate).await,
+        Err(ApiError::Unprocessable(_)) => walk_in(deps, app_id, query, &filter, by_key).await,
         answer => answer,
     }
 }
@@ -132,8 +132,8 @@ async fn indexed(
 enum Walked {
     /// The primary condition's own items (search items, or tag items in id order).
     Items,
-    /// Tag items in created_at order, within the query's date range.
-    TagsByDate,
+    /// Tag items in created_at order, from one date to another (both included).
+    TagsByDate((i64, i64)),
 }
 
 async fn walk_in(
@@ -146,20 +146,13 @@ async fn walk_in(
     let primary = filter.primary;
     let held = match walked {
         Walked::Items => holds_order(primary, query.sort),
-        Walked::TagsByDate => query.sort.field == QueryField::CreatedAt,
+        Walked::TagsByDate(_) => query.sort.field == QueryField::CreatedAt,
     };
     let descending = held && query.sort.descending;
-    let cursors = partitions(app_id, primary, walked, created_range(query))
-        .into_iter()
-        .map(|p| Cursor::new(p, descending))
-        .collect();
+    let cursors = partitions(app_id, primary, walked).into_iter().map(|p| Cursor::new(p, descending)).collect();
     let mut walk = Walk::new(&deps.store, app_id, deps.clock.now(), cursors, descending);
     if held {
-        let wanted = counted_matches(query.offset, query.limit);
-        let found = walk.first(wanted, filter).await?;
-        let total = found.len();
-        let page = found.into_iter().skip(query.offset).take(query.limit).collect();
-        return Ok((total, walk.users_of(page).await?));
+        return walk.page(query.offset, query.limit, filter).await;
     }
     let mut found = walk.all(filter, query.sort.field.name()).await?;
     let total = found.len();
@@ -224,13 +217,12 @@ fn entry_sort_key(primary: &Condition, sort: QueryField, found: &[Match]) -> Opt
 }
 
 /// The partitions holding the walked items: one per tag or exact value, one for a prefix.
-fn partitions(app_id: i64, primary: &Condition, walked: Walked, dates: Option<(i64, i64)>) -> Vec<Partition> {
+fn partitions(app_id: i64, primary: &Condition, walked: Walked) -> Vec<Partition> {
     let values: BTreeSet<String> = texts(primary).into_iter().collect();
     values
         .into_iter()
         .map(|value| {
-            if walked == Walked::TagsByDate {
-                let (from, to) = dates.unwrap_or((i64::MIN, i64::MAX));
+            if let Walked::TagsByDate((from, to)) = walked {
                 let (from, to) = keys::tag_created_range(from, to);
                 let key = keys::tag_created_pk(app_id, &value);
                 return Partition::table(key, SortKeys::Between(from, to), Layout::TagByCreated);

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::deps::Deps;
 use crate::domain::search::{normalise, normalise_tag};
-use crate::domain::search_budget::{MAX_OFFSET, counted_matches, too_deep};
+use crate::domain::search_budget::{MAX_OFFSET, too_deep};
 use crate::domain::user::{UniqueField, User};
 use crate::domain::user_query::{Condition, Operator, QueryField, Sort, UserQuery};
 use crate::domain::v1_filter::{V1Filter, V1Order};
@@ -237,9 +237,7 @@ async fn list(deps: &Deps, caller: &Caller, params: &Value) -> Result<V1Answer, 
     let mut walk = Walk::new(&deps.store, app.id, deps.clock.now(), cursors, descending);
     let filter = V1Filters(&filters);
     if held.is_some() {
-        let found = walk.first(counted_matches(skip, per_page), &filter).await?;
-        let total = found.len();
-        let mut users = walk.users_of(found.into_iter().skip(skip).take(per_page).collect()).await?;
+        let (total, mut users) = walk.page(skip, per_page, &filter).await?;
         order.sort(&mut users);
         return Ok(envelope(page, per_page, total, users));
     }
