@@ -48,7 +48,10 @@ impl DataDir {
             Ok(()) => {
                 let _ = fs::remove_file(dir.join(SERVE_FILE));
                 let engine = EmbeddedDynamo::in_file(&dir.join(DB_FILE)).await?;
-                let deps = connect(engine.endpoint()).await?;
+                // This process runs the engine: its own requests reach it in process. The
+                // engine still listens on loopback for the other commands (serve.json).
+                let sdk = aws::sdk_config_in_process(engine.in_process_client());
+                let deps = connect(aws::dynamodb_client_unsigned(&sdk, engine.endpoint()), engine.endpoint()).await?;
                 Ok(DataDir { dir: dir.to_path_buf(), deps, engine: Some(engine), s3: None, _lock: Some(lock) })
             }
             Err(_) => {
@@ -57,7 +60,8 @@ impl DataDir {
                 })?;
                 let running: serde_json::Value = serde_json::from_str(&running)?;
                 let endpoint = running["dynamodb_endpoint"].as_str().context("serve.json has no dynamodb_endpoint")?;
-                let deps = connect(endpoint).await?;
+                let client = aws::dynamodb_client(&aws::sdk_config_local(), Some(endpoint));
+                let deps = connect(client, endpoint).await?;
                 Ok(DataDir { dir: dir.to_path_buf(), deps, engine: None, s3: None, _lock: None })
             }
         }
@@ -125,9 +129,7 @@ impl DataDir {
     }
 }
 
-async fn connect(endpoint: &str) -> anyhow::Result<Deps> {
-    let sdk = aws::sdk_config_local();
-    let client = aws::dynamodb_client(&sdk, Some(endpoint));
+async fn connect(client: aws_sdk_dynamodb::Client, endpoint: &str) -> anyhow::Result<Deps> {
     // Local mode delivers mail in process: nothing reads a stream here.
     schema::ensure_table(&client, LOCAL_TABLE, schema::Stream::Off).await?;
     let config = Config::for_table(LOCAL_TABLE, Some(endpoint.to_string()));

@@ -2,6 +2,7 @@
 //! and tests run the production code paths (`aws-sdk-dynamodb` and `aws-sdk-s3` over HTTP)
 //! unchanged.
 
+mod in_process;
 mod s3;
 
 pub use s3::EmbeddedS3;
@@ -50,6 +51,13 @@ impl EmbeddedDynamo {
     /// `http://127.0.0.1:<port>`, for `DYNAMODB_ENDPOINT`.
     pub fn endpoint(&self) -> &str {
         &self.endpoint
+    }
+
+    /// An SDK HTTP client that reaches this engine in process, without the loopback hop:
+    /// for the process that runs the engine (local mode). Other processes, and tests that
+    /// cover the wire, use [`endpoint`](Self::endpoint).
+    pub fn in_process_client(&self) -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+        in_process::client(self.db.clone())
     }
 
     /// Deletes items whose TTL has passed (dynoxide only does so when asked; reads must not

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
+use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_dynamodb::config::{Credentials, Region};
@@ -14,6 +15,13 @@ pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 pub const MAX_ATTEMPTS: u32 = 3;
+
+/// No stalled-stream protection: it wraps every response body in a throughput monitor with
+/// its own timer, for downloads that stall mid-stream. DynamoDB's and S3's answers here are a
+/// few kilobytes read at once, and the attempt timeout already bounds a stalled one.
+fn stalled_streams() -> StalledStreamProtectionConfig {
+    StalledStreamProtectionConfig::disabled()
+}
 
 fn timeouts() -> TimeoutConfig {
     TimeoutConfig::builder()
@@ -37,6 +45,7 @@ pub fn sdk_config_from_env() -> anyhow::Result<SdkConfig> {
         .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(credentials))
         .http_client(https_client()?)
         .timeout_config(timeouts())
+        .stalled_stream_protection(stalled_streams())
         .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
         .build())
 }
@@ -47,6 +56,7 @@ pub async fn sdk_config_default_chain() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .http_client(client)
         .timeout_config(timeouts())
+        .stalled_stream_protection(stalled_streams())
         .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
         .load()
         .await
@@ -118,8 +128,34 @@ pub fn sdk_config_local() -> SdkConfig {
         )))
         .http_client(local_client())
         .timeout_config(timeouts())
+        .stalled_stream_protection(stalled_streams())
         .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
         .build()
+}
+
+/// An SDK configuration for an engine embedded in this process, reached through `client`
+/// (an in-process transport): no credentials, so no request is signed; the engine has
+/// nothing to check a signature against.
+pub fn sdk_config_in_process(client: aws_smithy_runtime_api::client::http::SharedHttpClient) -> SdkConfig {
+    SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .http_client(client)
+        .timeout_config(timeouts())
+        .stalled_stream_protection(stalled_streams())
+        .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+        .build()
+}
+
+/// A DynamoDB client for [`sdk_config_in_process`]: unsigned requests to `endpoint`.
+pub fn dynamodb_client_unsigned(sdk: &SdkConfig, endpoint: &str) -> aws_sdk_dynamodb::Client {
+    let builder = aws_sdk_dynamodb::config::Builder::from(sdk)
+        .interceptor(crate::trips::RoundTrips)
+        .endpoint_url(endpoint)
+        // SigV4 cannot apply without credentials; with this, the SDK sends the request
+        // unsigned instead of failing.
+        .allow_no_auth();
+    aws_sdk_dynamodb::Client::from_conf(builder.build())
 }
 
 /// A DynamoDB client, on `endpoint` when given (local engines), else the regional one.

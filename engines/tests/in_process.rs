@@ -1,0 +1,116 @@
+//! The in-process transport to the embedded DynamoDB: the production SDK client, unsigned,
+//! gets the answers (and the errors, in the shapes the SDK parses) it gets over HTTP.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use engines::EmbeddedDynamo;
+use shared::store::schema;
+
+const TABLE: &str = "in-process";
+
+/// Counts the requests that pass and those that carry a signature, then hands them on.
+#[derive(Debug, Clone)]
+struct Watch {
+    inner: SharedHttpClient,
+    requests: Arc<AtomicUsize>,
+    signed: Arc<AtomicUsize>,
+}
+
+#[derive(Debug)]
+struct WatchConnector {
+    inner: SharedHttpConnector,
+    requests: Arc<AtomicUsize>,
+    signed: Arc<AtomicUsize>,
+}
+
+impl HttpClient for Watch {
+    fn http_connector(&self, settings: &HttpConnectorSettings, components: &RuntimeComponents) -> SharedHttpConnector {
+        SharedHttpConnector::new(WatchConnector {
+            inner: self.inner.http_connector(settings, components),
+            requests: self.requests.clone(),
+            signed: self.signed.clone(),
+        })
+    }
+}
+
+impl HttpConnector for WatchConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        self.requests.fetch_add(1, Ordering::SeqCst);
+        if request.headers().get("authorization").is_some() {
+            self.signed.fetch_add(1, Ordering::SeqCst);
+        }
+        self.inner.call(request)
+    }
+}
+
+fn key(pk: &str) -> std::collections::HashMap<String, AttributeValue> {
+    [("pk".to_string(), AttributeValue::S(pk.into())), ("sk".to_string(), AttributeValue::S("item".into()))].into()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sdk_reaches_the_engine_in_process_unsigned_with_its_errors_intact() {
+    let engine = EmbeddedDynamo::in_memory().await.expect("engine");
+    let watch = Watch {
+        inner: engine.in_process_client(),
+        requests: Arc::new(AtomicUsize::new(0)),
+        signed: Arc::new(AtomicUsize::new(0)),
+    };
+    let sdk = shared::aws::sdk_config_in_process(SharedHttpClient::new(watch.clone()));
+    let client = shared::aws::dynamodb_client_unsigned(&sdk, engine.endpoint());
+    schema::ensure_table(&client, TABLE, schema::Stream::Off).await.expect("table");
+
+    let put = client.put_item().table_name(TABLE).set_item(Some(key("a"))).item("n", AttributeValue::N("7".into()));
+    put.clone().send().await.expect("put");
+    let got = client.get_item().table_name(TABLE).set_key(Some(key("a"))).send().await.expect("get");
+    assert_eq!(got.item().and_then(|i| i.get("n")), Some(&AttributeValue::N("7".into())));
+
+    // A failed condition: the SDK's typed error, as over HTTP.
+    let refused = put.condition_expression("attribute_not_exists(pk)").send().await.expect_err("exists");
+    assert!(refused.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()), "{refused:?}");
+
+    // A cancelled transaction names the reason per item, which the store's claims read.
+    let claim = |pk: &str| {
+        TransactWriteItem::builder()
+            .put(
+                Put::builder()
+                    .table_name(TABLE)
+                    .set_item(Some(key(pk)))
+                    .condition_expression("attribute_not_exists(pk)")
+                    .build()
+                    .expect("put"),
+            )
+            .build()
+    };
+    let cancelled = client.transact_write_items().transact_items(claim("b")).transact_items(claim("a")).send().await;
+    let cancelled = cancelled.expect_err("the second claim is taken");
+    let reasons = cancelled
+        .as_service_error()
+        .and_then(|e| {
+            match e {
+            aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(
+                c,
+            ) => Some(c.cancellation_reasons().iter().map(|r| r.code().unwrap_or_default().to_string()).collect()),
+            _ => None,
+        }
+        })
+        .unwrap_or_else(Vec::new);
+    assert_eq!(reasons, ["None", "ConditionalCheckFailed"]);
+    let untouched = client.get_item().table_name(TABLE).set_key(Some(key("b"))).send().await.expect("get");
+    assert!(untouched.item().is_none(), "nothing of a cancelled transaction is written");
+
+    // A malformed request gets DynamoDB's validation error, not a transport failure.
+    let invalid = client.get_item().table_name(TABLE).key("pk", AttributeValue::S("a".into())).send().await;
+    let invalid = invalid.expect_err("half a key");
+    assert_eq!(invalid.as_service_error().and_then(|e| e.meta().code()), Some("ValidationException"), "{invalid:?}");
+
+    assert!(watch.requests.load(Ordering::SeqCst) >= 7);
+    assert_eq!(watch.signed.load(Ordering::SeqCst), 0, "no request is signed");
+    engine.stop().await;
+}
