@@ -7,6 +7,13 @@ use cube_auth::apps::{self, AppsCommand};
 use cube_auth::target::{DEFAULT_DATA_DIR, Target};
 use cube_auth::users::UsersCommand;
 
+/// mimalloc: local mode serves every request from one process whose hot path is allocation
+/// heavy (the SDK's per-call configuration, JSON on both sides of the engine); glibc's
+/// allocator took about a sixth of its CPU under load. The Lambda functions keep the system
+/// allocator (one request at a time, smaller binaries).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(name = "cube-auth", version, about = "ConnectyCube-compatible auth and users backend")]
 struct Cli {
