@@ -83,7 +83,7 @@ cargo_tier "unit and handler tests" --workspace --lib --bins --features bench/dr
 # Every tier names the build step's package set and features, so that cargo reuses its test
 # binaries instead of linking each one a second time with other features (about 3 GB more).
 tier_args=(--workspace --features bench/driver)
-cargo_tier "flows and storage (both engines)" "${tier_args[@]}" --test flows --test storage --test users --test seeded --test blobs --test identity --test social --test migration --test reset --test budgets --test abuse --test faults --test logs --test hostile --test instances --test takeover
+cargo_tier "flows and storage (both engines)" "${tier_args[@]}" --test flows --test storage --test users --test seeded --test blobs --test identity --test social --test migration --test reset --test budgets --test abuse --test faults --test logs --test hostile --test instances --test takeover --test in_process
 cargo_tier "template and contract checks" "${tier_args[@]}" --test template --test policies
 cargo_tier "runtime-API harness" "${tier_args[@]}" --test harness
 cargo_tier "CLI and local mode" "${tier_args[@]}" --test cli

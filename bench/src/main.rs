@@ -4,10 +4,13 @@
 //! - `--bin-dir`: the release function binaries, `hello` and `cube-auth` (`target/release`);
 //! - `--profile`: another build of the comparison functions and `hello`, to compare profiles;
 //! - `--spawns`: cold starts per binary (10); `--seconds`: each warm run (5);
-//! - `--only cold|profiles|warm`: one section (repeatable), while tuning; writes no report.
+//! - `--pocketbase`: the PocketBase binary to compare local mode with;
+//! - `--only cold|profiles|warm|peer|cpu`: one section (repeatable), while tuning; writes no report.
 
 mod cold;
+mod cpu;
 mod load;
+mod peer;
 mod process;
 mod report;
 mod stats;
@@ -19,9 +22,14 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 
 /// Workers of the warm load generator.
-const CONCURRENCY: usize = 8;
+pub(crate) const CONCURRENCY: usize = 8;
+/// Rounds per path of the PocketBase comparison.
+const PEER_ROUNDS: usize = 2;
 /// Invocations per process in the profile comparison.
 const WARM_INVOCATIONS: usize = 500;
+/// Invocations per function in the CPU table: /proc counts CPU in 10 ms ticks, so 2,000
+/// invocations of ~300 µs read to about ±2%.
+const CPU_INVOCATIONS: usize = 2_000;
 /// Sequential samples of the hash and of login.
 const LOGIN_SAMPLES: usize = 100;
 /// Functions built under each compared profile: the smallest, a hashing one, a query.
@@ -38,6 +46,7 @@ struct Options {
     seconds: u64,
     out: PathBuf,
     only: Vec<String>,
+    pocketbase: Option<PathBuf>,
 }
 
 impl Options {
@@ -54,6 +63,7 @@ fn options() -> anyhow::Result<Options> {
         seconds: 5,
         out: PathBuf::from("docs/benchmarks.md"),
         only: Vec::new(),
+        pocketbase: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -69,15 +79,25 @@ fn options() -> anyhow::Result<Options> {
             "--seconds" => options.seconds = value()?.parse()?,
             "--out" => options.out = value()?.into(),
             "--only" => options.only.push(value()?),
+            "--pocketbase" => options.pocketbase = Some(value()?.into()),
             other => bail!("unknown argument {other}"),
         }
     }
     Ok(options)
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let options = options()?;
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("sdk-floor") {
+        // The SDK floor's own process, on the runtime a function runs on.
+        let calls = args.get(2).context("sdk-floor CALLS")?.parse()?;
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        return runtime.block_on(cpu::sdk_floor_child(calls));
+    }
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(options()?))
+}
+
+async fn run(options: Options) -> anyhow::Result<()> {
     let mut verdicts = Vec::new();
     let mut document = format!(
         "# Benchmarks\n\nWritten by `make bench` (release profile; `bench/`). Re-run it to refresh.\n\n{}\n",
@@ -99,6 +119,13 @@ async fn main() -> anyhow::Result<()> {
             report::warm(&measured, CONCURRENCY, &mut verdicts),
             report::login(&login, &mut verdicts)
         );
+    }
+    if options.runs("peer") {
+        sections +=
+            &format!("## Local mode beside PocketBase\n\n{}\n", peer_comparison(&options, &mut verdicts).await?);
+    }
+    if options.runs("cpu") {
+        sections += &format!("## Warm CPU per invocation\n\n{}\n", cpu_per_invocation(&options, &mut verdicts).await?);
     }
     if options.runs("profiles") {
         sections += &format!("## Build profiles\n\n{}", build_profiles(&options).await?);
@@ -129,6 +156,25 @@ async fn cold_starts(options: &Options, verdicts: &mut Vec<report::Verdict>) -> 
     let hello = measured.remove(0);
     let rows: Vec<_> = cold::CASES.iter().copied().zip(measured).collect();
     Ok(report::cold_starts(&hello, &rows, spawns, verdicts))
+}
+
+async fn cpu_per_invocation(options: &Options, verdicts: &mut Vec<report::Verdict>) -> anyhow::Result<String> {
+    eprintln!("warm CPU per invocation ({CPU_INVOCATIONS} invocations per function)");
+    let floor = cpu::sdk_floor().await?;
+    let (hello, _) = cpu::warm(&options.bin_dir.join(cold::HELLO), cold::HELLO_EVENT, CPU_INVOCATIONS).await?;
+    let rows = cpu::every_function(&options.bin_dir, CPU_INVOCATIONS).await?;
+    Ok(report::cpu(hello, floor, &rows, CPU_INVOCATIONS, verdicts))
+}
+
+async fn peer_comparison(options: &Options, verdicts: &mut Vec<report::Verdict>) -> anyhow::Result<String> {
+    let Some(pocketbase) = &options.pocketbase else {
+        return Ok("Not measured: no `--pocketbase` binary given (`make bench` installs one).\n".to_string());
+    };
+    eprintln!("cube-auth serve beside PocketBase ({PEER_ROUNDS} rounds)");
+    let cube_auth = options.bin_dir.join("cube-auth");
+    let compared =
+        peer::compare(&cube_auth, pocketbase, CONCURRENCY, Duration::from_secs(options.seconds), PEER_ROUNDS).await?;
+    Ok(report::peer(&compared, &peer::version(pocketbase).await, PEER_ROUNDS, verdicts))
 }
 
 async fn build_profiles(options: &Options) -> anyhow::Result<String> {

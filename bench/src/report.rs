@@ -261,6 +261,103 @@ pub fn profiles(rows: &[ProfileRow], invocations: usize) -> String {
     out
 }
 
+/// Warm CPU per invocation against hello and the SDK floor.
+pub fn cpu(
+    hello: Duration,
+    floor: Duration,
+    rows: &[crate::cpu::Warm],
+    invocations: usize,
+    verdicts: &mut Vec<Verdict>,
+) -> String {
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "| function | request | round trips | warm CPU µs/invocation | budget µs: 2 × hello + trips × floor | × budget |"
+    );
+    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|");
+    let _ = writeln!(out, "| hello (lambda_http baseline) | any event | 0 | {:.0} | | |", us(hello));
+    let _ = writeln!(out, "| SDK floor: one GetItem | the fixture user | 1 | {:.0} | | |", us(floor));
+    for row in rows {
+        let budget = 2.0 * us(hello) + row.round_trips * us(floor);
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.1} | {:.0} | {:.0} | {:.2} |",
+            row.case.function,
+            row.case.event,
+            row.round_trips,
+            us(row.cpu),
+            budget,
+            us(row.cpu) / budget
+        );
+        if row.case.function == "get-session" {
+            verdicts.push(Verdict {
+                target: "get-session warm CPU ≤ 2 × hello + one SDK floor per round trip".into(),
+                measured: format!("{:.0} µs against {budget:.0} µs", us(row.cpu)),
+                met: us(row.cpu) <= budget,
+            });
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\n{invocations} invocations of the same request per function after a first (cold) one, through the runtime-API"
+    );
+    let _ = writeln!(
+        out,
+        "harness, logging at `info` as Lambda does; CPU is the function process's own (user + system). The floor is one"
+    );
+    let _ = writeln!(
+        out,
+        "GetItem through the production client (`Deps::from_env`, the same engine over loopback HTTP), timed alone in a"
+    );
+    let _ = writeln!(out, "process started like a function. Round trips are what each invocation logged.");
+    out
+}
+
+/// cube-auth serve against PocketBase: ratios only (the machine sets the absolute numbers).
+pub fn peer(compared: &[crate::peer::Compared], version: &str, rounds: usize, verdicts: &mut Vec<Verdict>) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "| path | throughput × PocketBase, each round | throughput × PocketBase, all rounds | target | PocketBase's server CPU per request ÷ cube-auth's |"
+    );
+    let _ = writeln!(out, "|---|---|---:|---:|---:|");
+    for c in compared {
+        let rounds: Vec<String> = c
+            .ours
+            .iter()
+            .zip(&c.theirs)
+            .map(|(ours, theirs)| format!("{:.2}", ours.per_second() / theirs.per_second().max(f64::MIN_POSITIVE)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.2} | ≥ {:.1} | {:.2} |",
+            c.name,
+            rounds.join(" / "),
+            c.ratio(),
+            c.target,
+            c.cpu_ratio()
+        );
+        verdicts.push(Verdict {
+            target: format!("cube-auth serve ≥ {:.1}× PocketBase: {}", c.target, c.name),
+            measured: format!("{:.2}×", c.ratio()),
+            met: c.ratio() >= c.target,
+        });
+    }
+    let _ =
+        writeln!(out, "\nThe same 64 users on both ({version}), the same closed-loop load generator at concurrency");
+    let _ = writeln!(
+        out,
+        "{} over kept-alive loopback connections, {rounds} rounds per path alternating which server goes first,",
+        crate::CONCURRENCY
+    );
+    let _ = writeln!(
+        out,
+        "each run after a one-second warm-up and every answer checked for its status. Both servers use both cores."
+    );
+    out
+}
+
 pub fn verdicts(verdicts: &[Verdict]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "| target | measured | met |");

@@ -31,9 +31,7 @@ pub struct Server {
 
 impl Server {
     pub async fn start(binary: &Path) -> anyhow::Result<Server> {
-        let dir = std::env::temp_dir().join(format!("cube-auth-bench-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir)?;
+        let dir = crate::process::scratch_dir("cube-auth-bench")?;
         // The load is thousands of signups and searches from one address: an application
         // whose per-IP limits are out of the way (they are still counted, as in production).
         let created = Command::new(binary)

@@ -190,13 +190,20 @@ pub fn binary_dir() -> PathBuf {
 /// table and the S3 endpoint and bucket of `env`. Static local credentials keep the AWS SDK
 /// off the instance-metadata address.
 pub fn spawn_function(binary: &Path, api: &RuntimeApi, env: &crate::Env) -> Child {
+    function_command(binary, api, env).spawn().expect("spawn function binary")
+}
+
+/// The command [`spawn_function`] runs (the environment Lambda gives a function, warnings
+/// logged to stderr), for callers that change it before spawning.
+pub fn function_command(binary: &Path, api: &RuntimeApi, env: &crate::Env) -> Command {
     assert!(
         binary.exists(),
         "{} is missing: build the function binaries first (cargo build --workspace --bins)",
         binary.display()
     );
     let name = binary.file_name().and_then(|n| n.to_str()).unwrap_or("function");
-    Command::new(binary)
+    let mut command = Command::new(binary);
+    command
         .env_clear()
         .env("AWS_LAMBDA_RUNTIME_API", api.address())
         .env("AWS_LAMBDA_FUNCTION_NAME", name)
@@ -219,7 +226,6 @@ pub fn spawn_function(binary: &Path, api: &RuntimeApi, env: &crate::Env) -> Chil
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn function binary")
+        .kill_on_drop(true);
+    command
 }

@@ -1,0 +1,116 @@
+//! Warm CPU per invocation of every function through the runtime-API harness, beside two
+//! floors: the `lambda_http` hello (what any Rust function costs per invocation) and the SDK's
+//! own cost of one GetItem against the same embedded engine, measured alone in a process set
+//! up exactly like a function. A function is held to: hello, plus one floor per DynamoDB round
+//! trip it makes, times two.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+use testkit::Env;
+use testkit::fixtures::{event_json, seed};
+use testkit::runtime_api::{RuntimeApi, function_command};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::cold::{self, ColdCase};
+use crate::process::cpu_time;
+
+/// GetItems timed by the floor process (after as many untimed ones).
+const FLOOR_CALLS: usize = 2_000;
+
+/// One function's warm cost.
+pub struct Warm {
+    pub case: ColdCase,
+    pub cpu: Duration,
+    /// DynamoDB/S3 round trips per invocation, from the function's own request log.
+    pub round_trips: f64,
+}
+
+/// `count` warm invocations of `binary` on `event` (after a first, cold one), with logs at
+/// `info` as Lambda runs them: the CPU per invocation and the round trips each logged.
+pub async fn warm(binary: &Path, event: &str, count: usize) -> anyhow::Result<(Duration, f64)> {
+    let env = Env::dynoxide().await;
+    seed(&env.deps).await;
+    let api = RuntimeApi::start(vec![event_json(event)]).await;
+    let mut command = function_command(binary, &api, &env);
+    let mut child = command.env("AWS_LAMBDA_LOG_LEVEL", "info").stdout(Stdio::piped()).spawn()?;
+    let stdout = child.stdout.take().context("function stdout")?;
+    let trips = tokio::spawn(async move {
+        let mut lines = BufReader::new(stdout).lines();
+        let mut trips = Vec::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Ok(log) = serde_json::from_str::<Value>(&line)
+                && let Some(count) = log["fields"]["round_trips"].as_u64()
+            {
+                trips.push(count);
+            }
+        }
+        trips
+    });
+    api.outcomes(1, Duration::from_secs(30)).await;
+    let pid = child.id().context("the function exited")?;
+    let before = cpu_time(pid).context("no /proc stat")?;
+    api.enqueue(std::iter::repeat_n(event_json(event), count));
+    let outcomes = api.outcomes(count + 1, Duration::from_secs(120)).await;
+    let cpu = cpu_time(pid).context("no /proc stat")? - before;
+    child.kill().await?;
+    if outcomes.len() != count + 1 {
+        bail!("{}: {} of {} invocations answered", binary.display(), outcomes.len(), count + 1);
+    }
+    let trips = trips.await?;
+    // The warm invocations' logs (the first, cold one may differ: a session refresh).
+    let warm_trips = &trips[trips.len().saturating_sub(count)..];
+    let round_trips = warm_trips.iter().sum::<u64>() as f64 / warm_trips.len().max(1) as f64;
+    Ok((cpu / count as u32, round_trips))
+}
+
+/// Every function's most common request that does not hash a password.
+pub async fn every_function(bin_dir: &Path, count: usize) -> anyhow::Result<Vec<Warm>> {
+    let mut rows = Vec::new();
+    for case in cold::CASES.iter().filter(|case| !case.hashes) {
+        eprintln!("  warm CPU: {}", case.function);
+        let (cpu, round_trips) = warm(&bin_dir.join(case.function), case.event, count).await?;
+        rows.push(Warm { case: *case, cpu, round_trips });
+    }
+    Ok(rows)
+}
+
+/// The SDK floor: this benchmark binary started as a function would be (`sdk-floor`), timing
+/// GetItems of the fixture user through the production client (`Deps::from_env`).
+pub async fn sdk_floor() -> anyhow::Result<Duration> {
+    let env = Env::dynoxide().await;
+    seed(&env.deps).await;
+    let api = RuntimeApi::start(Vec::new()).await;
+    let this = std::env::current_exe()?;
+    let output = function_command(&this, &api, &env)
+        .args(["sdk-floor", &FLOOR_CALLS.to_string()])
+        .stdout(Stdio::piped())
+        .output()
+        .await?;
+    if !output.status.success() {
+        bail!("sdk-floor failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    let nanos: u64 = String::from_utf8(output.stdout)?.trim().parse().context("sdk-floor's answer")?;
+    Ok(Duration::from_nanos(nanos))
+}
+
+/// The floor process: prints the CPU nanoseconds one GetItem costs this process.
+pub async fn sdk_floor_child(calls: usize) -> anyhow::Result<()> {
+    let deps = shared::Deps::from_env().await?;
+    let (pk, sk) = shared::store::keys::user(shared::fixtures::USER_ID);
+    let key = shared::store::item::key(pk, sk);
+    for _ in 0..calls {
+        deps.store.get(key.clone()).await?.context("the fixture user")?;
+    }
+    let pid = std::process::id();
+    let before = cpu_time(pid).context("no /proc stat")?;
+    for _ in 0..calls {
+        deps.store.get(key.clone()).await?.context("the fixture user")?;
+    }
+    let cpu = cpu_time(pid).context("no /proc stat")? - before;
+    println!("{}", cpu.as_nanos() / calls as u128);
+    Ok(())
+}
