@@ -332,6 +332,14 @@ async fn local_mode_keeps_data_across_a_restart_and_stops_cleanly_on_ctrl_c() {
         )
         .await;
     assert_eq!(status, 201);
+    // Another command on the data dir while serve holds it: it goes through the running
+    // engine's loopback port (serve.json), and serve sees what it wrote.
+    let data_dir = ["--data-dir", dir.to_str().unwrap()];
+    let created = run(&[&data_dir[..], &["apps", "create", "--name", "beside-serve", "--json"]].concat(), &[]).await;
+    let created: Value = serde_json::from_str(&created).unwrap();
+    let app_session = json!({"application_id": created["application_id"], "auth_key": created["auth_key"]});
+    let (status, body) = first.call("POST", "/session.json", &[], Some(app_session)).await;
+    assert_eq!(status, 201, "an application created beside serve signs in: {body}");
     let status = first.interrupt().await;
     assert!(status.success(), "serve exits 0 on Ctrl-C, got {status:?}");
     assert!(!dir.join("serve.json").exists(), "serve.json is removed on a clean stop");

@@ -5,7 +5,11 @@
 //! both sides of it, and the server's request routing are gone.
 //!
 //! It serves the operations cube-auth sends. Anything else, a request that is not a DynamoDB
-//! JSON POST or a body that does not parse, gets the error DynamoDB itself would give.
+//! JSON POST or a body that does not parse, gets a DynamoDB error. The body is decoded straight
+//! into dynoxide's request types, without the checks its HTTP server runs first for hostile
+//! clients (type pre-checks, per-operation validation wording): a malformed body can get a
+//! `SerializationException` where DynamoDB words a `ValidationException`. Only the SDK writes
+//! these requests, and the store does not branch on either.
 
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
@@ -18,8 +22,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 const TARGET_PREFIX: &str = "DynamoDB_20120810.";
-const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
+pub(crate) const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
 const UNKNOWN_OPERATION: &str = r#"{"__type":"com.amazon.coral.service#UnknownOperationException"}"#;
+const INTERNAL_STREAMED_BODY: &str =
+    r#"{"__type":"com.amazon.coral.service#InternalServerError","message":"a streamed request body"}"#;
 
 /// An SDK HTTP client that answers every request from `db` in the calling task.
 pub fn client(db: dynoxide::Database) -> SharedHttpClient {
@@ -61,9 +67,20 @@ impl HttpConnector for InProcess {
 
 /// The status and body dynoxide's server would answer `request` with.
 fn answer(db: &dynoxide::Database, request: &HttpRequest) -> (u16, String) {
-    let operation = request.headers().get("x-amz-target").and_then(|target| target.strip_prefix(TARGET_PREFIX));
-    let body = request.body().bytes().unwrap_or_default();
-    let Some(operation) = operation.filter(|_| request.method() == "POST") else {
+    let target = request.headers().get("x-amz-target");
+    match request.body().bytes() {
+        Some(body) => answer_parts(db, request.method() == "POST", target, body),
+        // The SDK buffers every DynamoDB request; a streamed body is a bug to see, not a
+        // request to misread as empty.
+        None => (500, INTERNAL_STREAMED_BODY.to_string()),
+    }
+}
+
+/// The status and body for a request made of its method, `X-Amz-Target` and body: what the
+/// in-process client and the guarded loopback listener ([`crate::guarded`]) both answer.
+pub(crate) fn answer_parts(db: &dynoxide::Database, post: bool, target: Option<&str>, body: &[u8]) -> (u16, String) {
+    let operation = target.and_then(|target| target.strip_prefix(TARGET_PREFIX));
+    let Some(operation) = operation.filter(|_| post) else {
         return (400, UNKNOWN_OPERATION.to_string());
     };
     match dispatch(db, operation, body) {

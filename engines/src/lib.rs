@@ -2,6 +2,7 @@
 //! and tests run the production code paths (`aws-sdk-dynamodb` and `aws-sdk-s3` over HTTP)
 //! unchanged.
 
+mod guarded;
 mod in_process;
 mod s3;
 
@@ -11,6 +12,14 @@ use std::path::Path;
 
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+/// Which server listens on the engine's loopback port.
+enum Port {
+    /// dynoxide's own: the full wire protocol as DynamoDB speaks it (tests cover the wire).
+    Dynoxide,
+    /// SDK and CLI requests only, refused to browsers (local mode's data).
+    Guarded,
+}
 
 /// dynoxide serving the DynamoDB JSON protocol on `127.0.0.1:<random port>`.
 pub struct EmbeddedDynamo {
@@ -23,7 +32,7 @@ pub struct EmbeddedDynamo {
 impl EmbeddedDynamo {
     /// An in-memory database (tests).
     pub async fn in_memory() -> anyhow::Result<Self> {
-        Self::serve(dynoxide::Database::memory().map_err(|e| anyhow::anyhow!("dynoxide: {e}"))?).await
+        Self::serve(dynoxide::Database::memory().map_err(|e| anyhow::anyhow!("dynoxide: {e}"))?, Port::Dynoxide).await
     }
 
     /// A database persisted in one SQLite file (local mode).
@@ -35,16 +44,21 @@ impl EmbeddedDynamo {
         // which made each write cost milliseconds; a development server does not need that.
         db.disable_bulk_loading()
             .map_err(|e| anyhow::anyhow!("dynoxide: setting {path} to synchronous=NORMAL: {e}"))?;
-        Self::serve(db).await
+        // Local mode: the port other commands use, closed to browsers (see `guarded`).
+        Self::serve(db, Port::Guarded).await
     }
 
-    async fn serve(db: dynoxide::Database) -> anyhow::Result<Self> {
+    async fn serve(db: dynoxide::Database, port: Port) -> anyhow::Result<Self> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let endpoint = format!("http://{}", listener.local_addr()?);
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(dynoxide::server::serve_with_shutdown(listener, db.clone(), async {
+        let stopped = async move {
             let _ = stopped.await;
-        }));
+        };
+        let task = match port {
+            Port::Dynoxide => tokio::spawn(dynoxide::server::serve_with_shutdown(listener, db.clone(), stopped)),
+            Port::Guarded => tokio::spawn(guarded::serve(listener, db.clone(), stopped)),
+        };
         Ok(EmbeddedDynamo { endpoint, db, stop: Some(stop), task: Some(task) })
     }
 

@@ -114,3 +114,57 @@ async fn the_sdk_reaches_the_engine_in_process_unsigned_with_its_errors_intact()
     assert_eq!(watch.signed.load(Ordering::SeqCst), 0, "no request is signed");
     engine.stop().await;
 }
+
+/// Sends `request` (a whole HTTP/1.1 request) to `endpoint` and returns the response's head.
+async fn raw(endpoint: &str, request: String) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = endpoint.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.expect("connect");
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer).to_string();
+    answer.split("\r\n\r\n").next().unwrap_or_default().to_ascii_lowercase()
+}
+
+fn post(host: &str, extra: &str) -> String {
+    let body = r#"{"TableName":"in-process","Key":{"pk":{"S":"a"},"sk":{"S":"item"}}}"#;
+    format!(
+        "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-amz-json-1.0\r\n\
+         X-Amz-Target: DynamoDB_20120810.GetItem\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_mode_s_loopback_port_serves_programs_and_refuses_browsers() {
+    let dir = std::env::temp_dir().join(format!("cube-auth-guarded-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let engine = EmbeddedDynamo::in_file(&dir.join("db.sqlite")).await.expect("engine");
+    let endpoint = engine.endpoint().to_string();
+    let host = endpoint.trim_start_matches("http://").to_string();
+
+    // Another cube-auth command: the signed SDK client over the port.
+    let client = shared::aws::dynamodb_client(&shared::aws::sdk_config_local(), Some(&endpoint));
+    schema::ensure_table(&client, TABLE, schema::Stream::Off).await.expect("table over the port");
+    client.put_item().table_name(TABLE).set_item(Some(key("a"))).send().await.expect("put over the port");
+    assert!(raw(&endpoint, post(&host, "")).await.starts_with("http/1.1 200"), "a program's request is served");
+
+    // A web page: its cross-origin request and its pre-flight, a rebound DNS name, another method.
+    let from_page = raw(&endpoint, post(&host, "Origin: https://evil.example\r\n")).await;
+    assert!(from_page.starts_with("http/1.1 403"), "{from_page}");
+    assert!(!from_page.contains("access-control-allow-origin"), "{from_page}");
+    let preflight = format!(
+        "OPTIONS / HTTP/1.1\r\nHost: {host}\r\nOrigin: https://evil.example\r\n\
+         Access-Control-Request-Method: POST\r\nConnection: close\r\n\r\n"
+    );
+    let preflight = raw(&endpoint, preflight).await;
+    assert!(preflight.starts_with("http/1.1 403") && !preflight.contains("access-control"), "{preflight}");
+    let port = host.rsplit(':').next().unwrap_or_default();
+    let rebound = raw(&endpoint, post(&format!("evil.example:{port}"), "")).await;
+    assert!(rebound.starts_with("http/1.1 403"), "{rebound}");
+
+    engine.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
