@@ -1,8 +1,8 @@
 //! Warm CPU per invocation of every function through the runtime-API harness, beside two
 //! floors: the `lambda_http` hello (what any Rust function costs per invocation) and the SDK's
 //! own cost of one GetItem against the same embedded engine, measured alone in a process set
-//! up exactly like a function. A function is held to: hello, plus one floor per DynamoDB round
-//! trip it makes, times two.
+//! up exactly like a function. A function is held to twice hello's cost plus one floor per
+//! DynamoDB round trip it makes: 2 × hello + trips × floor.
 
 use std::path::Path;
 use std::process::Stdio;

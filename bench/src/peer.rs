@@ -314,6 +314,25 @@ fn paths(server: &Server, ours: Vec<Member>, theirs: Vec<Member>) -> Vec<Compare
     vec![me, by_login, by_tag, login]
 }
 
+/// The searches find the same users on both servers (a filter that matched nothing would be
+/// fast and still answer 200): one login, and a page of ten of a tag's sixteen.
+async fn answers_alike(paths: &[ComparedPath], ours: &Loader, theirs: &Loader) -> anyhow::Result<()> {
+    for path in paths.iter().filter(|p| p.name.starts_with("search")) {
+        let (_, body) = ours.send(&(path.ours.0)(0, 0)).await?;
+        let ours: Value = serde_json::from_slice(&body)?;
+        let (_, body) = theirs.send(&(path.theirs.0)(0, 0)).await?;
+        let theirs: Value = serde_json::from_slice(&body)?;
+        let counts = |v: &Value, items: &str, total: &str| (v[items].as_array().map_or(0, Vec::len), v[total].as_u64());
+        let (ours, theirs) = (counts(&ours, "items", "total_entries"), counts(&theirs, "items", "totalItems"));
+        let expected =
+            if path.name.contains("tag") { (PAGE, Some((POPULATION / GROUPS) as u64)) } else { (1, Some(1)) };
+        if ours != expected || theirs != expected {
+            bail!("{}: cube-auth found {ours:?}, PocketBase {theirs:?}, expected {expected:?}", path.name);
+        }
+    }
+    Ok(())
+}
+
 /// Both servers populated alike, then `rounds` rounds of every path on each, alternating which
 /// goes first.
 pub async fn compare(
@@ -347,8 +366,10 @@ async fn measure(
     let (ours, theirs) = (Loader::new(&server.base, server.pid), Loader::new(&peer.base, peer.pid));
     let our_members = populate_ours(&ours, server, concurrency).await?;
     let their_members = populate_theirs(&theirs, concurrency).await?;
+    let paths = paths(server, our_members, their_members);
+    answers_alike(&paths, &ours, &theirs).await?;
     let mut compared = Vec::new();
-    for path in paths(server, our_members, their_members) {
+    for path in paths {
         let mut result = Compared { name: path.name, target: path.target, ours: Vec::new(), theirs: Vec::new() };
         for round in 0..rounds {
             for side in [round % 2, 1 - round % 2] {
