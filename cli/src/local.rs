@@ -51,7 +51,7 @@ impl DataDir {
                 // This process runs the engine: its own requests reach it in process. The
                 // engine still listens on loopback for the other commands (serve.json).
                 let sdk = aws::sdk_config_in_process(engine.in_process_client());
-                let deps = connect(aws::dynamodb_client_unsigned(&sdk, engine.endpoint()), engine.endpoint()).await?;
+                let deps = connect(aws::dynamodb_client(&sdk, Some(engine.endpoint())), engine.endpoint()).await?;
                 Ok(DataDir { dir: dir.to_path_buf(), deps, engine: Some(engine), s3: None, _lock: Some(lock) })
             }
             Err(_) => {

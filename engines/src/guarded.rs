@@ -63,7 +63,7 @@ async fn answer(db: &dynoxide::Database, port: u16, request: Request<Incoming>) 
     let Ok(body) = Limited::new(request.into_body(), MAX_BODY_BYTES).collect().await else {
         return respond(StatusCode::PAYLOAD_TOO_LARGE, "text/plain", "request body too large\n".into());
     };
-    let (status, json) = answer_parts(db, true, target.as_deref(), &body.to_bytes());
+    let (status, json) = answer_parts(db, target.as_deref(), &body.to_bytes());
     respond(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), CONTENT_TYPE, json)
 }
 

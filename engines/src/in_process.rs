@@ -69,18 +69,19 @@ impl HttpConnector for InProcess {
 fn answer(db: &dynoxide::Database, request: &HttpRequest) -> (u16, String) {
     let target = request.headers().get("x-amz-target");
     match request.body().bytes() {
-        Some(body) => answer_parts(db, request.method() == "POST", target, body),
+        Some(_) if request.method() != "POST" => (400, UNKNOWN_OPERATION.to_string()),
+        Some(body) => answer_parts(db, target, body),
         // The SDK buffers every DynamoDB request; a streamed body is a bug to see, not a
         // request to misread as empty.
         None => (500, INTERNAL_STREAMED_BODY.to_string()),
     }
 }
 
-/// The status and body for a request made of its method, `X-Amz-Target` and body: what the
-/// in-process client and the guarded loopback listener ([`crate::guarded`]) both answer.
-pub(crate) fn answer_parts(db: &dynoxide::Database, post: bool, target: Option<&str>, body: &[u8]) -> (u16, String) {
+/// The status and body for a POST made of its `X-Amz-Target` and body: what the in-process
+/// client and the guarded loopback listener ([`crate::guarded`]) both answer.
+pub(crate) fn answer_parts(db: &dynoxide::Database, target: Option<&str>, body: &[u8]) -> (u16, String) {
     let operation = target.and_then(|target| target.strip_prefix(TARGET_PREFIX));
-    let Some(operation) = operation.filter(|_| post) else {
+    let Some(operation) = operation else {
         return (400, UNKNOWN_OPERATION.to_string());
     };
     match dispatch(db, operation, body) {

@@ -63,7 +63,7 @@ async fn the_sdk_reaches_the_engine_in_process_unsigned_with_its_errors_intact()
         signed: Arc::new(AtomicUsize::new(0)),
     };
     let sdk = shared::aws::sdk_config_in_process(SharedHttpClient::new(watch.clone()));
-    let client = shared::aws::dynamodb_client_unsigned(&sdk, engine.endpoint());
+    let client = shared::aws::dynamodb_client(&sdk, Some(engine.endpoint()));
     schema::ensure_table(&client, TABLE, schema::Stream::Off).await.expect("table");
 
     let put = client.put_item().table_name(TABLE).set_item(Some(key("a"))).item("n", AttributeValue::N("7".into()));

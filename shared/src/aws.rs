@@ -147,22 +147,16 @@ pub fn sdk_config_in_process(client: aws_smithy_runtime_api::client::http::Share
         .build()
 }
 
-/// A DynamoDB client for [`sdk_config_in_process`]: unsigned requests to `endpoint`.
-pub fn dynamodb_client_unsigned(sdk: &SdkConfig, endpoint: &str) -> aws_sdk_dynamodb::Client {
-    let builder = aws_sdk_dynamodb::config::Builder::from(sdk)
-        .interceptor(crate::trips::RoundTrips)
-        .endpoint_url(endpoint)
-        // SigV4 cannot apply without credentials; with this, the SDK sends the request
-        // unsigned instead of failing.
-        .allow_no_auth();
-    aws_sdk_dynamodb::Client::from_conf(builder.build())
-}
-
-/// A DynamoDB client, on `endpoint` when given (local engines), else the regional one.
+/// A DynamoDB client, on `endpoint` when given (local engines), else the regional one. A
+/// configuration without credentials ([`sdk_config_in_process`]) sends its requests unsigned:
+/// SigV4 cannot apply without them, and the SDK would otherwise fail the call.
 pub fn dynamodb_client(sdk: &SdkConfig, endpoint: Option<&str>) -> aws_sdk_dynamodb::Client {
     let mut builder = aws_sdk_dynamodb::config::Builder::from(sdk).interceptor(crate::trips::RoundTrips);
     if let Some(endpoint) = endpoint {
         builder = builder.endpoint_url(endpoint);
+    }
+    if sdk.credentials_provider().is_none() {
+        builder = builder.allow_no_auth();
     }
     aws_sdk_dynamodb::Client::from_conf(builder.build())
 }
