@@ -10,7 +10,7 @@ use testkit::Env;
 use testkit::fixtures::{event_json, expectations, seed};
 use testkit::runtime_api::{Outcome, RuntimeApi, spawn_function};
 
-use crate::process::{cpu_time, peak_rss};
+use crate::process::peak_rss;
 use crate::stats::Samples;
 
 /// The baseline binary, fed an API Gateway event it answers with 200.
@@ -151,35 +151,9 @@ async fn spawn_once(binary: &Path, event: &str, expected: u16) -> anyhow::Result
     })
 }
 
-/// Warm cost per invocation in one process: after a first (cold) invocation, `count` more of
-/// `event`; returns the process's CPU time and the wall time per invocation.
-pub async fn warm_invocations(binary: &Path, event: &str, count: usize) -> anyhow::Result<(Duration, Duration)> {
-    let expected = expected_status(binary, event);
-    let env = Env::dynoxide().await;
-    seed(&env.deps).await;
-    let api = RuntimeApi::start(vec![event_json(event)]).await;
-    let mut child = spawn_function(binary, &api, &env);
-    api.outcomes(1, Duration::from_secs(30)).await;
-    let pid = child.id().context("the function exited")?;
-    let cpu_before = cpu_time(pid).context("no /proc stat")?;
-    let started = Instant::now();
-    api.enqueue(std::iter::repeat_n(event_json(event), count));
-    let outcomes = api.outcomes(count + 1, Duration::from_secs(120)).await;
-    let wall = started.elapsed();
-    let cpu = cpu_time(pid).context("no /proc stat")? - cpu_before;
-    child.kill().await?;
-    if outcomes.len() != count + 1 {
-        bail!("{}: {} of {} invocations answered", binary.display(), outcomes.len(), count + 1);
-    }
-    for (_, outcome) in &outcomes {
-        check(binary, event, outcome, expected)?;
-    }
-    Ok((cpu / count as u32, wall / count as u32))
-}
-
 /// The status `events/expectations.json` names for this function's fixture (200 for hello
 /// and for the stream-driven `send-mail`, which answers a batch).
-fn expected_status(binary: &Path, event: &str) -> u16 {
+pub(crate) fn expected_status(binary: &Path, event: &str) -> u16 {
     let function = binary.file_name().and_then(|n| n.to_str()).unwrap_or_default();
     if function == HELLO || function == "send-mail" {
         return 200;
@@ -188,7 +162,7 @@ fn expected_status(binary: &Path, event: &str) -> u16 {
 }
 
 /// A benchmark of failing requests measures nothing: every answer must be the expected one.
-fn check(binary: &Path, event: &str, outcome: &Outcome, expected: u16) -> anyhow::Result<()> {
+pub(crate) fn check(binary: &Path, event: &str, outcome: &Outcome, expected: u16) -> anyhow::Result<()> {
     let status = match outcome {
         Outcome::Response(value) => value["statusCode"].as_u64().map(|s| s as u16),
         Outcome::Error(_) | Outcome::InitError(_) => None,

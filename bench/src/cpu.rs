@@ -6,7 +6,7 @@
 
 use std::path::Path;
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde_json::Value;
@@ -29,14 +29,35 @@ pub struct Warm {
     pub round_trips: f64,
 }
 
-/// `count` warm invocations of `binary` on `event` (after a first, cold one), with logs at
-/// `info` as Lambda runs them: the CPU per invocation and the round trips each logged.
-pub async fn warm(binary: &Path, event: &str, count: usize) -> anyhow::Result<(Duration, f64)> {
+/// What warm invocations of one process cost, each.
+pub struct WarmCost {
+    pub cpu: Duration,
+    pub wall: Duration,
+    /// Round trips each invocation logged (0 when the log level hides the request line).
+    pub round_trips: f64,
+}
+
+/// How the invocations follow each other.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    /// Back to back against the table as the requests leave it (idempotent requests only).
+    AsLeft,
+    /// One at a time, the table put back as seeded before each: a request that deletes or
+    /// ends what it names (a session, a user, a blob) is answered as the first time, every
+    /// time. Wall time then includes the restoring.
+    Reseeded,
+}
+
+/// `count` warm invocations of `binary` on `event` in one process (after a first, cold one),
+/// logging at `log_level`, every answer checked for the status its fixture expects.
+pub async fn warm(binary: &Path, event: &str, count: usize, log_level: &str, table: Table) -> anyhow::Result<WarmCost> {
+    let expected = cold::expected_status(binary, event);
     let env = Env::dynoxide().await;
     seed(&env.deps).await;
+    let seeded = env.all_items().await;
     let api = RuntimeApi::start(vec![event_json(event)]).await;
     let mut command = function_command(binary, &api, &env);
-    let mut child = command.env("AWS_LAMBDA_LOG_LEVEL", "info").stdout(Stdio::piped()).spawn()?;
+    let mut child = command.env("AWS_LAMBDA_LOG_LEVEL", log_level).stdout(Stdio::piped()).spawn()?;
     let stdout = child.stdout.take().context("function stdout")?;
     let trips = tokio::spawn(async move {
         let mut lines = BufReader::new(stdout).lines();
@@ -53,18 +74,39 @@ pub async fn warm(binary: &Path, event: &str, count: usize) -> anyhow::Result<(D
     api.outcomes(1, Duration::from_secs(30)).await;
     let pid = child.id().context("the function exited")?;
     let before = cpu_time(pid).context("no /proc stat")?;
-    api.enqueue(std::iter::repeat_n(event_json(event), count));
-    let outcomes = api.outcomes(count + 1, Duration::from_secs(120)).await;
+    let started = Instant::now();
+    let outcomes = match table {
+        Table::AsLeft => {
+            api.enqueue(std::iter::repeat_n(event_json(event), count));
+            api.outcomes(count + 1, Duration::from_secs(120)).await
+        }
+        Table::Reseeded => {
+            let mut outcomes = Vec::new();
+            for answered in 1..=count {
+                env.restore(&seeded).await;
+                api.enqueue([event_json(event)]);
+                outcomes = api.outcomes(answered + 1, Duration::from_secs(30)).await;
+                if outcomes.len() <= answered {
+                    break;
+                }
+            }
+            outcomes
+        }
+    };
+    let wall = started.elapsed();
     let cpu = cpu_time(pid).context("no /proc stat")? - before;
     child.kill().await?;
     if outcomes.len() != count + 1 {
         bail!("{}: {} of {} invocations answered", binary.display(), outcomes.len(), count + 1);
     }
+    for (_, outcome) in &outcomes {
+        cold::check(binary, event, outcome, expected)?;
+    }
     let trips = trips.await?;
     // The warm invocations' logs (the first, cold one may differ: a session refresh).
     let warm_trips = &trips[trips.len().saturating_sub(count)..];
     let round_trips = warm_trips.iter().sum::<u64>() as f64 / warm_trips.len().max(1) as f64;
-    Ok((cpu / count as u32, round_trips))
+    Ok(WarmCost { cpu: cpu / count as u32, wall: wall / count as u32, round_trips })
 }
 
 /// Every function's most common request that does not hash a password.
@@ -72,8 +114,8 @@ pub async fn every_function(bin_dir: &Path, count: usize) -> anyhow::Result<Vec<
     let mut rows = Vec::new();
     for case in cold::CASES.iter().filter(|case| !case.hashes) {
         eprintln!("  warm CPU: {}", case.function);
-        let (cpu, round_trips) = warm(&bin_dir.join(case.function), case.event, count).await?;
-        rows.push(Warm { case: *case, cpu, round_trips });
+        let cost = warm(&bin_dir.join(case.function), case.event, count, "info", Table::Reseeded).await?;
+        rows.push(Warm { case: *case, cpu: cost.cpu, round_trips: cost.round_trips });
     }
     Ok(rows)
 }

@@ -161,7 +161,10 @@ async fn cold_starts(options: &Options, verdicts: &mut Vec<report::Verdict>) -> 
 async fn cpu_per_invocation(options: &Options, verdicts: &mut Vec<report::Verdict>) -> anyhow::Result<String> {
     eprintln!("warm CPU per invocation ({CPU_INVOCATIONS} invocations per function)");
     let floor = cpu::sdk_floor().await?;
-    let (hello, _) = cpu::warm(&options.bin_dir.join(cold::HELLO), cold::HELLO_EVENT, CPU_INVOCATIONS).await?;
+    let hello =
+        cpu::warm(&options.bin_dir.join(cold::HELLO), cold::HELLO_EVENT, CPU_INVOCATIONS, "info", cpu::Table::Reseeded)
+            .await?
+            .cpu;
     let rows = cpu::every_function(&options.bin_dir, CPU_INVOCATIONS).await?;
     Ok(report::cpu(hello, floor, &rows, CPU_INVOCATIONS, verdicts))
 }
@@ -186,8 +189,14 @@ async fn build_profiles(options: &Options) -> anyhow::Result<String> {
             eprintln!("  {profile}: {function}");
             let binary = dir.join(function);
             let cold = cold::measure(&binary, event, options.spawns).await?;
-            let (warm_cpu, warm_wall) = cold::warm_invocations(&binary, event, WARM_INVOCATIONS).await?;
-            rows.push(report::ProfileRow { profile: profile.clone(), function, cold, warm_cpu, warm_wall });
+            let warm = cpu::warm(&binary, event, WARM_INVOCATIONS, "warn", cpu::Table::AsLeft).await?;
+            rows.push(report::ProfileRow {
+                profile: profile.clone(),
+                function,
+                cold,
+                warm_cpu: warm.cpu,
+                warm_wall: warm.wall,
+            });
         }
     }
     Ok(report::profiles(&rows, WARM_INVOCATIONS))

@@ -300,7 +300,11 @@ pub fn cpu(
     }
     let _ = writeln!(
         out,
-        "\n{invocations} invocations of the same request per function after a first (cold) one, through the runtime-API"
+        "\n{invocations} invocations of the same request per function after a first (cold) one, one at a time with the table"
+    );
+    let _ = writeln!(
+        out,
+        "put back as seeded before each (so every answer is the fixture's expected one), through the runtime-API"
     );
     let _ = writeln!(
         out,
