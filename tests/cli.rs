@@ -1,6 +1,6 @@
 //! The `cube-auth` binary itself: application management on a real DynamoDB table (DynamoDB
-//! Local) and on a local data dir, and local mode surviving a restart and stopping cleanly
-//! on Ctrl-C (SIGINT).
+//! Local) and on a local data dir, local mode surviving a restart and stopping cleanly on
+//! Ctrl-C (SIGINT), and local mode at its open-file limit.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -170,11 +170,28 @@ struct Server {
 
 impl Server {
     async fn start(dir: &Path) -> Server {
+        Server::launch(dir, None, Stdio::piped()).await
+    }
+
+    /// `open_files`: the process's limit on open files (set by the shell that execs serve);
+    /// `log`: where its log (standard output) goes.
+    async fn launch(dir: &Path, open_files: Option<u32>, log: Stdio) -> Server {
         let serve_file = dir.join("serve.json");
-        let child = Command::new(cube_auth())
-            .args(["serve", "--addr", "127.0.0.1:0", "--data-dir", dir.to_str().unwrap()])
+        let serve = cube_auth();
+        let serve_args =
+            [serve.to_str().unwrap(), "serve", "--addr", "127.0.0.1:0", "--data-dir", dir.to_str().unwrap()];
+        let mut command = match open_files {
+            None => Command::new(serve_args[0]),
+            Some(limit) => {
+                let mut shell = Command::new("sh");
+                shell.args(["-c", r#"ulimit -n "$0" && exec "$@""#, &limit.to_string()]).arg(serve_args[0]);
+                shell
+            }
+        };
+        let child = command
+            .args(&serve_args[1..])
             .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
+            .stdout(log)
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
             .spawn()
@@ -353,5 +370,45 @@ async fn local_mode_keeps_data_across_a_restart_and_stops_cleanly_on_ctrl_c() {
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["session"]["user"]["login"], "persisted");
     assert!(second.interrupt().await.success());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// At its open-file limit (more clients than descriptors), serve cannot accept: it must pause
+/// between attempts instead of retrying in a tight loop (a core burnt and the log flooded
+/// exactly when the machine is busiest), and answer again once clients let go.
+#[tokio::test]
+async fn local_mode_at_its_open_file_limit_pauses_instead_of_spinning_and_recovers() {
+    const OPEN_FILES: u32 = 64;
+    let dir = temp_dir("open-files");
+    let log = dir.join("serve.log");
+    let server = Server::launch(&dir, Some(OPEN_FILES), Stdio::from(std::fs::File::create(&log).unwrap())).await;
+    let failed_accepts = || std::fs::read_to_string(&log).unwrap_or_default().matches("accept failed").count();
+
+    // Idle connections, more than serve has descriptors: the kernel queues those it cannot take.
+    let mut held = Vec::new();
+    for _ in 0..OPEN_FILES {
+        held.push(tokio::net::TcpStream::connect(&server.addr).await.expect("connect"));
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while failed_accepts() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "serve never ran out of descriptors: {}",
+            std::fs::read_to_string(&log).unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A tight loop logs tens of thousands of failures a second; a pause of 50 ms, at most 20.
+    let before = failed_accepts();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let in_a_second = failed_accepts() - before;
+    assert!(in_a_second <= 100, "{in_a_second} failed accepts logged in one second: serve spins at its limit");
+
+    drop(held);
+    let dev: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("dev-app.json")).unwrap()).unwrap();
+    let app_session = json!({"application_id": dev["application_id"], "auth_key": dev["auth_key"]});
+    let (status, body) = server.call("POST", "/session.json", &[], Some(app_session)).await;
+    assert_eq!(status, 201, "serve answers again once clients let go: {body}");
+    assert!(server.interrupt().await.success());
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -26,7 +26,7 @@ pub async fn serve(listener: TcpListener, deps: Deps, shutdown: impl Future<Outp
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
-            accepted = listener.accept() => {
+            accepted = engines::listen::accept_or_pause(&listener) => {
                 let (stream, peer) = match accepted {
                     Ok(pair) => pair,
                     Err(error) => {

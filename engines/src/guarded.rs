@@ -35,7 +35,7 @@ pub async fn serve(
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
-            accepted = listener.accept() => {
+            accepted = crate::listen::accept_or_pause(&listener) => {
                 let Ok((stream, _)) = accepted else { continue };
                 let db = db.clone();
                 let service = hyper::service::service_fn(move |request| {

@@ -4,6 +4,7 @@
 
 mod guarded;
 mod in_process;
+pub mod listen;
 mod s3;
 
 pub use s3::EmbeddedS3;

@@ -36,7 +36,7 @@ impl EmbeddedS3 {
         let task = tokio::spawn(async move {
             loop {
                 let (stream, _) = tokio::select! {
-                    accepted = listener.accept() => match accepted {
+                    accepted = crate::listen::accept_or_pause(&listener) => match accepted {
                         Ok(pair) => pair,
                         Err(_) => continue,
                     },
