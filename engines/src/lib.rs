@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 /// Which server listens on the engine's loopback port.
 enum Port {
     /// dynoxide's own: the full wire protocol as DynamoDB speaks it (tests cover the wire).
+    #[cfg(feature = "wire")]
     Dynoxide,
     /// SDK and CLI requests only, refused to browsers (local mode's data).
     Guarded,
@@ -31,7 +32,8 @@ pub struct EmbeddedDynamo {
 }
 
 impl EmbeddedDynamo {
-    /// An in-memory database (tests).
+    /// An in-memory database on dynoxide's own server (tests; feature `wire`).
+    #[cfg(feature = "wire")]
     pub async fn in_memory() -> anyhow::Result<Self> {
         Self::serve(dynoxide::Database::memory().map_err(|e| anyhow::anyhow!("dynoxide: {e}"))?, Port::Dynoxide).await
     }
@@ -57,6 +59,7 @@ impl EmbeddedDynamo {
             let _ = stopped.await;
         };
         let task = match port {
+            #[cfg(feature = "wire")]
             Port::Dynoxide => tokio::spawn(dynoxide::server::serve_with_shutdown(listener, db.clone(), stopped)),
             Port::Guarded => tokio::spawn(guarded::serve(listener, db.clone(), stopped)),
         };
