@@ -156,6 +156,11 @@ async fn apps_are_managed_on_a_local_data_dir() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// The development application local mode writes into its data dir (`dev-app.json`).
+fn dev_app(dir: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("dev-app.json")).unwrap()).unwrap()
+}
+
 fn temp_dir(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("cube-auth-{tag}-{}", shared::crypto::random::random_upper_hex::<6>()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -177,19 +182,16 @@ impl Server {
     /// `log`: where its log (standard output) goes.
     async fn launch(dir: &Path, open_files: Option<u32>, log: Stdio) -> Server {
         let serve_file = dir.join("serve.json");
-        let serve = cube_auth();
-        let serve_args =
-            [serve.to_str().unwrap(), "serve", "--addr", "127.0.0.1:0", "--data-dir", dir.to_str().unwrap()];
         let mut command = match open_files {
-            None => Command::new(serve_args[0]),
+            None => Command::new(cube_auth()),
             Some(limit) => {
                 let mut shell = Command::new("sh");
-                shell.args(["-c", r#"ulimit -n "$0" && exec "$@""#, &limit.to_string()]).arg(serve_args[0]);
+                shell.args(["-c", r#"ulimit -n "$0" && exec "$@""#, &limit.to_string()]).arg(cube_auth());
                 shell
             }
         };
         let child = command
-            .args(&serve_args[1..])
+            .args(["serve", "--addr", "127.0.0.1:0", "--data-dir", dir.to_str().unwrap()])
             .env("RUST_LOG", "warn")
             .stdout(log)
             .stderr(Stdio::inherit())
@@ -251,8 +253,7 @@ impl Server {
 async fn an_application_moves_between_services_without_a_new_app_build() {
     let (old_dir, new_dir) = (temp_dir("old"), temp_dir("new"));
     let old = Server::start(&old_dir).await;
-    let credentials: Value =
-        serde_json::from_str(&std::fs::read_to_string(old_dir.join("dev-app.json")).unwrap()).unwrap();
+    let credentials = dev_app(&old_dir);
     let auth_key = credentials["auth_key"].as_str().unwrap();
     let signup = |login: &str| {
         json!({"user": {"login": login, "email": format!("{login}@example.com"), "password": format!("{login}-password-1"),
@@ -338,7 +339,7 @@ async fn an_application_moves_between_services_without_a_new_app_build() {
 async fn local_mode_keeps_data_across_a_restart_and_stops_cleanly_on_ctrl_c() {
     let dir = temp_dir("serve");
     let first = Server::start(&dir).await;
-    let dev: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("dev-app.json")).unwrap()).unwrap();
+    let dev = dev_app(&dir);
     let auth_key = dev["auth_key"].as_str().unwrap();
     let (status, _) = first
         .call(
@@ -362,7 +363,7 @@ async fn local_mode_keeps_data_across_a_restart_and_stops_cleanly_on_ctrl_c() {
     assert!(!dir.join("serve.json").exists(), "serve.json is removed on a clean stop");
 
     let second = Server::start(&dir).await;
-    let again: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("dev-app.json")).unwrap()).unwrap();
+    let again = dev_app(&dir);
     assert_eq!(again, dev, "the development app is kept");
     let credentials = json!({"application_id": dev["application_id"], "auth_key": auth_key,
         "user": {"login": "persisted", "password": "persist-me-please"}});
@@ -405,7 +406,7 @@ async fn local_mode_at_its_open_file_limit_pauses_instead_of_spinning_and_recove
     assert!(in_a_second <= 100, "{in_a_second} failed accepts logged in one second: serve spins at its limit");
 
     drop(held);
-    let dev: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("dev-app.json")).unwrap()).unwrap();
+    let dev = dev_app(&dir);
     let app_session = json!({"application_id": dev["application_id"], "auth_key": dev["auth_key"]});
     let (status, body) = server.call("POST", "/session.json", &[], Some(app_session)).await;
     assert_eq!(status, 201, "serve answers again once clients let go: {body}");
