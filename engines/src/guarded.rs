@@ -18,18 +18,14 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
-use crate::in_process::{CONTENT_TYPE, answer_parts};
+use crate::engine::{CONTENT_TYPE, Engine};
 
 /// DynamoDB accepts request bodies up to 16 MB.
 const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
-/// Serves `db` on `listener` until `shutdown` resolves, then lets in-flight requests finish
+/// Serves `engine` on `listener` until `shutdown` resolves, then lets in-flight requests finish
 /// (at most five seconds).
-pub async fn serve(
-    listener: TcpListener,
-    db: dynoxide::Database,
-    shutdown: impl Future<Output = ()>,
-) -> Result<(), String> {
+pub async fn serve(listener: TcpListener, engine: Engine, shutdown: impl Future<Output = ()>) -> Result<(), String> {
     let port = listener.local_addr().map_err(|e| e.to_string())?.port();
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -37,10 +33,10 @@ pub async fn serve(
         tokio::select! {
             accepted = crate::listen::accept_or_pause(&listener) => {
                 let Ok((stream, _)) = accepted else { continue };
-                let db = db.clone();
+                let engine = engine.clone();
                 let service = hyper::service::service_fn(move |request| {
-                    let db = db.clone();
-                    async move { Ok::<_, Infallible>(answer(&db, port, request).await) }
+                    let engine = engine.clone();
+                    async move { Ok::<_, Infallible>(answer(&engine, port, request).await) }
                 });
                 let connection = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
                 let connection = graceful.watch(connection);
@@ -55,7 +51,7 @@ pub async fn serve(
     Ok(())
 }
 
-async fn answer(db: &dynoxide::Database, port: u16, request: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn answer(engine: &Engine, port: u16, request: Request<Incoming>) -> Response<Full<Bytes>> {
     if !from_a_client(&request, port) {
         return respond(StatusCode::FORBIDDEN, "text/plain", "forbidden\n".into());
     }
@@ -63,7 +59,7 @@ async fn answer(db: &dynoxide::Database, port: u16, request: Request<Incoming>) 
     let Ok(body) = Limited::new(request.into_body(), MAX_BODY_BYTES).collect().await else {
         return respond(StatusCode::PAYLOAD_TOO_LARGE, "text/plain", "request body too large\n".into());
     };
-    let (status, json) = answer_parts(db, target.as_deref(), &body.to_bytes());
+    let (status, json) = engine.answer(target.as_deref(), &body.to_bytes());
     respond(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), CONTENT_TYPE, json)
 }
 

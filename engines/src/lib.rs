@@ -2,9 +2,11 @@
 //! and tests run the production code paths (`aws-sdk-dynamodb` and `aws-sdk-s3` over HTTP)
 //! unchanged.
 
+mod engine;
 mod guarded;
 mod in_process;
 pub mod listen;
+mod reads;
 mod s3;
 
 pub use s3::EmbeddedS3;
@@ -12,6 +14,8 @@ pub use s3::EmbeddedS3;
 use std::path::Path;
 
 use tokio::sync::oneshot;
+
+use crate::engine::Engine;
 use tokio::task::JoinHandle;
 
 /// Which server listens on the engine's loopback port.
@@ -26,7 +30,7 @@ enum Port {
 /// dynoxide serving the DynamoDB JSON protocol on `127.0.0.1:<random port>`.
 pub struct EmbeddedDynamo {
     endpoint: String,
-    db: dynoxide::Database,
+    engine: Engine,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), String>>>,
 }
@@ -35,7 +39,8 @@ impl EmbeddedDynamo {
     /// An in-memory database on dynoxide's own server (tests; feature `wire`).
     #[cfg(feature = "wire")]
     pub async fn in_memory() -> anyhow::Result<Self> {
-        Self::serve(dynoxide::Database::memory().map_err(|e| anyhow::anyhow!("dynoxide: {e}"))?, Port::Dynoxide).await
+        let db = dynoxide::Database::memory().map_err(|e| anyhow::anyhow!("dynoxide: {e}"))?;
+        Self::serve(Engine::shared_with_its_server(db), Port::Dynoxide).await
     }
 
     /// A database persisted in one SQLite file (local mode).
@@ -47,11 +52,12 @@ impl EmbeddedDynamo {
         // which made each write cost milliseconds; a development server does not need that.
         db.disable_bulk_loading()
             .map_err(|e| anyhow::anyhow!("dynoxide: setting {path} to synchronous=NORMAL: {e}"))?;
-        // Local mode: the port other commands use, closed to browsers (see `guarded`).
-        Self::serve(db, Port::Guarded).await
+        // Local mode: the port other commands use, closed to browsers (see `guarded`). Every
+        // request reaches the engine through `Engine::answer`, so reads can be kept.
+        Self::serve(Engine::sole_path(db), Port::Guarded).await
     }
 
-    async fn serve(db: dynoxide::Database, port: Port) -> anyhow::Result<Self> {
+    async fn serve(engine: Engine, port: Port) -> anyhow::Result<Self> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let endpoint = format!("http://{}", listener.local_addr()?);
         let (stop, stopped) = oneshot::channel::<()>();
@@ -60,10 +66,12 @@ impl EmbeddedDynamo {
         };
         let task = match port {
             #[cfg(feature = "wire")]
-            Port::Dynoxide => tokio::spawn(dynoxide::server::serve_with_shutdown(listener, db.clone(), stopped)),
-            Port::Guarded => tokio::spawn(guarded::serve(listener, db.clone(), stopped)),
+            Port::Dynoxide => {
+                tokio::spawn(dynoxide::server::serve_with_shutdown(listener, engine.database().clone(), stopped))
+            }
+            Port::Guarded => tokio::spawn(guarded::serve(listener, engine.clone(), stopped)),
         };
-        Ok(EmbeddedDynamo { endpoint, db, stop: Some(stop), task: Some(task) })
+        Ok(EmbeddedDynamo { endpoint, engine, stop: Some(stop), task: Some(task) })
     }
 
     /// `http://127.0.0.1:<port>`, for `DYNAMODB_ENDPOINT`.
@@ -75,13 +83,13 @@ impl EmbeddedDynamo {
     /// for the process that runs the engine (local mode). Other processes, and tests that
     /// cover the wire, use [`endpoint`](Self::endpoint).
     pub fn in_process_client(&self) -> aws_smithy_runtime_api::client::http::SharedHttpClient {
-        in_process::client(self.db.clone())
+        in_process::client(self.engine.clone())
     }
 
     /// Deletes items whose TTL has passed (dynoxide only does so when asked; reads must not
     /// rely on it, exactly as with DynamoDB's lazy TTL).
     pub fn sweep_expired(&self) -> usize {
-        self.db.sweep_ttl().unwrap_or(0)
+        self.engine.sweep_expired()
     }
 
     /// Stops serving and waits for in-flight requests to finish.

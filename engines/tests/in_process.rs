@@ -168,3 +168,113 @@ async fn local_mode_s_loopback_port_serves_programs_and_refuses_browsers() {
     engine.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Local mode keeps answers to reads until the next write (engines' read cache). Whatever
+/// path a write takes (the in-process client, another command over the port, the TTL sweep)
+/// and however many requests run at once, a read never answers older than a write that
+/// finished before it began.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_reads_never_answer_older_than_a_finished_write() {
+    let dir = std::env::temp_dir().join(format!("cube-auth-kept-reads-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let engine = EmbeddedDynamo::in_file(&dir.join("db.sqlite")).await.expect("engine");
+    let local = shared::aws::dynamodb_client(
+        &shared::aws::sdk_config_in_process(engine.in_process_client()),
+        Some(engine.endpoint()),
+    );
+    let port = shared::aws::dynamodb_client(&shared::aws::sdk_config_local(), Some(engine.endpoint()));
+    schema::ensure_table(&local, TABLE, schema::Stream::Off).await.expect("table");
+    let read_n = |client: aws_sdk_dynamodb::Client, pk: &'static str| async move {
+        let got = client.get_item().table_name(TABLE).set_key(Some(key(pk))).send().await.expect("get");
+        got.item().and_then(|i| i.get("n")).and_then(|n| n.as_n().ok()).map(|n| n.parse::<i64>().expect("a number"))
+    };
+    let put_n = |client: aws_sdk_dynamodb::Client, pk: &'static str, n: i64| async move {
+        let item =
+            client.put_item().table_name(TABLE).set_item(Some(key(pk))).item("n", AttributeValue::N(n.to_string()));
+        item.send().await.expect("put");
+    };
+
+    // Read (and so kept), then written by each path in turn: the next read sees the write.
+    put_n(local.clone(), "a", 1).await;
+    assert_eq!(read_n(local.clone(), "a").await, Some(1));
+    assert_eq!(read_n(local.clone(), "a").await, Some(1), "a repeated read");
+    put_n(port.clone(), "a", 2).await;
+    assert_eq!(read_n(local.clone(), "a").await, Some(2), "a write by another command over the port");
+    put_n(local.clone(), "a", 3).await;
+    assert_eq!(read_n(port.clone(), "a").await, Some(3), "a read over the port");
+    assert_eq!(read_n(local.clone(), "a").await, Some(3));
+
+    // A failed conditional write changes nothing, and the read still answers the same.
+    let refused = local
+        .put_item()
+        .table_name(TABLE)
+        .set_item(Some(key("a")))
+        .item("n", AttributeValue::N("99".into()))
+        .condition_expression("attribute_not_exists(pk)")
+        .send()
+        .await;
+    assert!(refused.is_err());
+    assert_eq!(read_n(local.clone(), "a").await, Some(3));
+
+    // The TTL sweep deletes a kept item: the next read does not find it.
+    local
+        .update_time_to_live()
+        .table_name(TABLE)
+        .time_to_live_specification(
+            aws_sdk_dynamodb::types::TimeToLiveSpecification::builder()
+                .enabled(true)
+                .attribute_name("expires_at")
+                .build()
+                .expect("ttl"),
+        )
+        .send()
+        .await
+        .expect("ttl on");
+    let gone = local.put_item().table_name(TABLE).set_item(Some(key("gone"))).item("n", AttributeValue::N("1".into()));
+    gone.item("expires_at", AttributeValue::N("1".into())).send().await.expect("put");
+    assert_eq!(read_n(local.clone(), "gone").await, Some(1), "expired, not yet swept: still there, as on DynamoDB");
+    assert!(engine.sweep_expired() >= 1);
+    assert_eq!(read_n(local.clone(), "gone").await, None, "swept");
+
+    // Many writers and readers at once: each writer's read after its own increment sees at
+    // least that value, and the last read sees every increment.
+    let (writers, rounds) = (8, 40);
+    let tasks: Vec<_> = (0..writers)
+        .map(|w| {
+            let (local, port) = (local.clone(), port.clone());
+            tokio::spawn(async move {
+                for round in 0..rounds {
+                    // Writers alternate between the two paths into the engine.
+                    let writer = if (w + round) % 2 == 0 { &local } else { &port };
+                    let updated = writer
+                        .update_item()
+                        .table_name(TABLE)
+                        .set_key(Some(key("counter")))
+                        .update_expression("ADD n :one")
+                        .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                        .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+                        .send()
+                        .await
+                        .expect("increment");
+                    let written: i64 = updated
+                        .attributes()
+                        .and_then(|a| a.get("n"))
+                        .and_then(|n| n.as_n().ok())
+                        .expect("n")
+                        .parse()
+                        .expect("n");
+                    let seen = read_n(local.clone(), "counter").await.expect("the counter");
+                    assert!(seen >= written, "read {seen} after writing {written}");
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("writer");
+    }
+    assert_eq!(read_n(local.clone(), "counter").await, Some(writers * rounds));
+
+    engine.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -135,15 +135,18 @@ pub fn sdk_config_local() -> SdkConfig {
 
 /// An SDK configuration for an engine embedded in this process, reached through `client`
 /// (an in-process transport): no credentials, so no request is signed; the engine has
-/// nothing to check a signature against.
+/// nothing to check a signature against. No timeouts and no retries either: the engine
+/// answers in the calling task, so there is nothing to wait for, and what it refuses (a
+/// failed condition, a validation error) it refuses again on a second attempt. Each would
+/// otherwise cost every call a timer or a retry token for nothing.
 pub fn sdk_config_in_process(client: aws_smithy_runtime_api::client::http::SharedHttpClient) -> SdkConfig {
     SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .http_client(client)
-        .timeout_config(timeouts())
+        .timeout_config(TimeoutConfig::disabled())
         .stalled_stream_protection(stalled_streams())
-        .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+        .retry_config(RetryConfig::disabled())
         .build()
 }
 

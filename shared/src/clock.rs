@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Timelike, Utc};
 
 /// Unix seconds.
 pub type Timestamp = i64;
@@ -38,12 +38,31 @@ fn datetime(ts: Timestamp) -> DateTime<Utc> {
 
 /// `2018-12-05T11:58:02Z`: the date format of every JSON date field.
 pub fn iso8601(ts: Timestamp) -> String {
-    datetime(ts).format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    date_time(ts, 'T', "Z")
 }
 
 /// `2023-08-25 13:29:29 UTC`: the `CB-Token-ExpirationDate` header format.
 pub fn expiration_header(ts: Timestamp) -> String {
-    datetime(ts).format("%Y-%m-%d %H:%M:%S UTC").to_string()
+    date_time(ts, ' ', " UTC")
+}
+
+/// The date, `separator`, the time and `suffix`. Written out field by field: chrono's
+/// `format` parses its pattern on every call, and a session's answer formats half a dozen
+/// dates. Years outside four digits (never a stored time) take chrono's own form.
+fn date_time(ts: Timestamp, separator: char, suffix: &str) -> String {
+    let dt = datetime(ts);
+    if !(0..=9999).contains(&dt.year()) {
+        return dt.format(&format!("%Y-%m-%d{separator}%H:%M:%S{suffix}")).to_string();
+    }
+    format!(
+        "{:04}-{:02}-{:02}{separator}{:02}:{:02}:{:02}{suffix}",
+        dt.year(),
+        dt.month(),
+        dt.day(),
+        dt.hour(),
+        dt.minute(),
+        dt.second()
+    )
 }
 
 #[cfg(test)]
@@ -54,6 +73,12 @@ mod tests {
     fn formats_match_the_wire() {
         assert_eq!(iso8601(1_700_000_000), "2023-11-14T22:13:20Z");
         assert_eq!(expiration_header(1_700_000_000), "2023-11-14 22:13:20 UTC");
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00Z");
+        assert_eq!(iso8601(-1), "1969-12-31T23:59:59Z");
+        assert_eq!(iso8601(951_782_400), "2000-02-29T00:00:00Z");
+        // Outside four-digit years, chrono's own form (a sign and more digits).
+        assert_eq!(iso8601(253_402_300_800), "+10000-01-01T00:00:00Z");
+        assert_eq!(iso8601(i64::MAX), "1970-01-01T00:00:00Z", "out of chrono's range: the epoch");
     }
 
     #[test]
