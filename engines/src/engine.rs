@@ -11,6 +11,7 @@
 //! these requests, and the store does not branch on either.
 
 use dynoxide::{Database, actions};
+use hyper::body::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -47,17 +48,17 @@ impl Engine {
     }
 
     /// The status and body for a POST made of its `X-Amz-Target` and body.
-    pub(crate) fn answer(&self, target: Option<&str>, body: &[u8]) -> (u16, String) {
+    pub(crate) fn answer(&self, target: Option<&str>, body: &[u8]) -> (u16, Bytes) {
         let operation = target.and_then(|target| target.strip_prefix(TARGET_PREFIX));
         let Some(operation) = operation else {
-            return (400, UNKNOWN_OPERATION.to_string());
+            return (400, Bytes::from_static(UNKNOWN_OPERATION.as_bytes()));
         };
         let Some(reads) = &self.reads else {
             return run(&self.db, operation, body);
         };
         if let Some(read) = Read::of(operation, body) {
             return match reads.lookup(read) {
-                Lookup::Hit(answer) => (200, answer.to_string()),
+                Lookup::Hit(answer) => (200, answer),
                 Lookup::Miss(pending) => {
                     let (status, answer) = run(&self.db, operation, body);
                     if status == 200 {
@@ -90,11 +91,11 @@ impl Engine {
 }
 
 /// The status and body the engine answers `operation` with.
-fn run(db: &Database, operation: &str, body: &[u8]) -> (u16, String) {
+fn run(db: &Database, operation: &str, body: &[u8]) -> (u16, Bytes) {
     match dispatch(db, operation, body) {
-        Some(Ok(json)) => (200, json),
-        Some(Err(error)) => (error.status_code(), error.to_json()),
-        None => (400, UNKNOWN_OPERATION.to_string()),
+        Some(Ok(json)) => (200, Bytes::from(json)),
+        Some(Err(error)) => (error.status_code(), Bytes::from(error.to_json())),
+        None => (400, Bytes::from_static(UNKNOWN_OPERATION.as_bytes())),
     }
 }
 

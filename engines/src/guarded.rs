@@ -71,8 +71,8 @@ fn from_a_client(request: &Request<Incoming>, port: u16) -> bool {
     request.method() == hyper::Method::POST && !request.headers().contains_key(hyper::header::ORIGIN) && loopback_host
 }
 
-fn respond(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
+fn respond(status: StatusCode, content_type: &'static str, body: Bytes) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body));
     *response.status_mut() = status;
     response.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static(content_type));
     response

@@ -11,6 +11,8 @@ use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_runtime_api::http::StatusCode;
 
+use hyper::body::Bytes;
+
 use crate::engine::{CONTENT_TYPE, Engine, UNKNOWN_OPERATION};
 
 const INTERNAL_STREAMED_BODY: &str =
@@ -55,13 +57,13 @@ impl HttpConnector for InProcess {
 }
 
 /// The status and body dynoxide's server would answer `request` with.
-fn answer(engine: &Engine, request: &HttpRequest) -> (u16, String) {
+fn answer(engine: &Engine, request: &HttpRequest) -> (u16, Bytes) {
     let target = request.headers().get("x-amz-target");
     match request.body().bytes() {
-        Some(_) if request.method() != "POST" => (400, UNKNOWN_OPERATION.to_string()),
+        Some(_) if request.method() != "POST" => (400, Bytes::from_static(UNKNOWN_OPERATION.as_bytes())),
         Some(body) => engine.answer(target, body),
         // The SDK buffers every DynamoDB request; a streamed body is a bug to see, not a
         // request to misread as empty.
-        None => (500, INTERNAL_STREAMED_BODY.to_string()),
+        None => (500, Bytes::from_static(INTERNAL_STREAMED_BODY.as_bytes())),
     }
 }

@@ -21,6 +21,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use hyper::body::Bytes;
 use serde_json::{Map, Value};
 
 /// The cache is emptied when it would pass either bound (writes forget far sooner under any
@@ -151,7 +152,7 @@ pub(crate) fn written(operation: &str, body: &[u8]) -> Option<Vec<(String, Map<S
 struct State {
     /// Counts writes begun; a read that saw another value at its start is not kept.
     writes: u64,
-    answers: HashMap<ReadKey, Arc<str>>,
+    answers: HashMap<ReadKey, Bytes>,
     bytes: usize,
     /// The kept reads that name each item.
     readers: HashMap<ItemKey, Vec<ReadKey>>,
@@ -190,7 +191,8 @@ pub(crate) struct PendingRead {
 
 /// What a lookup found.
 pub(crate) enum Lookup {
-    Hit(Arc<str>),
+    /// The kept answer, shared (not copied) with the response.
+    Hit(Bytes),
     Miss(PendingRead),
 }
 
@@ -216,7 +218,7 @@ impl ReadCache {
     }
 
     /// Keeps `answer` to a read, unless a write began since the read did.
-    pub(crate) fn store(&self, pending: PendingRead, answer: &str) {
+    pub(crate) fn store(&self, pending: PendingRead, answer: &Bytes) {
         if answer.len() > MAX_ANSWER_BYTES {
             return;
         }
@@ -244,7 +246,7 @@ impl ReadCache {
             }
         }
         state.bytes += answer.len();
-        if let Some(replaced) = state.answers.insert(key, Arc::from(answer)) {
+        if let Some(replaced) = state.answers.insert(key, answer.clone()) {
             // Two reads of the same thing missed at once: the second answer replaced the first.
             state.bytes -= replaced.len();
         }
@@ -305,20 +307,20 @@ mod tests {
     fn miss(cache: &ReadCache, read: Read) -> PendingRead {
         match cache.lookup(read) {
             Lookup::Miss(pending) => pending,
-            Lookup::Hit(answer) => panic!("unexpected hit: {answer}"),
+            Lookup::Hit(answer) => panic!("unexpected hit: {answer:?}"),
         }
     }
 
     fn hit(cache: &ReadCache, read: Read) -> Option<String> {
         match cache.lookup(read) {
-            Lookup::Hit(answer) => Some(answer.to_string()),
+            Lookup::Hit(answer) => Some(String::from_utf8(answer.to_vec()).expect("UTF-8")),
             Lookup::Miss(_) => None,
         }
     }
 
     fn keep(cache: &ReadCache, operation: &str, body: &[u8], answer: &str) {
         let pending = miss(cache, read(operation, body));
-        cache.store(pending, answer);
+        cache.store(pending, &Bytes::from(answer.to_string()));
     }
 
     fn write(cache: &ReadCache, operation: &str, body: &str) {
@@ -409,13 +411,13 @@ mod tests {
         let pending = miss(&cache, read("GetItem", GET));
         let write =
             cache.begin_write(written("PutItem", br#"{"TableName":"t","Item":{"pk":{"S":"z"},"sk":{"S":"z"}}}"#));
-        cache.store(pending, "maybe stale");
+        cache.store(pending, &Bytes::from_static(b"maybe stale"));
         cache.finish_write(write);
         assert_eq!(hit(&cache, read("GetItem", GET)), None);
         // Or lands between them.
         let pending = miss(&cache, read("GetItem", GET));
         write_now(&cache);
-        cache.store(pending, "maybe stale");
+        cache.store(pending, &Bytes::from_static(b"maybe stale"));
         assert_eq!(hit(&cache, read("GetItem", GET)), None);
     }
 
@@ -432,7 +434,7 @@ mod tests {
         }
         assert!(cache.len() <= MAX_ENTRIES);
         let pending = miss(&cache, read("GetItem", GET));
-        cache.store(pending, &"x".repeat(MAX_ANSWER_BYTES + 1));
+        cache.store(pending, &Bytes::from("x".repeat(MAX_ANSWER_BYTES + 1)));
         assert_eq!(hit(&cache, read("GetItem", GET)), None, "an oversized answer is not kept");
     }
 }
