@@ -74,7 +74,7 @@ impl Engine {
         // Anything else may change what the engine holds.
         let write = reads.begin_write(written(operation, body));
         let answered = run(&self.db, operation, body);
-        reads.finish_write(write);
+        write.finish();
         answered
     }
 
@@ -85,7 +85,7 @@ impl Engine {
         };
         let sweep = reads.begin_write(None);
         let swept = self.db.sweep_ttl().unwrap_or(0);
-        reads.finish_write(sweep);
+        sweep.finish();
         swept
     }
 }

@@ -34,7 +34,7 @@ const MAX_ANSWER_BYTES: usize = 256 * 1024;
 /// What a read is kept under: its operation and its body in a canonical form (the SDK writes
 /// a request's maps in hash order, which differs from one request to the next).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(crate) struct ReadKey(String);
+pub(crate) struct ReadKey(Arc<str>);
 
 /// One item: its table and its key attributes, canonical.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -80,12 +80,12 @@ impl Read {
         }
         let mut value: Value = serde_json::from_slice(body).ok()?;
         let items = match operation {
-            "GetItem" => Some(vec![named(value.get("TableName")?.as_str()?, value.get("Key")?.as_object()?)]),
+            "GetItem" => Some(vec![named(value.get("TableName")?.as_str()?, value.get("Key")?.as_object()?)?]),
             "BatchGetItem" => {
                 let mut items = Vec::new();
                 for (table, request) in value.get("RequestItems")?.as_object()? {
                     for key in request.get("Keys")?.as_array()? {
-                        items.push(named(table, key.as_object()?));
+                        items.push(named(table, key.as_object()?)?);
                     }
                 }
                 Some(items)
@@ -93,14 +93,22 @@ impl Read {
             _ => None,
         };
         value.sort_all_objects();
-        Some(Read { key: ReadKey(format!("{operation} {value}")), items })
+        Some(Read { key: ReadKey(Arc::from(format!("{operation} {value}"))), items })
     }
 }
 
-fn named(table: &str, key: &Map<String, Value>) -> (ItemKey, String, Vec<String>) {
+/// An item a read names, or `None` (the read is not kept) unless every key attribute is a
+/// string: a number has many spellings of one value ("1", "1.0", "1E0") and a write naming
+/// the item in another would not be matched. (cube-auth's keys are all strings.)
+fn named(table: &str, key: &Map<String, Value>) -> Option<(ItemKey, String, Vec<String>)> {
+    let plain_string =
+        |value: &Value| value.as_object().is_some_and(|v| v.len() == 1 && v.get("S").is_some_and(Value::is_string));
+    if !key.values().all(plain_string) {
+        return None;
+    }
     let mut names: Vec<String> = key.keys().cloned().collect();
     names.sort();
-    (ItemKey::of(table, key), table.to_string(), names)
+    Some((ItemKey::of(table, key), table.to_string(), names))
 }
 
 /// The items a write changes, each as its table and the attributes it names (a put's whole
@@ -148,11 +156,19 @@ pub(crate) fn written(operation: &str, body: &[u8]) -> Option<Vec<(String, Map<S
     }
 }
 
+/// A kept answer and the items its read named (to unfile it from them when it goes).
+struct Kept {
+    answer: Bytes,
+    items: Vec<ItemKey>,
+}
+
 #[derive(Default)]
 struct State {
-    /// Counts writes begun; a read that saw another value at its start is not kept.
+    /// Counts writes begun and finished; a read that saw another value at its start is not
+    /// kept.
     writes: u64,
-    answers: HashMap<ReadKey, Bytes>,
+    answers: HashMap<ReadKey, Kept>,
+    /// Answer and request bytes held (a request body is the key of its answer).
     bytes: usize,
     /// The kept reads that name each item.
     readers: HashMap<ItemKey, Vec<ReadKey>>,
@@ -171,8 +187,15 @@ impl State {
     }
 
     fn forget(&mut self, key: &ReadKey) {
-        if let Some(answer) = self.answers.remove(key) {
-            self.bytes -= answer.len();
+        let Some(kept) = self.answers.remove(key) else { return };
+        self.bytes -= kept.answer.len() + key.0.len();
+        for item in &kept.items {
+            if let Some(readers) = self.readers.get_mut(item) {
+                readers.retain(|reader| reader != key);
+                if readers.is_empty() {
+                    self.readers.remove(item);
+                }
+            }
         }
     }
 }
@@ -196,9 +219,34 @@ pub(crate) enum Lookup {
     Miss(PendingRead),
 }
 
-/// A write begun: [`ReadCache::finish_write`] forgets what it changed once it has landed.
+/// A write begun. [`PendingWrite::finish`] forgets what it changed once it has landed;
+/// dropped unfinished (the engine panicked part-way through a write), it forgets everything.
 pub(crate) struct PendingWrite {
+    cache: ReadCache,
     items: Option<Vec<(String, Map<String, Value>)>>,
+    finished: bool,
+}
+
+impl PendingWrite {
+    /// Forgets what the write, landed or failed, may have changed.
+    pub(crate) fn finish(mut self) {
+        self.finished = true;
+        self.cache.forget_written(self.items.take());
+    }
+}
+
+impl Drop for PendingWrite {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.cache.forget_written(None);
+        }
+    }
+}
+
+/// Whether an attribute value is a plain string (`{"S": "…"}` and nothing else): the only
+/// key values matched item for item.
+fn plain_string(value: &Value) -> bool {
+    value.as_object().is_some_and(|v| v.len() == 1 && v.get("S").is_some_and(Value::is_string))
 }
 
 impl ReadCache {
@@ -212,58 +260,55 @@ impl ReadCache {
     pub(crate) fn lookup(&self, read: Read) -> Lookup {
         let state = self.state();
         match state.answers.get(&read.key) {
-            Some(answer) => Lookup::Hit(answer.clone()),
+            Some(kept) => Lookup::Hit(kept.answer.clone()),
             None => Lookup::Miss(PendingRead { read, writes: state.writes }),
         }
     }
 
     /// Keeps `answer` to a read, unless a write began since the read did.
     pub(crate) fn store(&self, pending: PendingRead, answer: &Bytes) {
-        if answer.len() > MAX_ANSWER_BYTES {
+        let Read { key, items } = pending.read;
+        let size = answer.len() + key.0.len();
+        if answer.len() > MAX_ANSWER_BYTES || key.0.len() > MAX_ANSWER_BYTES {
             return;
         }
         let mut state = self.state();
         if state.writes != pending.writes {
             return;
         }
-        if state.answers.len() >= MAX_ENTRIES
-            || state.bytes + answer.len() > MAX_BYTES
-            || state.readers.len() >= 4 * MAX_ENTRIES
-        {
+        state.forget(&key);
+        if state.answers.len() >= MAX_ENTRIES || state.bytes + size > MAX_BYTES {
             state.clear();
         }
-        let Read { key, items } = pending.read;
+        let mut named = Vec::new();
         match items {
             None => state.queries.push(key.clone()),
             Some(items) => {
                 for (item, table, names) in items {
-                    let readers = state.readers.entry(item).or_default();
+                    let readers = state.readers.entry(item.clone()).or_default();
                     if !readers.contains(&key) {
                         readers.push(key.clone());
                     }
                     state.key_names.entry(table).or_default().insert(names);
+                    named.push(item);
                 }
             }
         }
-        state.bytes += answer.len();
-        if let Some(replaced) = state.answers.insert(key, answer.clone()) {
-            // Two reads of the same thing missed at once: the second answer replaced the first.
-            state.bytes -= replaced.len();
-        }
+        state.bytes += size;
+        state.answers.insert(key, Kept { answer: answer.clone(), items: named });
     }
 
     /// Marks a write begun (reads running now will not be kept); `items` are what it changes,
     /// `None` for anything.
     pub(crate) fn begin_write(&self, items: Option<Vec<(String, Map<String, Value>)>>) -> PendingWrite {
         self.state().writes += 1;
-        PendingWrite { items }
+        PendingWrite { cache: self.clone(), items, finished: false }
     }
 
-    /// Forgets what a write that has landed (or failed) may have changed.
-    pub(crate) fn finish_write(&self, write: PendingWrite) {
+    fn forget_written(&self, items: Option<Vec<(String, Map<String, Value>)>>) {
         let mut state = self.state();
         state.writes += 1;
-        let Some(items) = write.items else {
+        let Some(items) = items else {
             state.clear();
             return;
         };
@@ -272,15 +317,20 @@ impl ReadCache {
         }
         for (table, attributes) in items {
             let Some(shapes) = state.key_names.get(&table) else { continue };
-            let keys: Vec<ItemKey> = shapes
-                .iter()
-                .filter_map(|names| {
-                    let key: Option<Map<String, Value>> =
-                        names.iter().map(|name| Some((name.clone(), attributes.get(name)?.clone()))).collect();
-                    key.map(|key| ItemKey::of(&table, &key))
-                })
-                .collect();
-            for item in keys {
+            let mut written = Vec::new();
+            for names in shapes {
+                let values: Option<Vec<&Value>> = names.iter().map(|name| attributes.get(name)).collect();
+                let Some(values) = values else { continue };
+                // A key value in another spelling than the reads' (a null or unknown member
+                // beside "S", say: the engine ignores them) could name a kept item unmatched.
+                if !values.iter().all(|value| plain_string(value)) {
+                    state.clear();
+                    return;
+                }
+                let key: Map<String, Value> = names.iter().cloned().zip(values.into_iter().cloned()).collect();
+                written.push(ItemKey::of(&table, &key));
+            }
+            for item in written {
                 for key in state.readers.remove(&item).unwrap_or_default() {
                     state.forget(&key);
                 }
@@ -291,6 +341,12 @@ impl ReadCache {
     #[cfg(test)]
     fn len(&self) -> usize {
         self.state().answers.len()
+    }
+
+    /// Reads filed under items, summed over items (each kept read once per item it names).
+    #[cfg(test)]
+    fn filed(&self) -> usize {
+        self.state().readers.values().map(Vec::len).sum()
     }
 }
 
@@ -324,8 +380,7 @@ mod tests {
     }
 
     fn write(cache: &ReadCache, operation: &str, body: &str) {
-        let pending = cache.begin_write(written(operation, body.as_bytes()));
-        cache.finish_write(pending);
+        cache.begin_write(written(operation, body.as_bytes())).finish();
     }
 
     #[test]
@@ -339,6 +394,11 @@ mod tests {
         assert!(Read::of("Scan", GET).is_none());
         assert!(Read::of("GetItem", b"{not json").is_none());
         assert!(Read::of("GetItem", br#"{"TableName":"t"}"#).is_none(), "no key: the engine refuses it");
+        let numeric = br#"{"TableName":"t","Key":{"pk":{"S":"a"},"sk":{"N":"1"}}}"#;
+        assert!(Read::of("GetItem", numeric).is_none(), "a number key has many spellings: not kept");
+        let batch =
+            br#"{"RequestItems":{"t":{"Keys":[{"pk":{"S":"a"},"sk":{"S":"b"}},{"pk":{"B":"YQ=="},"sk":{"S":"b"}}]}}}"#;
+        assert!(Read::of("BatchGetItem", batch).is_none());
     }
 
     #[test]
@@ -398,8 +458,7 @@ mod tests {
         write(&cache, "TransactWriteItems", r#"{"TransactItems":[{"Unknown":{}}]}"#);
         assert_eq!(hit(&cache, read("GetItem", GET)), None);
         keep(&cache, "GetItem", GET, "a");
-        let sweep = cache.begin_write(None);
-        cache.finish_write(sweep);
+        cache.begin_write(None).finish();
         assert_eq!(cache.len(), 0);
         assert!(is_read("Scan") && is_read("GetItem") && !is_read("PutItem") && !is_read("UpdateTimeToLive"));
     }
@@ -412,7 +471,7 @@ mod tests {
         let write =
             cache.begin_write(written("PutItem", br#"{"TableName":"t","Item":{"pk":{"S":"z"},"sk":{"S":"z"}}}"#));
         cache.store(pending, &Bytes::from_static(b"maybe stale"));
-        cache.finish_write(write);
+        write.finish();
         assert_eq!(hit(&cache, read("GetItem", GET)), None);
         // Or lands between them.
         let pending = miss(&cache, read("GetItem", GET));
@@ -423,6 +482,42 @@ mod tests {
 
     fn write_now(cache: &ReadCache) {
         write(cache, "PutItem", r#"{"TableName":"t","Item":{"pk":{"S":"a"},"sk":{"S":"b"}}}"#);
+    }
+
+    #[test]
+    fn a_write_spelling_a_key_oddly_forgets_everything() {
+        // The engine ignores a null or unknown member beside "S": this put replaces (a, b).
+        let cache = ReadCache::default();
+        keep(&cache, "GetItem", GET, "a");
+        write(&cache, "PutItem", r#"{"TableName":"t","Item":{"pk":{"S":"a","N":null},"sk":{"S":"b"}}}"#);
+        assert_eq!(hit(&cache, read("GetItem", GET)), None);
+    }
+
+    #[test]
+    fn a_write_abandoned_part_way_forgets_everything() {
+        let cache = ReadCache::default();
+        keep(&cache, "GetItem", GET, "a");
+        // Dropped without finishing: the engine panicked inside a write that may have landed.
+        drop(cache.begin_write(written("PutItem", br#"{"TableName":"t","Item":{"pk":{"S":"z"},"sk":{"S":"z"}}}"#)));
+        assert_eq!(hit(&cache, read("GetItem", GET)), None);
+    }
+
+    #[test]
+    fn a_forgotten_read_is_unfiled_from_every_item_it_named() {
+        let cache = ReadCache::default();
+        for n in 0..50 {
+            let batch = format!(
+                r#"{{"RequestItems":{{"t":{{"Keys":[{{"pk":{{"S":"a"}},"sk":{{"S":"b"}}}},{{"pk":{{"S":"x{n}"}},"sk":{{"S":"y"}}}}]}}}}}}"#
+            );
+            keep(&cache, "BatchGetItem", batch.as_bytes(), "two");
+            write(
+                &cache,
+                "DeleteItem",
+                &format!(r#"{{"TableName":"t","Key":{{"pk":{{"S":"x{n}"}},"sk":{{"S":"y"}}}}}}"#),
+            );
+        }
+        assert_eq!(cache.len(), 0);
+        assert_eq!(cache.filed(), 0, "item (a, b) holds no reference to the forgotten reads");
     }
 
     #[test]
