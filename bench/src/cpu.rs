@@ -109,10 +109,12 @@ pub async fn warm(binary: &Path, event: &str, count: usize, log_level: &str, tab
     Ok(WarmCost { cpu: cpu / count as u32, wall: wall / count as u32, round_trips })
 }
 
-/// Every function's most common request that does not hash a password.
-pub async fn every_function(bin_dir: &Path, count: usize) -> anyhow::Result<Vec<Warm>> {
+/// Every function's most common request that does not hash a password (only the functions
+/// named in `only`, unless it is empty).
+pub async fn every_function(bin_dir: &Path, count: usize, only: &[String]) -> anyhow::Result<Vec<Warm>> {
     let mut rows = Vec::new();
-    for case in cold::CASES.iter().filter(|case| !case.hashes) {
+    let chosen = |case: &&ColdCase| only.is_empty() || only.iter().any(|name| name == case.function);
+    for case in cold::CASES.iter().filter(|case| !case.hashes).filter(chosen) {
         eprintln!("  warm CPU: {}", case.function);
         let cost = warm(&bin_dir.join(case.function), case.event, count, "info", Table::Reseeded).await?;
         rows.push(Warm { case: *case, cpu: cost.cpu, round_trips: cost.round_trips });

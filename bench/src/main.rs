@@ -5,7 +5,8 @@
 //! - `--profile`: another build of the comparison functions and `hello`, to compare profiles;
 //! - `--spawns`: cold starts per binary (10); `--seconds`: each warm run (5);
 //! - `--pocketbase`: the PocketBase binary to compare local mode with;
-//! - `--only cold|profiles|warm|peer|cpu`: one section (repeatable), while tuning; writes no report.
+//! - `--only cold|profiles|warm|peer|cpu`: one section (repeatable), while tuning; writes no report;
+//! - `--function NAME`: only this function's row in the CPU table (repeatable), while tuning.
 
 mod cold;
 mod cpu;
@@ -46,6 +47,7 @@ struct Options {
     seconds: u64,
     out: PathBuf,
     only: Vec<String>,
+    functions: Vec<String>,
     pocketbase: Option<PathBuf>,
 }
 
@@ -63,6 +65,7 @@ fn options() -> anyhow::Result<Options> {
         seconds: 5,
         out: PathBuf::from("docs/benchmarks.md"),
         only: Vec::new(),
+        functions: Vec::new(),
         pocketbase: None,
     };
     let mut args = std::env::args().skip(1);
@@ -79,6 +82,7 @@ fn options() -> anyhow::Result<Options> {
             "--seconds" => options.seconds = value()?.parse()?,
             "--out" => options.out = value()?.into(),
             "--only" => options.only.push(value()?),
+            "--function" => options.functions.push(value()?),
             "--pocketbase" => options.pocketbase = Some(value()?.into()),
             other => bail!("unknown argument {other}"),
         }
@@ -133,7 +137,7 @@ async fn run(options: Options) -> anyhow::Result<()> {
     document += &format!("## Targets\n\n{}\n{sections}", report::verdicts(&verdicts));
 
     println!("{document}");
-    if options.only.is_empty() {
+    if options.only.is_empty() && options.functions.is_empty() {
         if let Some(parent) = options.out.parent() {
             std::fs::create_dir_all(parent)?;
         }
@@ -165,7 +169,7 @@ async fn cpu_per_invocation(options: &Options, verdicts: &mut Vec<report::Verdic
         cpu::warm(&options.bin_dir.join(cold::HELLO), cold::HELLO_EVENT, CPU_INVOCATIONS, "info", cpu::Table::Reseeded)
             .await?
             .cpu;
-    let rows = cpu::every_function(&options.bin_dir, CPU_INVOCATIONS).await?;
+    let rows = cpu::every_function(&options.bin_dir, CPU_INVOCATIONS, &options.functions).await?;
     Ok(report::cpu(hello, floor, &rows, CPU_INVOCATIONS, verdicts))
 }
 

@@ -5,6 +5,8 @@ use crate::deps::Deps;
 use crate::domain::session::Session;
 use crate::error::ApiError;
 use crate::service::context::Context;
+use crate::store::Item;
+use crate::store::prefetch::{Prefetched, SessionHint};
 
 /// The authenticated session of a request.
 #[derive(Debug, Clone)]
@@ -30,9 +32,24 @@ impl Caller {
 /// its expiry set on the response. Missing, unknown, destroyed and expired tokens all give
 /// the one 401 the SDKs recognise.
 pub async fn authenticate(deps: &Deps, ctx: &mut Context) -> Result<Caller, ApiError> {
-    let caller = lookup(deps, ctx).await?;
+    Ok(authenticate_prefetching(deps, ctx, |_| Vec::new()).await?.0)
+}
+
+/// [`authenticate`], with the keys `guess` names read in the session's round trip (see
+/// [`crate::store::prefetch`]). What was read ahead is dropped when recording the activity
+/// wrote to the session and its user, so a request never answers from items older than its
+/// own write.
+pub async fn authenticate_prefetching(
+    deps: &Deps,
+    ctx: &mut Context,
+    guess: impl FnOnce(SessionHint) -> Vec<Item>,
+) -> Result<(Caller, Prefetched), ApiError> {
+    let token = presented(ctx.token())?;
+    let (session, mut prefetched) = deps.store.get_session_prefetching(&token_hash(&token), guess).await?;
+    let caller = live(deps, session, token)?;
     let now = deps.clock.now();
     let session = if caller.session.needs_refresh(now, deps.config.session_refresh_secs) {
+        prefetched.discard();
         match deps.store.refresh_session(&caller.session, now).await {
             Ok(Some(refreshed)) => refreshed,
             // Another request recorded the activity a moment ago.
@@ -47,7 +64,7 @@ pub async fn authenticate(deps: &Deps, ctx: &mut Context) -> Result<Caller, ApiE
         caller.session
     };
     ctx.session_expires_at = Some(session.expires_at());
-    Ok(Caller { session, token: caller.token })
+    Ok((Caller { session, token: caller.token }, prefetched))
 }
 
 /// Like [`authenticate`] but records no activity (for destroying the session).
@@ -57,17 +74,24 @@ pub async fn lookup(deps: &Deps, ctx: &Context) -> Result<Caller, ApiError> {
 
 /// The live session behind `token` (from a header or, for download links, the query).
 pub async fn lookup_token(deps: &Deps, token: &str) -> Result<Caller, ApiError> {
-    let token = token.trim().to_string();
+    let token = presented(Some(token))?;
+    let session = deps.store.get_session(&token_hash(&token)).await?;
+    live(deps, session, token)
+}
+
+/// The token as presented, trimmed; none or a blank one is the 401.
+fn presented(token: Option<&str>) -> Result<String, ApiError> {
+    let token = token.map(str::trim).unwrap_or_default();
     if token.is_empty() {
         return Err(ApiError::SessionMissing);
     }
+    Ok(token.to_string())
+}
+
+/// The caller, if `session` is still live.
+fn live(deps: &Deps, session: Option<Session>, token: String) -> Result<Caller, ApiError> {
     let now = deps.clock.now();
-    let session = deps
-        .store
-        .get_session(&token_hash(&token))
-        .await?
-        .filter(|s| s.is_live(now))
-        .ok_or(ApiError::SessionMissing)?;
+    let session = session.filter(|s| s.is_live(now)).ok_or(ApiError::SessionMissing)?;
     Ok(Caller { session, token })
 }
 

@@ -16,12 +16,15 @@ use crate::domain::search::{SearchField, bucket};
 use crate::domain::user::{UniqueField, User};
 use crate::domain::user_query::{Condition, Operand, Operator, QueryField, Sort, UserQuery};
 use crate::error::ApiError;
-use crate::service::auth::authenticate;
+use crate::service::auth::authenticate_prefetching;
 use crate::service::context::Context;
 use crate::service::finder::{Filter, Match, Walk};
+use crate::store::Item;
 use crate::store::cursor::{Cursor, Entry, Layout, Partition, Rank, SortKeys};
 use crate::store::keys;
+use crate::store::prefetch::{Prefetched, SessionHint};
 use crate::store::rate::{Limit, RateDecision};
+use crate::store::users::{unique_keys, user_keys};
 
 /// `GET /users/v2`: any valid session may search its own application.
 /// The query is checked after the session.
@@ -30,12 +33,18 @@ pub async fn search_users(
     ctx: &mut Context,
     query: impl FnOnce() -> Result<UserQuery, ApiError>,
 ) -> Result<UserPage, ApiError> {
-    let caller = authenticate(deps, ctx).await?;
-    let query = query()?;
+    // Parsed first so that the reads it starts with can go with the session's; its errors
+    // still come after the session's.
+    let parsed = query();
+    let guess = |hint: SessionHint| parsed.as_ref().map(|query| first_reads(query, hint)).unwrap_or_default();
+    let (caller, prefetched) = authenticate_prefetching(deps, ctx, guess).await?;
+    let query = parsed?;
     // Counting (which may read the application's limits) and the search are independent;
     // a refused search was read-only, so doing it alongside costs nothing but the reads.
-    let (counted, found) =
-        tokio::join!(count_search(deps, caller.app_id(), ctx.source_ip()), run(deps, caller.app_id(), &query));
+    let (counted, found) = tokio::join!(
+        count_search(deps, caller.app_id(), ctx.source_ip()),
+        run_from(deps, caller.app_id(), &query, &prefetched)
+    );
     counted?;
     let (total, users) = found?;
     Ok(UserPage { limit: query.limit, skip: query.offset, total, users })
@@ -62,20 +71,55 @@ pub async fn count_search(deps: &Deps, app_id: i64, ip: Option<&str>) -> Result<
 
 /// The total number of matches (see [`crate::domain::search_budget`]) and the requested page.
 pub async fn run(deps: &Deps, app_id: i64, query: &UserQuery) -> Result<(usize, Vec<User>), ApiError> {
-    let now = deps.clock.now();
-    let primary = primary_condition(query);
+    run_from(deps, app_id, query, &Prefetched::nothing()).await
+}
+
+/// The list a query's candidates are, when they are one: the ids it names, or the unique
+/// logins or emails whose markers name them.
+enum Listed {
+    Ids(Vec<i64>),
+    Unique(UniqueField, Vec<String>),
+}
+
+fn listed_by(primary: &Condition) -> Option<Listed> {
     match primary.field {
-        QueryField::Id => {
-            let ids: Vec<i64> =
-                primary.operands.iter().filter_map(|o| if let Operand::Int(i) = o { Some(*i) } else { None }).collect();
-            listed(deps, app_id, query, &ids, now).await
-        }
+        QueryField::Id => Some(Listed::Ids(
+            primary.operands.iter().filter_map(|o| if let Operand::Int(i) = o { Some(*i) } else { None }).collect(),
+        )),
         QueryField::Login | QueryField::Email if primary.op != Operator::StartWith => {
             let field = if primary.field == QueryField::Login { UniqueField::Login } else { UniqueField::Email };
-            let ids = deps.store.find_user_ids(app_id, field, &texts(primary), now).await?;
-            listed(deps, app_id, query, &ids, now).await
+            Some(Listed::Unique(field, texts(primary)))
         }
-        _ => indexed(deps, app_id, query, primary).await,
+        _ => None,
+    }
+}
+
+/// What a query reads first, to be read with the session: the users it names by id, or the
+/// markers of the logins or emails it names in the session's application.
+fn first_reads(query: &UserQuery, hint: SessionHint) -> Vec<Item> {
+    match listed_by(primary_condition(query)) {
+        Some(Listed::Ids(ids)) => user_keys(&ids),
+        Some(Listed::Unique(field, values)) => unique_keys(hint.app_id, field, &values),
+        None => Vec::new(),
+    }
+}
+
+/// [`run`], using what was read with the session where it covers the query's first reads.
+async fn run_from(
+    deps: &Deps,
+    app_id: i64,
+    query: &UserQuery,
+    prefetched: &Prefetched,
+) -> Result<(usize, Vec<User>), ApiError> {
+    let now = deps.clock.now();
+    let primary = primary_condition(query);
+    match listed_by(primary) {
+        Some(Listed::Ids(ids)) => listed(deps, app_id, query, &ids, prefetched, now).await,
+        Some(Listed::Unique(field, values)) => {
+            let ids = deps.store.find_user_ids_from(prefetched, app_id, field, &values, now).await?;
+            listed(deps, app_id, query, &ids, prefetched, now).await
+        }
+        None => indexed(deps, app_id, query, primary).await,
     }
 }
 
@@ -86,9 +130,10 @@ async fn listed(
     app_id: i64,
     query: &UserQuery,
     ids: &[i64],
+    prefetched: &Prefetched,
     now: Timestamp,
 ) -> Result<(usize, Vec<User>), ApiError> {
-    let mut users = deps.store.users_by_ids(app_id, ids, now).await?;
+    let mut users = deps.store.users_by_ids_from(prefetched, app_id, ids, now).await?;
     users.retain(|u| query.matches(u));
     query.order(&mut users);
     let total = users.len();

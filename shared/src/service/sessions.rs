@@ -14,7 +14,7 @@ use crate::domain::user::{UniqueField, User};
 use crate::domain::user_input::{Change, UserInput, check_new_password};
 use crate::error::{ApiError, FieldErrors};
 use crate::params::Field;
-use crate::service::auth::{authenticate, lookup};
+use crate::service::auth::{authenticate, authenticate_prefetching, lookup};
 use crate::service::context::Context;
 use crate::service::credentials::PasswordLogin;
 use crate::service::external::{self, ProviderLogin, parse_provider};
@@ -22,6 +22,8 @@ use crate::service::password_login::{LoggedIn, LoginTarget, finish_bind, passwor
 use crate::service::signup::{count_signup, signup_limit_of};
 use crate::service::users::{conflict_to_api, new_user};
 use crate::store::ids::SESSIONS;
+use crate::store::prefetch::SessionHint;
+use crate::store::users::user_key;
 use crate::store::{Claim, StoreError, Tx};
 
 /// How far a signed request's `timestamp` may be from our clock (contract §3.3).
@@ -293,11 +295,15 @@ pub struct SessionView {
     pub user: Option<User>,
 }
 
-/// `GET /session`: the caller's session, with its user.
+/// `GET /session`: the caller's session, with its user (read with the session when this
+/// instance has seen the session before: one round trip).
 pub async fn get_session(deps: &Deps, ctx: &mut Context) -> Result<SessionView, ApiError> {
-    let caller = authenticate(deps, ctx).await?;
+    let guess = |hint: SessionHint| hint.user_id.map(user_key).into_iter().collect();
+    let (caller, prefetched) = authenticate_prefetching(deps, ctx, guess).await?;
     let user = match caller.session.user_id {
-        Some(id) => Some(deps.store.get_user(id, deps.clock.now()).await?.ok_or(ApiError::SessionMissing)?),
+        Some(id) => {
+            Some(deps.store.get_user_from(&prefetched, id, deps.clock.now()).await?.ok_or(ApiError::SessionMissing)?)
+        }
         None => None,
     };
     Ok(SessionView { token: caller.token, session: caller.session, user })

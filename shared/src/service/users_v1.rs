@@ -13,13 +13,15 @@ use crate::domain::v1_filter::{V1Filter, V1Order};
 use crate::error::ApiError;
 use crate::params::Field;
 use crate::routes::Endpoint;
-use crate::service::auth::{Caller, authenticate};
+use crate::service::auth::{Caller, authenticate_prefetching};
 use crate::service::context::Context;
 use crate::service::finder::{Filter, Walk};
 use crate::service::search::{self, count_search};
 use crate::store::cursor::{Cursor, Entry, Layout, Partition, SortKeys};
 use crate::store::keys;
+use crate::store::prefetch::{Prefetched, SessionHint};
 use crate::store::schema::{USERS_BY_CREATED, USERS_BY_ID, USERS_BY_UPDATED};
+use crate::store::users::user_keys;
 
 pub const DEFAULT_PER_PAGE: usize = 10;
 pub const MAX_PER_PAGE: usize = 100;
@@ -47,8 +49,17 @@ pub async fn retrieve(
     ctx: &mut Context,
     lookup: impl FnOnce() -> Result<V1Lookup, ApiError>,
 ) -> Result<V1Answer, ApiError> {
-    let caller = authenticate(deps, ctx).await?;
-    let V1Lookup { endpoint, path_id, query: params } = lookup()?;
+    // Parsed first so that a user named by id in the path is read with the session; its
+    // errors still come after the session's.
+    let parsed = lookup();
+    let guess = |_: SessionHint| match &parsed {
+        Ok(V1Lookup { endpoint: Endpoint::GetUser, path_id: Some(id), .. }) => {
+            id.parse::<i64>().map(|id| user_keys(&[id])).unwrap_or_default()
+        }
+        _ => Vec::new(),
+    };
+    let (caller, prefetched) = authenticate_prefetching(deps, ctx, guess).await?;
+    let V1Lookup { endpoint, path_id, query: params } = parsed?;
     let fields = Field::of(&params);
     // Lookups by something other than an id are searches, and count as such; the count (which
     // may read the application's limits) goes alongside the lookup, which is read-only.
@@ -60,7 +71,7 @@ pub async fn retrieve(
             Endpoint::ListUsersV1 => list(deps, &caller, &params).await,
             Endpoint::GetUser => {
                 let id = path_id.as_deref().and_then(|id| id.parse::<i64>().ok()).ok_or_else(not_found)?;
-                one(deps, &caller, vec![id]).await
+                one(deps, &caller, vec![id], &prefetched).await
             }
             Endpoint::UsersByLogin => by_unique(deps, &caller, UniqueField::Login, required(fields, "login")?).await,
             Endpoint::UsersByEmail => by_unique(deps, &caller, UniqueField::Email, required(fields, "email")?).await,
@@ -126,14 +137,14 @@ fn required(fields: Field<'_>, name: &str) -> Result<String, ApiError> {
 }
 
 /// The lowest-id live user among `ids` in the caller's app.
-async fn one(deps: &Deps, caller: &Caller, ids: Vec<i64>) -> Result<V1Answer, ApiError> {
-    let users = deps.store.users_by_ids(caller.app_id(), &ids, deps.clock.now()).await?;
+async fn one(deps: &Deps, caller: &Caller, ids: Vec<i64>, prefetched: &Prefetched) -> Result<V1Answer, ApiError> {
+    let users = deps.store.users_by_ids_from(prefetched, caller.app_id(), &ids, deps.clock.now()).await?;
     Ok(V1Answer::One(Box::new(users.into_iter().next().ok_or_else(not_found)?)))
 }
 
 async fn by_unique(deps: &Deps, caller: &Caller, field: UniqueField, value: String) -> Result<V1Answer, ApiError> {
     let id = deps.store.find_user_id(caller.app_id(), field, &value, deps.clock.now()).await?;
-    one(deps, caller, id.into_iter().collect()).await
+    one(deps, caller, id.into_iter().collect(), &Prefetched::nothing()).await
 }
 
 /// `page` (from 1) and `per_page` (default 10, at most 100), within the offset cap.

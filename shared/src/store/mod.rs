@@ -14,6 +14,7 @@ pub mod item;
 pub mod keys;
 pub mod listing;
 pub mod meter;
+pub mod prefetch;
 pub mod rate;
 pub mod resets;
 pub mod schema;
@@ -71,6 +72,9 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// DynamoDB's limit of keys in one `BatchGetItem`.
+pub const MAX_BATCH_GET: usize = 100;
+
 /// Transactions cancelled by a concurrent transaction on the same items are retried this
 /// many times (they wrote nothing, so a retry is safe).
 const CONFLICT_RETRIES: u32 = 6;
@@ -82,6 +86,7 @@ pub struct Store {
     ids: Arc<ids::IdBlocks>,
     apps: Arc<app_cache::AppCache>,
     meter: Arc<meter::Meter>,
+    session_hints: Arc<prefetch::SessionHints>,
 }
 
 impl Store {
@@ -92,6 +97,7 @@ impl Store {
             ids: Arc::new(ids::IdBlocks::new(id_block_size)),
             apps: Arc::default(),
             meter: Arc::default(),
+            session_hints: Arc::default(),
         }
     }
 
@@ -130,7 +136,7 @@ impl Store {
     pub async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
         let keys: Vec<Item> = keys.into_iter().filter(keys::fits).collect();
         let mut found = Vec::with_capacity(keys.len());
-        for chunk in keys.chunks(100) {
+        for chunk in keys.chunks(MAX_BATCH_GET) {
             let mut pending = Some(
                 KeysAndAttributes::builder()
                     .set_keys(Some(chunk.to_vec()))

@@ -3,6 +3,7 @@
 use crate::clock::Timestamp;
 use crate::domain::session::{Session, SessionKind};
 use crate::store::item::{Item, ItemBuilder, ItemExt, key, n, s};
+use crate::store::prefetch::{self, Prefetched, SessionHint};
 use crate::store::users::user_key;
 use crate::store::{Claim, Expr, Store, StoreError, Tx, keys};
 
@@ -67,11 +68,48 @@ impl Store {
     /// The session stored under `token_hash`, expired or not (callers apply the clock).
     pub async fn get_session(&self, token_hash: &str) -> Result<Option<Session>, StoreError> {
         let item = self.get(session_key(token_hash)).await?;
-        item.map(|item| session_from_item(token_hash, &item)).transpose()
+        self.session_read(token_hash, item.as_ref())
+    }
+
+    /// [`Store::get_session`], with the keys `guess` names read in the same round trip (see
+    /// [`crate::store::prefetch`]). `guess` is given what this instance last saw of the
+    /// session, and is not asked at all for a token it has not seen. Without keys to add,
+    /// this is a plain `GetItem`.
+    pub async fn get_session_prefetching(
+        &self,
+        token_hash: &str,
+        guess: impl FnOnce(SessionHint) -> Vec<Item>,
+    ) -> Result<(Option<Session>, Prefetched), StoreError> {
+        let key = session_key(token_hash);
+        let guessed = self.session_hints.hint(token_hash).map(guess).unwrap_or_default();
+        let extra = prefetch::alongside(&key, guessed);
+        if extra.is_empty() {
+            return Ok((self.get_session(token_hash).await?, Prefetched::nothing()));
+        }
+        let mut keys = Vec::with_capacity(extra.len() + 1);
+        keys.push(key);
+        keys.extend(extra);
+        let mut found = self.batch_get(keys.clone()).await?;
+        let session_pk = keys[0].str("pk");
+        let item = found.iter().position(|item| item.str("pk") == session_pk).map(|at| found.swap_remove(at));
+        let session = self.session_read(token_hash, item.as_ref())?;
+        Ok((session, Prefetched::new(&keys[1..], found)))
+    }
+
+    /// A session read from its item, remembered (or forgotten) as this instance's hint.
+    fn session_read(&self, token_hash: &str, item: Option<&Item>) -> Result<Option<Session>, StoreError> {
+        let session = item.map(|item| session_from_item(token_hash, item)).transpose()?;
+        match &session {
+            Some(session) => self.session_hints.remember(session),
+            None => self.session_hints.forget(token_hash),
+        }
+        Ok(session)
     }
 
     /// Adds a new session (and its link in the user's partition) to `tx`.
     pub fn tx_insert_session(&self, tx: &mut Tx, session: &Session) {
+        // Only a hint: if the transaction fails, the next read of the token forgets it.
+        self.session_hints.remember(session);
         tx.put_new(self.table(), session_item(session), Claim::NewItem);
         if let Some(user_id) = session.user_id {
             tx.put(self.table(), link_item(session, user_id));
@@ -151,6 +189,7 @@ impl Store {
         if let Some(user_id) = session.user_id {
             tx.delete(self.table(), link_key(user_id, &session.token_hash));
         }
+        self.session_hints.forget(&session.token_hash);
         self.commit(tx).await
     }
 
@@ -219,6 +258,7 @@ impl Store {
         }
         tx.extend(guards);
         self.commit(tx).await?;
+        self.session_hints.remember(&bound);
         Ok(bound)
     }
 
@@ -240,6 +280,7 @@ impl Store {
         );
         tx.delete(self.table(), link_key(user_id, &session.token_hash));
         self.commit(tx).await?;
+        self.session_hints.remember(&unbound);
         Ok(unbound)
     }
 }

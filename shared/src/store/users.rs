@@ -9,6 +9,7 @@ use crate::domain::app::App;
 use crate::domain::user::{UniqueField, User};
 use crate::store::apps::{app_key, parse_app};
 use crate::store::item::{Item, ItemBuilder, ItemExt, is_expired, key, n, s};
+use crate::store::prefetch::Prefetched;
 use crate::store::{Claim, Expr, Store, StoreError, Tx, keys};
 
 pub(crate) fn user_item(user: &User) -> Item {
@@ -113,18 +114,56 @@ fn owned_by(user_id: i64) -> Expr {
     Expr::new("attribute_not_exists(pk) OR user_id = :owner").value(":owner", n(user_id))
 }
 
+/// The keys of the users `ids`, each once.
+pub fn user_keys(ids: &[i64]) -> Vec<Item> {
+    let unique: BTreeSet<i64> = ids.iter().copied().collect();
+    unique.into_iter().map(user_key).collect()
+}
+
+/// The keys of the markers of `values` of `field` in `app_id`, each once (empty values,
+/// which no user holds, left out).
+pub fn unique_keys(app_id: i64, field: UniqueField, values: &[String]) -> Vec<Item> {
+    let normalised: BTreeSet<String> = values.iter().map(|v| field.normalise(v)).filter(|v| !v.is_empty()).collect();
+    normalised.iter().map(|v| unique_key(app_id, field, v)).collect()
+}
+
 impl Store {
     /// The user with `id`, if it exists and has not expired.
     pub async fn get_user(&self, id: i64, now: Timestamp) -> Result<Option<User>, StoreError> {
-        let Some(item) = self.get(user_key(id)).await? else { return Ok(None) };
+        self.get_user_from(&Prefetched::nothing(), id, now).await
+    }
+
+    /// [`Store::get_user`], from `prefetched` when it holds the user's key.
+    pub async fn get_user_from(
+        &self,
+        prefetched: &Prefetched,
+        id: i64,
+        now: Timestamp,
+    ) -> Result<Option<User>, StoreError> {
+        let key = user_key(id);
+        let item = match prefetched.covering(std::slice::from_ref(&key)) {
+            Some(items) => items.first().map(|item| (*item).clone()),
+            None => self.get(key).await?,
+        };
+        let Some(item) = item else { return Ok(None) };
         let user = user_from_item(&item)?;
         Ok(user.is_live(now).then_some(user))
     }
 
     /// The live users of `app_id` among `ids` (strongly consistent, 100 per round trip).
     pub async fn users_by_ids(&self, app_id: i64, ids: &[i64], now: Timestamp) -> Result<Vec<User>, StoreError> {
-        let unique: BTreeSet<i64> = ids.iter().copied().collect();
-        let items = self.batch_get(unique.into_iter().map(user_key).collect()).await?;
+        self.users_by_ids_from(&Prefetched::nothing(), app_id, ids, now).await
+    }
+
+    /// [`Store::users_by_ids`], from `prefetched` when it holds every one of them.
+    pub async fn users_by_ids_from(
+        &self,
+        prefetched: &Prefetched,
+        app_id: i64,
+        ids: &[i64],
+        now: Timestamp,
+    ) -> Result<Vec<User>, StoreError> {
+        let items = self.read_from(prefetched, user_keys(ids)).await?;
         let mut users = Vec::with_capacity(items.len());
         for item in &items {
             let user = user_from_item(item)?;
@@ -148,17 +187,27 @@ impl Store {
         Ok(item.and_then(|item| marker_user(&item, now)))
     }
 
-    /// The ids of the users whose `field` is any of `values`, through the markers.
-    pub async fn find_user_ids(
+    /// The ids of the users whose `field` is any of `values`, through the markers, from
+    /// `prefetched` when it holds every marker.
+    pub async fn find_user_ids_from(
         &self,
+        prefetched: &Prefetched,
         app_id: i64,
         field: UniqueField,
         values: &[String],
         now: Timestamp,
     ) -> Result<Vec<i64>, StoreError> {
-        let keys: BTreeSet<String> = values.iter().map(|v| field.normalise(v)).filter(|v| !v.is_empty()).collect();
-        let items = self.batch_get(keys.iter().map(|v| unique_key(app_id, field, v)).collect()).await?;
+        let items = self.read_from(prefetched, unique_keys(app_id, field, values)).await?;
         Ok(items.iter().filter_map(|item| marker_user(item, now)).collect())
+    }
+
+    /// The items at `keys` (each once), from `prefetched` when it holds them all, else in
+    /// one `BatchGetItem` round trip per 100.
+    async fn read_from(&self, prefetched: &Prefetched, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+        match prefetched.covering(&keys) {
+            Some(items) => Ok(items.into_iter().cloned().collect()),
+            None => self.batch_get(keys).await,
+        }
     }
 
     /// The application and, in the same round trip, the credential behind a unique field:
