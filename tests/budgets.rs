@@ -303,6 +303,29 @@ async fn reads_with_the_session_never_answer_for_another_user(env: &Env) {
     let (seen, calls) = trips(env, get("/session.json").token(&token)).await;
     assert_eq!(seen.status, 401);
     assert_eq!(calls, ["GetItem"], "the ended session is forgotten");
+
+    // Recording the activity (at most once a minute) writes the user: the user read with the
+    // session is older than that write, so it is read again.
+    let mine = crate::token(env, &app, "first").await;
+    let (seen, calls) = trips(env, get("/session.json").token(&mine)).await;
+    assert_eq!((user_of(&seen), calls), (Some(ids[0]), vec!["BatchGetItem".to_string()]));
+    env.clock().advance(120);
+    let (seen, calls) = trips(env, get("/session.json").token(&mine)).await;
+    assert_eq!(calls, ["BatchGetItem", "TransactWriteItems", "GetItem"]);
+    let recorded = shared::clock::iso8601(env.clock().now());
+    assert_eq!(seen.json()["session"]["user"]["last_request_at"], recorded.as_str(), "the answer holds the write");
+
+    // So is an expired one: its holder cannot have reads made for it over and over.
+    let (session, _) =
+        trips(env, post("/session").json(json!({"application_id": app.id, "auth_key": app.auth_key}))).await;
+    let expiring = session.json()["session"]["token"].as_str().unwrap().to_string();
+    let by_ids = || get(&format!("/users/v2.json?id[in]={},{}", ids[0], ids[1])).token(&expiring);
+    assert_eq!(trips(env, by_ids()).await.1, ["BatchGetItem"], "known live: the users go with the session");
+    env.clock().advance(3 * 3600);
+    let (refused, calls) = trips(env, by_ids()).await;
+    assert_eq!((refused.status, calls), (401, vec!["BatchGetItem".to_string()]));
+    let (refused, calls) = trips(env, by_ids()).await;
+    assert_eq!((refused.status, calls), (401, vec!["GetItem".to_string()]), "the expired session is forgotten");
 }
 
 on_both_engines!(

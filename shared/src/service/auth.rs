@@ -7,6 +7,7 @@ use crate::error::ApiError;
 use crate::service::context::Context;
 use crate::store::Item;
 use crate::store::prefetch::{Prefetched, SessionHint};
+use crate::store::users::user_key;
 
 /// The authenticated session of a request.
 #[derive(Debug, Clone)]
@@ -36,20 +37,22 @@ pub async fn authenticate(deps: &Deps, ctx: &mut Context) -> Result<Caller, ApiE
 }
 
 /// [`authenticate`], with the keys `guess` names read in the session's round trip (see
-/// [`crate::store::prefetch`]). What was read ahead is dropped when recording the activity
-/// wrote to the session and its user, so a request never answers from items older than its
-/// own write.
+/// [`crate::store::prefetch`]). When the session's activity is due to be recorded (a write
+/// to the session and its user, by this request or one just before it), the user read ahead
+/// is forgotten, so the answer is never older than that write.
 pub async fn authenticate_prefetching(
     deps: &Deps,
     ctx: &mut Context,
     guess: impl FnOnce(SessionHint) -> Vec<Item>,
 ) -> Result<(Caller, Prefetched), ApiError> {
     let token = presented(ctx.token())?;
-    let (session, mut prefetched) = deps.store.get_session_prefetching(&token_hash(&token), guess).await?;
-    let caller = live(deps, session, token)?;
     let now = deps.clock.now();
+    let (session, mut prefetched) = deps.store.get_live_session_prefetching(&token_hash(&token), now, guess).await?;
+    let caller = Caller { session: session.ok_or(ApiError::SessionMissing)?, token };
     let session = if caller.session.needs_refresh(now, deps.config.session_refresh_secs) {
-        prefetched.discard();
+        if let Some(user_id) = caller.session.user_id {
+            prefetched.forget(&user_key(user_id));
+        }
         match deps.store.refresh_session(&caller.session, now).await {
             Ok(Some(refreshed)) => refreshed,
             // Another request recorded the activity a moment ago.
@@ -75,8 +78,10 @@ pub async fn lookup(deps: &Deps, ctx: &Context) -> Result<Caller, ApiError> {
 /// The live session behind `token` (from a header or, for download links, the query).
 pub async fn lookup_token(deps: &Deps, token: &str) -> Result<Caller, ApiError> {
     let token = presented(Some(token))?;
+    let now = deps.clock.now();
     let session = deps.store.get_session(&token_hash(&token)).await?;
-    live(deps, session, token)
+    let session = session.filter(|s| s.is_live(now)).ok_or(ApiError::SessionMissing)?;
+    Ok(Caller { session, token })
 }
 
 /// The token as presented, trimmed; none or a blank one is the 401.
@@ -86,13 +91,6 @@ fn presented(token: Option<&str>) -> Result<String, ApiError> {
         return Err(ApiError::SessionMissing);
     }
     Ok(token.to_string())
-}
-
-/// The caller, if `session` is still live.
-fn live(deps: &Deps, session: Option<Session>, token: String) -> Result<Caller, ApiError> {
-    let now = deps.clock.now();
-    let session = session.filter(|s| s.is_live(now)).ok_or(ApiError::SessionMissing)?;
-    Ok(Caller { session, token })
 }
 
 /// The application a request acts for: from its session when it has a token, else from

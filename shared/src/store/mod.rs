@@ -75,6 +75,9 @@ impl From<StoreError> for ApiError {
 /// DynamoDB's limit of keys in one `BatchGetItem`.
 pub const MAX_BATCH_GET: usize = 100;
 
+/// Keys a `BatchGetItem` leaves unprocessed (throttling) are asked for again this many times.
+const UNPROCESSED_RETRIES: u32 = 8;
+
 /// Transactions cancelled by a concurrent transaction on the same items are retried this
 /// many times (they wrote nothing, so a retry is safe).
 const CONFLICT_RETRIES: u32 = 6;
@@ -159,6 +162,10 @@ impl Store {
                 pending = out.unprocessed_keys.and_then(|mut u| u.remove(self.table()));
                 attempt += 1;
                 if pending.is_some() {
+                    if attempt > UNPROCESSED_RETRIES {
+                        // Throttled throughout: fail like any other overloaded read, not hang.
+                        return Err(StoreError::Backend("keys left unprocessed after retries".into()));
+                    }
                     backoff(attempt).await;
                 }
             }

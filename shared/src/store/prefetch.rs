@@ -5,11 +5,15 @@
 //! (the same application and user: [`SessionHint`]). They go out in one `BatchGetItem` with the
 //! session, and a later read uses them only when every key it needs was among them
 //! ([`Prefetched::covering`]): what the request reads is decided by the session it actually
-//! read, never by the hint. A wrong guess costs the guessed items' read and nothing else; the
-//! request then reads what it needs as it would have without the guess.
+//! read, never by the hint. A wrong guess costs the guessed items' read; the request then
+//! reads what it needs as it would have without the guess.
 //!
-//! Only tokens this instance has seen live get a guess: a made-up token costs one `GetItem`,
-//! as before, and never a batch of reads chosen by whoever sent it.
+//! Only tokens this instance has seen live get a guess: a made-up or expired token costs one
+//! `GetItem`, as before, and never a batch of reads chosen by whoever sent it.
+//!
+//! On Lambda the hints of a function's instance come from its own requests (the instance that
+//! creates a session is another function's); its first request with a token reads the session
+//! alone. Local mode serves every route in one process, so a session is known from its creation.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -103,10 +107,19 @@ impl Prefetched {
         Some(items)
     }
 
-    /// Drops everything read ahead (after a write that may have changed it).
-    pub fn discard(&mut self) {
-        *self = Prefetched::nothing();
+    /// Forgets what was read at `key` (a write may have changed it since): a read of it goes
+    /// to the table.
+    pub fn forget(&mut self, key: &Item) {
+        if let Some(key) = key_strings(key) {
+            self.asked.remove(&key);
+            self.found.remove(&key);
+        }
     }
+}
+
+/// Whether `item` is the one stored at `key`.
+pub(crate) fn is_at(item: &Item, key: &Item) -> bool {
+    key_strings(item).is_some_and(|found| key_strings(key) == Some(found))
 }
 
 /// The keys of `guessed` worth sending beside `session_key`: each once, never the session's
@@ -151,10 +164,20 @@ mod tests {
     }
 
     #[test]
-    fn discarding_forgets_everything() {
-        let mut prefetched = Prefetched::new(&[k("a")], vec![item("a", 1)]);
-        prefetched.discard();
+    fn a_forgotten_key_is_read_again_and_the_others_still_covered() {
+        let mut prefetched = Prefetched::new(&[k("a"), k("b")], vec![item("a", 1), item("b", 2)]);
+        prefetched.forget(&k("a"));
         assert!(prefetched.covering(&[k("a")]).is_none());
+        assert!(prefetched.covering(&[k("a"), k("b")]).is_none());
+        assert_eq!(prefetched.covering(&[k("b")]).map(|found| found.len()), Some(1));
+    }
+
+    #[test]
+    fn an_item_is_at_its_key_by_both_parts() {
+        assert!(is_at(&item("a", 1), &k("a")));
+        assert!(!is_at(&item("a", 1), &k("b")));
+        let same_partition = ItemBuilder::key("a", "#Y").build();
+        assert!(!is_at(&same_partition, &k("a")), "another item of the same partition");
     }
 
     #[test]

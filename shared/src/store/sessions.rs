@@ -68,42 +68,43 @@ impl Store {
     /// The session stored under `token_hash`, expired or not (callers apply the clock).
     pub async fn get_session(&self, token_hash: &str) -> Result<Option<Session>, StoreError> {
         let item = self.get(session_key(token_hash)).await?;
-        self.session_read(token_hash, item.as_ref())
+        item.map(|item| session_from_item(token_hash, &item)).transpose()
     }
 
-    /// [`Store::get_session`], with the keys `guess` names read in the same round trip (see
-    /// [`crate::store::prefetch`]). `guess` is given what this instance last saw of the
-    /// session, and is not asked at all for a token it has not seen. Without keys to add,
-    /// this is a plain `GetItem`.
-    pub async fn get_session_prefetching(
+    /// The session stored under `token_hash` if it is live at `now`, with the keys `guess`
+    /// names read in the same round trip (see [`crate::store::prefetch`]). `guess` is given
+    /// what this instance last saw of the session, and is not asked at all for a token it has
+    /// not seen live. Without keys to add, this is a plain `GetItem`.
+    pub async fn get_live_session_prefetching(
         &self,
         token_hash: &str,
+        now: Timestamp,
         guess: impl FnOnce(SessionHint) -> Vec<Item>,
     ) -> Result<(Option<Session>, Prefetched), StoreError> {
         let key = session_key(token_hash);
         let guessed = self.session_hints.hint(token_hash).map(guess).unwrap_or_default();
         let extra = prefetch::alongside(&key, guessed);
-        if extra.is_empty() {
-            return Ok((self.get_session(token_hash).await?, Prefetched::nothing()));
+        let (session, prefetched) = if extra.is_empty() {
+            (self.get_session(token_hash).await?, Prefetched::nothing())
+        } else {
+            let mut keys = Vec::with_capacity(extra.len() + 1);
+            keys.push(key);
+            keys.extend(extra);
+            let mut found = self.batch_get(keys.clone()).await?;
+            let at = found.iter().position(|item| prefetch::is_at(item, &keys[0]));
+            let session = at.map(|at| session_from_item(token_hash, &found.swap_remove(at))).transpose()?;
+            (session, Prefetched::new(&keys[1..], found))
+        };
+        match session.filter(|session| session.is_live(now)) {
+            Some(session) => {
+                self.session_hints.remember(&session);
+                Ok((Some(session), prefetched))
+            }
+            None => {
+                self.session_hints.forget(token_hash);
+                Ok((None, Prefetched::nothing()))
+            }
         }
-        let mut keys = Vec::with_capacity(extra.len() + 1);
-        keys.push(key);
-        keys.extend(extra);
-        let mut found = self.batch_get(keys.clone()).await?;
-        let session_pk = keys[0].str("pk");
-        let item = found.iter().position(|item| item.str("pk") == session_pk).map(|at| found.swap_remove(at));
-        let session = self.session_read(token_hash, item.as_ref())?;
-        Ok((session, Prefetched::new(&keys[1..], found)))
-    }
-
-    /// A session read from its item, remembered (or forgotten) as this instance's hint.
-    fn session_read(&self, token_hash: &str, item: Option<&Item>) -> Result<Option<Session>, StoreError> {
-        let session = item.map(|item| session_from_item(token_hash, item)).transpose()?;
-        match &session {
-            Some(session) => self.session_hints.remember(session),
-            None => self.session_hints.forget(token_hash),
-        }
-        Ok(session)
     }
 
     /// Adds a new session (and its link in the user's partition) to `tx`.
