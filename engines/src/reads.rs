@@ -41,14 +41,31 @@ pub(crate) struct ReadKey(Arc<str>);
 struct ItemKey(String);
 
 impl ItemKey {
+    /// Key values are plain strings on both sides that build these (reads with other keys
+    /// are not kept, writes with other spellings forget everything), written as they are;
+    /// anything else is written as its JSON after a different tag, so it matches nothing.
     fn of(table: &str, key: &Map<String, Value>) -> ItemKey {
-        // serde_json keeps insertion order here; the key's attributes are sorted first.
-        let sorted: std::collections::BTreeMap<&String, &Value> = key.iter().collect();
-        let mut text = format!("{table}\u{0}");
-        for (name, value) in sorted {
-            let mut value = value.clone();
-            value.sort_all_objects();
-            text.push_str(&format!("{name}\u{0}{value}\u{0}"));
+        let mut attributes: Vec<(&String, &Value)> = key.iter().collect();
+        attributes.sort_unstable_by_key(|(name, _)| *name);
+        let mut text = String::with_capacity(table.len() + 64);
+        text.push_str(table);
+        text.push('\u{0}');
+        for (name, value) in attributes {
+            text.push_str(name);
+            text.push('\u{0}');
+            match value.get("S").and_then(Value::as_str).filter(|_| plain_string(value)) {
+                Some(string) => {
+                    text.push('S');
+                    text.push_str(string);
+                }
+                None => {
+                    let mut value = value.clone();
+                    value.sort_all_objects();
+                    text.push('J');
+                    text.push_str(&value.to_string());
+                }
+            }
+            text.push('\u{0}');
         }
         ItemKey(text)
     }
@@ -57,8 +74,9 @@ impl ItemKey {
 /// A read to keep, as the cache will file it.
 pub(crate) struct Read {
     key: ReadKey,
-    /// The items it names, with the names of their key attributes; `None` for a Query.
-    items: Option<Vec<(ItemKey, String, Vec<String>)>>,
+    /// The operation and request of a GetItem or BatchGetItem, whose items are worked out
+    /// only if its answer is kept (a hit needs only the key); `None` for a Query.
+    request: Option<(&'static str, Value)>,
 }
 
 /// The reads that are kept: those the service repeats on its hot paths.
@@ -73,42 +91,70 @@ pub(crate) fn is_read(operation: &str) -> bool {
 
 impl Read {
     /// `operation` with `body`, or `None` when it is not a kept read (writes, other reads,
-    /// and bodies that are not JSON, which the engine refuses anyway).
+    /// reads naming a key that is not all strings, and bodies that are not JSON, which the
+    /// engine refuses anyway).
     pub(crate) fn of(operation: &str, body: &[u8]) -> Option<Read> {
         if !KEPT_READS.contains(&operation) {
             return None;
         }
         let mut value: Value = serde_json::from_slice(body).ok()?;
-        let items = match operation {
-            "GetItem" => Some(vec![named(value.get("TableName")?.as_str()?, value.get("Key")?.as_object()?)?]),
-            "BatchGetItem" => {
-                let mut items = Vec::new();
-                for (table, request) in value.get("RequestItems")?.as_object()? {
-                    for key in request.get("Keys")?.as_array()? {
-                        items.push(named(table, key.as_object()?)?);
-                    }
-                }
-                Some(items)
-            }
+        let names_items = match operation {
+            "GetItem" => Some("GetItem"),
+            "BatchGetItem" => Some("BatchGetItem"),
             _ => None,
         };
+        if let Some(operation) = names_items
+            && !named_items(operation, &value, |_, _| true)?
+        {
+            return None;
+        }
         value.sort_all_objects();
-        Some(Read { key: ReadKey(Arc::from(format!("{operation} {value}"))), items })
+        let key = ReadKey(Arc::from(format!("{operation} {value}")));
+        Some(Read { key, request: names_items.map(|operation| (operation, value)) })
+    }
+
+    /// The items a kept GetItem or BatchGetItem names, with the names of their key
+    /// attributes; `None` for a Query.
+    fn items(&self) -> Option<Vec<(ItemKey, String, Vec<String>)>> {
+        let (operation, request) = self.request.as_ref()?;
+        let mut items = Vec::new();
+        named_items(operation, request, |table, key| {
+            let mut names: Vec<String> = key.keys().cloned().collect();
+            names.sort();
+            items.push((ItemKey::of(table, key), table.to_string(), names));
+            true
+        });
+        Some(items)
     }
 }
 
-/// An item a read names, or `None` (the read is not kept) unless every key attribute is a
-/// string: a number has many spellings of one value ("1", "1.0", "1E0") and a write naming
-/// the item in another would not be matched. (cube-auth's keys are all strings.)
-fn named(table: &str, key: &Map<String, Value>) -> Option<(ItemKey, String, Vec<String>)> {
-    let plain_string =
-        |value: &Value| value.as_object().is_some_and(|v| v.len() == 1 && v.get("S").is_some_and(Value::is_string));
-    if !key.values().all(plain_string) {
-        return None;
+/// Visits each item key a GetItem or BatchGetItem names, with its table, while `visit`
+/// returns true. `Some(false)` when a key is not all plain strings (a number has many
+/// spellings of one value, "1", "1.0", "1E0", and a write naming the item in another would
+/// not be matched; cube-auth's keys are all strings) or `visit` stopped; `None` when the body
+/// has no such keys.
+fn named_items(
+    operation: &str,
+    request: &Value,
+    mut visit: impl FnMut(&str, &Map<String, Value>) -> bool,
+) -> Option<bool> {
+    let mut each = |table: &str, key: &Value| -> Option<bool> {
+        let key = key.as_object()?;
+        Some(key.values().all(plain_string) && visit(table, key))
+    };
+    match operation {
+        "GetItem" => each(request.get("TableName")?.as_str()?, request.get("Key")?),
+        _ => {
+            for (table, reads) in request.get("RequestItems")?.as_object()? {
+                for key in reads.get("Keys")?.as_array()? {
+                    if !each(table, key)? {
+                        return Some(false);
+                    }
+                }
+            }
+            Some(true)
+        }
     }
-    let mut names: Vec<String> = key.keys().cloned().collect();
-    names.sort();
-    Some((ItemKey::of(table, key), table.to_string(), names))
 }
 
 /// The items a write changes, each as its table and the attributes it names (a put's whole
@@ -267,7 +313,8 @@ impl ReadCache {
 
     /// Keeps `answer` to a read, unless a write began since the read did.
     pub(crate) fn store(&self, pending: PendingRead, answer: &Bytes) {
-        let Read { key, items } = pending.read;
+        let items = pending.read.items();
+        let key = pending.read.key;
         let size = answer.len() + key.0.len();
         if answer.len() > MAX_ANSWER_BYTES || key.0.len() > MAX_ANSWER_BYTES {
             return;
