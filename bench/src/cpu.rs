@@ -122,6 +122,17 @@ pub async fn every_function(bin_dir: &Path, count: usize, only: &[String]) -> an
     Ok(rows)
 }
 
+/// The smallest function that makes one call (`one-call`: hello plus one GetItem), measured
+/// like the functions; `None` when it was not built into `bin_dir`.
+pub async fn one_call(bin_dir: &Path, count: usize) -> anyhow::Result<Option<Duration>> {
+    let binary = bin_dir.join(cold::ONE_CALL);
+    if !binary.exists() {
+        return Ok(None);
+    }
+    eprintln!("  warm CPU: {}", cold::ONE_CALL);
+    Ok(Some(warm(&binary, cold::HELLO_EVENT, count, "info", Table::Reseeded).await?.cpu))
+}
+
 /// The SDK floor: this benchmark binary started as a function would be (`sdk-floor`), timing
 /// GetItems of the fixture user through the production client (`Deps::from_env`).
 pub async fn sdk_floor() -> anyhow::Result<Duration> {

@@ -169,8 +169,9 @@ async fn cpu_per_invocation(options: &Options, verdicts: &mut Vec<report::Verdic
         cpu::warm(&options.bin_dir.join(cold::HELLO), cold::HELLO_EVENT, CPU_INVOCATIONS, "info", cpu::Table::Reseeded)
             .await?
             .cpu;
+    let one_call = cpu::one_call(&options.bin_dir, CPU_INVOCATIONS).await?;
     let rows = cpu::every_function(&options.bin_dir, CPU_INVOCATIONS, &options.functions).await?;
-    Ok(report::cpu(hello, floor, &rows, CPU_INVOCATIONS, verdicts))
+    Ok(report::cpu(hello, floor, one_call, &rows, CPU_INVOCATIONS, verdicts))
 }
 
 async fn peer_comparison(options: &Options, verdicts: &mut Vec<report::Verdict>) -> anyhow::Result<String> {

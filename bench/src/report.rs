@@ -265,6 +265,7 @@ pub fn profiles(rows: &[ProfileRow], invocations: usize) -> String {
 pub fn cpu(
     hello: Duration,
     floor: Duration,
+    one_call: Option<Duration>,
     rows: &[crate::cpu::Warm],
     invocations: usize,
     verdicts: &mut Vec<Verdict>,
@@ -278,6 +279,15 @@ pub fn cpu(
     let _ = writeln!(out, "|---|---|---:|---:|---:|---:|");
     let _ = writeln!(out, "| hello (lambda_http baseline) | any event | 0 | {:.0} | | |", us(hello));
     let _ = writeln!(out, "| SDK floor: one GetItem | the fixture user | 1 | {:.0} | | |", us(floor));
+    if let Some(one_call) = one_call {
+        let budget = 2.0 * us(hello) + us(floor);
+        let _ = writeln!(
+            out,
+            "| one-call (hello + one GetItem, nothing else) | the fixture user | 1 | {:.0} | {budget:.0} | {:.2} |",
+            us(one_call),
+            us(one_call) / budget
+        );
+    }
     for row in rows {
         let budget = 2.0 * us(hello) + row.round_trips * us(floor);
         let _ = writeln!(
@@ -315,6 +325,20 @@ pub fn cpu(
         "GetItem through the production client (`Deps::from_env`, the same engine over loopback HTTP), timed alone in a"
     );
     let _ = writeln!(out, "process started like a function. Round trips are what each invocation logged.");
+    if let Some(one_call) = one_call {
+        let in_function = us(one_call) - us(hello);
+        let _ = writeln!(
+            out,
+            "\n`one-call` is hello plus one GetItem, measured like the functions: one SDK call costs a function {in_function:.0} µs"
+        );
+        let _ = writeln!(
+            out,
+            "per invocation ({:.1} × the floor timed in a tight loop), and the smallest function that makes one call is at {:.2} × the",
+            in_function / us(floor),
+            us(one_call) / (2.0 * us(hello) + us(floor))
+        );
+        let _ = writeln!(out, "budget a one-round-trip function is held to.");
+    }
     out
 }
 
