@@ -26,7 +26,7 @@ build:
 
 lint:
 	cargo fmt --all -- --check
-	cargo clippy --workspace --all-targets --features bench/driver -- -D warnings
+	cargo clippy --workspace --all-targets --features bench/driver,bench/one-call -- -D warnings
 
 fmt:
 	cargo fmt --all

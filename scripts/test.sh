@@ -152,7 +152,7 @@ if .tools/venv/bin/sam validate --lint 2>&1 | tail -5; then record "sam validate
 
 echo "== cargo fmt --check, cargo clippy"
 if cargo fmt --all -- --check >/dev/null; then record "cargo fmt --check" 1 0; else cargo fmt --all -- --check | head -20; record "cargo fmt --check" 0 1; fi
-if cargo clippy --workspace --all-targets --features bench/driver --quiet -- -D warnings 2>"$logs/clippy.log"; then
+if cargo clippy --workspace --all-targets --features bench/driver,bench/one-call --quiet -- -D warnings 2>"$logs/clippy.log"; then
   record "cargo clippy -D warnings" 1 0
 else
   head -60 "$logs/clippy.log"
