@@ -3,6 +3,11 @@
 //! own cost of one GetItem against the same embedded engine, measured alone in a process set
 //! up exactly like a function. A function is held to twice hello's cost plus one floor per
 //! DynamoDB round trip it makes: 2 × hello + trips × floor.
+//!
+//! Everything is measured in [`ROUNDS`] rounds, each taking every measure once in turn. A
+//! shared machine's speed drifts by minutes (a cloud VM's steal time moved one floor from 145
+//! to 400 µs between runs here); in rounds, a drift moves a function and the measures it is
+//! held to together, and the table reports medians over the rounds.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -18,8 +23,27 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use crate::cold::{self, ColdCase};
 use crate::process::cpu_time;
 
-/// GetItems timed by the floor process (after as many untimed ones).
-const FLOOR_CALLS: usize = 2_000;
+/// Rounds of the CPU table.
+pub const ROUNDS: usize = 4;
+
+/// Every measure of the CPU table, taken once.
+pub struct Round {
+    pub hello: Duration,
+    pub floor: Duration,
+    /// `None` when `one-call` was not built.
+    pub one_call: Option<Duration>,
+    pub functions: Vec<Warm>,
+}
+
+/// One round: the floor, hello, one-call and the functions named in `only` (all, if it is
+/// empty), `invocations` each (the floor: as many GetItems).
+pub async fn round(bin_dir: &Path, invocations: usize, only: &[String]) -> anyhow::Result<Round> {
+    let floor = sdk_floor(invocations).await?;
+    let hello = warm(&bin_dir.join(cold::HELLO), cold::HELLO_EVENT, invocations, "info", Table::Reseeded).await?.cpu;
+    let one_call = one_call(bin_dir, invocations).await?;
+    let functions = every_function(bin_dir, invocations, only).await?;
+    Ok(Round { hello, floor, one_call, functions })
+}
 
 /// One function's warm cost.
 pub struct Warm {
@@ -134,14 +158,14 @@ pub async fn one_call(bin_dir: &Path, count: usize) -> anyhow::Result<Option<Dur
 }
 
 /// The SDK floor: this benchmark binary started as a function would be (`sdk-floor`), timing
-/// GetItems of the fixture user through the production client (`Deps::from_env`).
-pub async fn sdk_floor() -> anyhow::Result<Duration> {
+/// `calls` GetItems of the fixture user through the production client (`Deps::from_env`).
+pub async fn sdk_floor(calls: usize) -> anyhow::Result<Duration> {
     let env = Env::dynoxide().await;
     seed(&env.deps).await;
     let api = RuntimeApi::start(Vec::new()).await;
     let this = std::env::current_exe()?;
     let output = function_command(&this, &api, &env)
-        .args(["sdk-floor", &FLOOR_CALLS.to_string()])
+        .args(["sdk-floor", &calls.to_string()])
         .stdout(Stdio::piped())
         .output()
         .await?;

@@ -28,8 +28,9 @@ pub(crate) const CONCURRENCY: usize = 8;
 const PEER_ROUNDS: usize = 2;
 /// Invocations per process in the profile comparison.
 const WARM_INVOCATIONS: usize = 500;
-/// Invocations per function in the CPU table: /proc counts CPU in 10 ms ticks, so 2,000
-/// invocations of ~300 µs read to about ±2%.
+/// Invocations per function in the CPU table, over its rounds: /proc counts CPU in 10 ms
+/// ticks, so a round's 500 invocations of ~300 µs read to about ±7%, and the median of the
+/// rounds closer.
 const CPU_INVOCATIONS: usize = 2_000;
 /// Sequential samples of the hash and of login.
 const LOGIN_SAMPLES: usize = 100;
@@ -163,15 +164,14 @@ async fn cold_starts(options: &Options, verdicts: &mut Vec<report::Verdict>) -> 
 }
 
 async fn cpu_per_invocation(options: &Options, verdicts: &mut Vec<report::Verdict>) -> anyhow::Result<String> {
-    eprintln!("warm CPU per invocation ({CPU_INVOCATIONS} invocations per function)");
-    let floor = cpu::sdk_floor().await?;
-    let hello =
-        cpu::warm(&options.bin_dir.join(cold::HELLO), cold::HELLO_EVENT, CPU_INVOCATIONS, "info", cpu::Table::Reseeded)
-            .await?
-            .cpu;
-    let one_call = cpu::one_call(&options.bin_dir, CPU_INVOCATIONS).await?;
-    let rows = cpu::every_function(&options.bin_dir, CPU_INVOCATIONS, &options.functions).await?;
-    Ok(report::cpu(hello, floor, one_call, &rows, CPU_INVOCATIONS, verdicts))
+    let per_round = CPU_INVOCATIONS / cpu::ROUNDS;
+    eprintln!("warm CPU per invocation ({} rounds of {per_round} invocations per function)", cpu::ROUNDS);
+    let mut rounds = Vec::new();
+    for round in 1..=cpu::ROUNDS {
+        eprintln!("  round {round}");
+        rounds.push(cpu::round(&options.bin_dir, per_round, &options.functions).await?);
+    }
+    Ok(report::cpu(&rounds, per_round, verdicts))
 }
 
 async fn peer_comparison(options: &Options, verdicts: &mut Vec<report::Verdict>) -> anyhow::Result<String> {

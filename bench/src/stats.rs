@@ -30,6 +30,14 @@ impl Samples {
     }
 }
 
+/// The median of `values` (the lower middle of an even count, as [`Samples::median`]).
+pub fn median_f64(values: impl IntoIterator<Item = f64>) -> f64 {
+    let mut values: Vec<f64> = values.into_iter().collect();
+    assert!(!values.is_empty(), "no values");
+    values.sort_unstable_by(f64::total_cmp);
+    values[(values.len() - 1) / 2]
+}
+
 /// Milliseconds with two decimals, as the tables print them.
 pub fn ms(duration: Duration) -> String {
     format!("{:.2}", duration.as_secs_f64() * 1000.0)
@@ -47,6 +55,12 @@ mod tests {
     fn the_median_is_a_measured_middle_value() {
         assert_eq!(samples(&[5, 1, 3]).median(), Duration::from_millis(3));
         assert_eq!(samples(&[4, 1, 3, 2]).median(), Duration::from_millis(2));
+    }
+
+    #[test]
+    fn the_median_of_numbers_is_a_given_middle_value() {
+        assert_eq!(median_f64([0.9, 1.4, 1.1]), 1.1);
+        assert_eq!(median_f64([2.0, 1.0, 4.0, 3.0]), 2.0);
     }
 
     #[test]
