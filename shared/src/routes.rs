@@ -168,17 +168,6 @@ impl Route {
         self.path.split('/').filter(|s| !s.is_empty())
     }
 
-    /// Whether the (normalised) path segments fit this route's pattern.
-    pub fn matches_path(&self, segments: &[String]) -> bool {
-        self.segments().count() == segments.len()
-            && self.segments().zip(segments).all(|(pattern, actual)| is_param(pattern) || pattern == actual)
-    }
-
-    /// How many literal segments the pattern has: more is more specific.
-    fn specificity(&self) -> usize {
-        self.segments().filter(|s| !is_param(s)).count()
-    }
-
     /// The value of `{name}` in `segments`.
     pub fn param<'a>(&self, name: &str, segments: &'a [String]) -> Option<&'a str> {
         let wanted = format!("{{{name}}}");
@@ -191,19 +180,39 @@ fn is_param(segment: &str) -> bool {
 }
 
 /// The route for a request: 404 when no pattern fits the path, 405 when one fits but not
-/// with this method.
+/// with this method. Of the patterns that fit, the most literal segments win (`/users/v2`
+/// over `/users/{id}`), and among those the first listed with this method.
 pub fn resolve(method: &str, segments: &[String]) -> Result<&'static Route, ApiError> {
-    let mut fitting: Vec<&Route> = ROUTES.iter().filter(|r| r.matches_path(segments)).collect();
-    if fitting.is_empty() {
-        return Err(ApiError::NoRoute);
+    // (specificity of the best fitting patterns so far, the first of them with this method)
+    let mut best: Option<(usize, Option<&'static Route>)> = None;
+    for (route, pattern) in ROUTES.iter().zip(route_segments()) {
+        if !fits(pattern, segments) {
+            continue;
+        }
+        let specificity = pattern.iter().filter(|s| !is_param(s)).count();
+        let with_method = (route.method == method).then_some(route);
+        best = match best {
+            Some((best_so_far, found)) if best_so_far > specificity => Some((best_so_far, found)),
+            Some((best_so_far, found)) if best_so_far == specificity => Some((best_so_far, found.or(with_method))),
+            _ => Some((specificity, with_method)),
+        };
     }
-    fitting.sort_by_key(|r| std::cmp::Reverse(r.specificity()));
-    let best = fitting[0].specificity();
-    fitting
-        .into_iter()
-        .take_while(|r| r.specificity() == best)
-        .find(|r| r.method == method)
-        .ok_or(ApiError::MethodNotAllowed)
+    match best {
+        None => Err(ApiError::NoRoute),
+        Some((_, found)) => found.ok_or(ApiError::MethodNotAllowed),
+    }
+}
+
+/// Each route's pattern split into segments, in the order of [`ROUTES`]: split once per
+/// process rather than for every request.
+fn route_segments() -> &'static [Vec<&'static str>] {
+    static SEGMENTS: std::sync::OnceLock<Vec<Vec<&'static str>>> = std::sync::OnceLock::new();
+    SEGMENTS.get_or_init(|| ROUTES.iter().map(|route| route.segments().collect()).collect())
+}
+
+fn fits(pattern: &[&str], segments: &[String]) -> bool {
+    pattern.len() == segments.len()
+        && pattern.iter().zip(segments).all(|(pattern, actual)| is_param(pattern) || pattern == actual)
 }
 
 /// The route of `req`, which must belong to `function` (a function deployed behind the wrong
@@ -242,6 +251,41 @@ mod tests {
         assert_eq!(resolve("DELETE", &segs("/users/external/9")).unwrap().function, F::DeleteUser);
         let route = resolve("GET", &segs("/users/external/9")).unwrap();
         assert_eq!(route.param("id", &segs("/users/external/9")), Some("9"));
+    }
+
+    /// The rule spelt out the slow way: every fitting pattern, most literal first (in listed
+    /// order among equals), the first of the best with this method.
+    fn resolve_by_sorting(method: &str, segments: &[String]) -> Result<&'static Route, ApiError> {
+        let literal = |r: &Route| r.segments().filter(|s| !is_param(s)).count();
+        let fits = |r: &&Route| {
+            r.segments().count() == segments.len()
+                && r.segments().zip(segments).all(|(p, actual)| is_param(p) || p == actual)
+        };
+        let mut fitting: Vec<&Route> = ROUTES.iter().filter(fits).collect();
+        fitting.sort_by_key(|r| std::cmp::Reverse(literal(r)));
+        let best = fitting.first().map(|r| literal(r)).ok_or(ApiError::NoRoute)?;
+        fitting
+            .into_iter()
+            .take_while(|r| literal(r) == best)
+            .find(|r| r.method == method)
+            .ok_or(ApiError::MethodNotAllowed)
+    }
+
+    #[test]
+    fn every_route_path_and_method_resolves_as_the_rule_says() {
+        let methods = ["GET", "POST", "PUT", "DELETE", "PATCH"];
+        let mut paths: Vec<String> = ROUTES.iter().map(|r| r.path.replace("{id}", "42")).collect();
+        paths.extend(["/", "/users/42/extra", "/blobs/v2", "/users/external", "/nope"].map(String::from));
+        for path in &paths {
+            for method in methods {
+                let (fast, slow) = (resolve(method, &segs(path)), resolve_by_sorting(method, &segs(path)));
+                match (fast, slow) {
+                    (Ok(a), Ok(b)) => assert_eq!((a.method, a.path), (b.method, b.path), "{method} {path}"),
+                    (Err(a), Err(b)) => assert_eq!(a.status(), b.status(), "{method} {path}"),
+                    (a, b) => panic!("{method} {path}: {a:?} against {b:?}"),
+                }
+            }
+        }
     }
 
     #[test]
