@@ -366,9 +366,10 @@ pub fn cpu(rounds: &[crate::cpu::Round], invocations: usize, verdicts: &mut Vec<
     );
     let _ = writeln!(
         out,
-        "client (`Deps::from_env`, the same engine over loopback HTTP), timed {invocations} times back to back in a process started like"
+        "client (`Deps::from_env`, the same engine over loopback HTTP), timed {} times back to back in each round, in a process started",
+        crate::cpu::FLOOR_CALLS
     );
-    let _ = writeln!(out, "a function. Round trips are what each invocation logged.");
+    let _ = writeln!(out, "like a function. Round trips are what each invocation logged.");
     if has_one_call {
         let _ = writeln!(
             out,
