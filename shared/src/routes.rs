@@ -253,15 +253,12 @@ mod tests {
         assert_eq!(route.param("id", &segs("/users/external/9")), Some("9"));
     }
 
-    /// The rule spelt out the slow way: every fitting pattern, most literal first (in listed
+    /// The choice among fitting patterns spelt out the slow way: most literal first (in listed
     /// order among equals), the first of the best with this method.
     fn resolve_by_sorting(method: &str, segments: &[String]) -> Result<&'static Route, ApiError> {
         let literal = |r: &Route| r.segments().filter(|s| !is_param(s)).count();
-        let fits = |r: &&Route| {
-            r.segments().count() == segments.len()
-                && r.segments().zip(segments).all(|(p, actual)| is_param(p) || p == actual)
-        };
-        let mut fitting: Vec<&Route> = ROUTES.iter().filter(fits).collect();
+        let mut fitting: Vec<&Route> =
+            ROUTES.iter().filter(|r| fits(&r.segments().collect::<Vec<_>>(), segments)).collect();
         fitting.sort_by_key(|r| std::cmp::Reverse(literal(r)));
         let best = fitting.first().map(|r| literal(r)).ok_or(ApiError::NoRoute)?;
         fitting
