@@ -15,6 +15,7 @@ use lambda_http::aws_lambda_events::apigw::{
 use lambda_http::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::clock::{Timestamp, expiration_header};
@@ -209,6 +210,7 @@ impl ApiRequest {
             Ok(reply) => {
                 let (body, content_type, location) = match reply.body {
                     ReplyBody::Json(value) => (value.to_string(), Some(JSON), None),
+                    ReplyBody::JsonText(text) => (text, Some(JSON), None),
                     ReplyBody::Empty => (String::new(), None, None),
                     ReplyBody::Html(html) => (html, Some(HTML), None),
                     ReplyBody::Redirect(url) => (String::new(), None, Some(url)),
@@ -296,6 +298,8 @@ pub struct Reply {
 #[derive(Debug)]
 pub enum ReplyBody {
     Json(Value),
+    /// JSON serialised from the answer's own types, without a `Value` in between.
+    JsonText(String),
     /// For the routes the SDKs read as text (DELETEs, reset, blob complete): 200, no body.
     Empty,
     Html(String),
@@ -321,6 +325,17 @@ impl Reply {
         Reply { status, body: ReplyBody::Json(body) }
     }
 
+    /// 200 with `body` serialised as it is: the same JSON as `Reply::ok(json_value(body))`,
+    /// without building a `Value` first (one allocation per key and per string).
+    pub fn ok_of<T: Serialize>(body: &T) -> Self {
+        Reply { status: 200, body: ReplyBody::JsonText(json_text(body)) }
+    }
+
+    /// 201 with `body` serialised as it is.
+    pub fn created_of<T: Serialize>(body: &T) -> Self {
+        Reply { status: 201, body: ReplyBody::JsonText(json_text(body)) }
+    }
+
     /// `status` with an HTML page.
     pub fn html(status: u16, page: String) -> Self {
         Reply { status, body: ReplyBody::Html(page) }
@@ -330,6 +345,30 @@ impl Reply {
     pub fn redirect(url: String) -> Self {
         Reply { status: 302, body: ReplyBody::Redirect(url) }
     }
+}
+
+/// An object with one member, `{"<name>": value}`: the envelope of most answers
+/// (`{"user": …}`, `{"session": …}`).
+pub struct Member<T>(pub &'static str, pub T);
+
+impl<T: Serialize> Serialize for Member<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(1))?;
+        map.serialize_entry(self.0, &self.1)?;
+        map.end()
+    }
+}
+
+/// `body` as a `Value`. The answer types serialise to objects with string keys and no
+/// floats, which cannot fail; `null` would stand in if one did.
+pub fn json_value<T: Serialize>(body: &T) -> Value {
+    serde_json::to_value(body).unwrap_or(Value::Null)
+}
+
+/// `body` as JSON text, on the same terms as [`json_value`].
+fn json_text<T: Serialize>(body: &T) -> String {
+    serde_json::to_string(body).unwrap_or_else(|_| "null".into())
 }
 
 /// What a function crate answers a request with: its adapter from the request to the use

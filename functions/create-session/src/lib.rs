@@ -1,6 +1,6 @@
 //! `POST /session`: create an application, user or guest session (contract §3.2).
 
-use serde_json::json;
+use shared::http::Member;
 use shared::routes::Function;
 use shared::service::context::Context;
 use shared::service::sessions::{self, CreateSession};
@@ -17,7 +17,7 @@ async fn answer(deps: &Deps, req: &ApiRequest, ctx: &mut Context) -> Result<Repl
     shared::routes::route_for(req, FUNCTION)?;
     let command = CreateSession::parse(req.params()?)?;
     let created = sessions::create_session(deps, ctx, command).await?;
-    Ok(Reply::created(json!({ "session": created.session.to_json(&created.token, created.user.as_ref()) })))
+    Ok(Reply::created_of(&Member("session", created.session.json(&created.token, created.user.as_ref()))))
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! `GET /session`: the caller's session and its user (contract §3.4).
 
-use serde_json::json;
+use shared::http::Member;
 use shared::routes::Function;
 use shared::service::context::Context;
 use shared::service::sessions;
@@ -16,7 +16,7 @@ pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
 async fn answer(deps: &Deps, req: &ApiRequest, ctx: &mut Context) -> Result<Reply, ApiError> {
     shared::routes::route_for(req, FUNCTION)?;
     let view = sessions::get_session(deps, ctx).await?;
-    Ok(Reply::ok(json!({ "session": view.session.to_json(&view.token, view.user.as_ref()) })))
+    Ok(Reply::ok_of(&Member("session", view.session.json(&view.token, view.user.as_ref()))))
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! `GET /users/v2`: search users with filters and operators, from indexes only (contract §6.7).
 
-use serde_json::{Value, json};
-use shared::domain::user::User;
+use serde::Serialize;
+use shared::domain::user::{User, UserJson};
 use shared::domain::user_query::UserQuery;
 use shared::routes::Function;
 use shared::service::context::Context;
@@ -19,12 +19,21 @@ async fn answer(deps: &Deps, req: &ApiRequest, ctx: &mut Context) -> Result<Repl
     shared::routes::route_for(req, FUNCTION)?;
     let query = || req.query().and_then(|query| UserQuery::parse(&query));
     let page = search::search_users(deps, ctx, query).await?;
-    Ok(Reply::ok(json!({
-        "limit": page.limit,
-        "skip": page.skip,
-        "total_entries": page.total,
-        "items": page.users.iter().map(User::to_json).collect::<Vec<Value>>(),
-    })))
+    Ok(Reply::ok_of(&Page {
+        limit: page.limit,
+        skip: page.skip,
+        total_entries: page.total,
+        items: page.users.iter().map(User::json).collect(),
+    }))
+}
+
+/// The V2 answer: the page's bounds and its users, in this order.
+#[derive(Serialize)]
+struct Page<'a> {
+    limit: usize,
+    skip: usize,
+    total_entries: usize,
+    items: Vec<UserJson<'a>>,
 }
 
 #[cfg(test)]

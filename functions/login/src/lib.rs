@@ -1,6 +1,6 @@
 //! `POST /login`: log a user in on an application session (contract §3.7).
 
-use serde_json::json;
+use shared::http::Member;
 use shared::routes::Function;
 use shared::service::context::Context;
 use shared::service::sessions::{self, Login};
@@ -17,7 +17,7 @@ async fn answer(deps: &Deps, req: &ApiRequest, ctx: &mut Context) -> Result<Repl
     shared::routes::route_for(req, FUNCTION)?;
     let command = || req.params().and_then(|params| Login::parse(&params));
     let user = sessions::login(deps, ctx, command).await?;
-    Ok(Reply::ok(json!({ "user": user.to_json() })))
+    Ok(Reply::ok_of(&Member("user", user.json())))
 }
 
 #[cfg(test)]

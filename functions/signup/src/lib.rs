@@ -1,6 +1,6 @@
 //! `POST /users`: sign up with `CB-AuthKey` or any session (contract §6.2).
 
-use serde_json::json;
+use shared::http::Member;
 use shared::routes::Function;
 use shared::service::context::Context;
 use shared::service::signup::{self, Signup};
@@ -17,7 +17,7 @@ async fn answer(deps: &Deps, req: &ApiRequest, ctx: &mut Context) -> Result<Repl
     shared::routes::route_for(req, FUNCTION)?;
     let command = || req.params().and_then(|params| Signup::parse(&params));
     let user = signup::signup(deps, ctx, command).await?;
-    Ok(Reply::created(json!({ "user": user.to_json() })))
+    Ok(Reply::created_of(&Member("user", user.json())))
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! `PUT /users/{id}`: update the caller's own profile; a password change needs `old_password` (contract §6.3).
 
-use serde_json::json;
+use shared::http::Member;
 use shared::routes::Function;
 use shared::service::context::Context;
 use shared::service::profile::{self, UpdateUser};
@@ -18,7 +18,7 @@ async fn answer(deps: &Deps, req: &ApiRequest, ctx: &mut Context) -> Result<Repl
     let target = route.param("id", req.segments()).unwrap_or_default();
     let command = || req.params().and_then(|params| UpdateUser::parse(&params));
     let user = profile::update_user(deps, ctx, target, command).await?;
-    Ok(Reply::ok(json!({ "user": user.to_json() })))
+    Ok(Reply::ok_of(&Member("user", user.json())))
 }
 
 #[cfg(test)]

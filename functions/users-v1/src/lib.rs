@@ -1,6 +1,8 @@
 //! The deprecated V1 retrieval family: `GET /users`, `/users/{id}`, `/users/by_*`, `/users/phone`, `/users/external/{id}` (contract §6.8).
 
-use serde_json::{Value, json};
+use serde::Serialize;
+use shared::domain::user::UserJson;
+use shared::http::Member;
 use shared::routes::Function;
 use shared::service::context::Context;
 use shared::service::users_v1::{self, V1Answer, V1Lookup};
@@ -18,12 +20,23 @@ async fn answer(deps: &Deps, req: &ApiRequest, ctx: &mut Context) -> Result<Repl
     let path_id = route.param("id", req.segments()).map(str::to_string);
     let lookup = || req.query().map(|query| V1Lookup { endpoint: route.endpoint, path_id, query });
     match users_v1::retrieve(deps, ctx, lookup).await? {
-        V1Answer::One(user) => Ok(Reply::ok(json!({ "user": user.to_json() }))),
-        V1Answer::Page { page, per_page, total, users } => {
-            let items: Vec<Value> = users.iter().map(|u| json!({ "user": u.to_json() })).collect();
-            Ok(Reply::ok(json!({ "current_page": page, "per_page": per_page, "total_entries": total, "items": items })))
-        }
+        V1Answer::One(user) => Ok(Reply::ok_of(&Member("user", user.json()))),
+        V1Answer::Page { page, per_page, total, users } => Ok(Reply::ok_of(&Page {
+            current_page: page,
+            per_page,
+            total_entries: total,
+            items: users.iter().map(|user| Member("user", user.json())).collect(),
+        })),
     }
+}
+
+/// The V1 answer: the page's place and its users, each in its own `{"user": …}`.
+#[derive(Serialize)]
+struct Page<'a> {
+    current_page: usize,
+    per_page: usize,
+    total_entries: usize,
+    items: Vec<Member<UserJson<'a>>>,
 }
 
 #[cfg(test)]

@@ -5,10 +5,11 @@
 //! do not slide). Activity is recorded at most once per refresh interval to spare writes, so
 //! the observable expiry is "about `idle_ttl` after the last request".
 
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::clock::{Timestamp, iso8601};
-use crate::domain::user::User;
+use crate::domain::user::{User, UserJson};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionKind {
@@ -86,30 +87,56 @@ impl Session {
 
     /// The `{"session":{…}}` member. `token` comes from the request (we cannot read it back);
     /// `user` is embedded for user and guest sessions.
-    pub fn to_json(&self, token: &str, user: Option<&User>) -> Value {
-        let mut m = Map::new();
-        m.insert("id".into(), json!(self.id));
-        m.insert("user_id".into(), json!(self.user_id));
-        m.insert("application_id".into(), json!(self.app_id));
-        m.insert("token".into(), json!(token));
-        m.insert("ts".into(), json!(self.ts));
-        if let Some(nonce) = &self.nonce {
+    pub fn json<'a>(&'a self, token: &'a str, user: Option<&'a User>) -> SessionJson<'a> {
+        SessionJson {
+            id: self.id,
+            user_id: self.user_id,
+            application_id: self.app_id,
+            token,
+            ts: self.ts,
             // Echo numbers as numbers: Dart casts `nonce` to int.
-            let value = nonce.parse::<i64>().map_or_else(|_| json!(nonce), |n| json!(n));
-            m.insert("nonce".into(), value);
+            nonce: self.nonce.as_deref().map(|nonce| nonce.parse().map_or(Nonce::Text(nonce), Nonce::Number)),
+            created_at: iso8601(self.created_at),
+            updated_at: iso8601(self.updated_at),
+            user: user.map(User::json),
         }
-        m.insert("created_at".into(), json!(iso8601(self.created_at)));
-        m.insert("updated_at".into(), json!(iso8601(self.updated_at)));
-        if let Some(user) = user {
-            m.insert("user".into(), user.to_json());
-        }
-        Value::Object(m)
     }
+
+    /// [`Session::json`] as a `Value`.
+    pub fn to_json(&self, token: &str, user: Option<&User>) -> Value {
+        crate::http::json_value(&self.json(token, user))
+    }
+}
+
+/// A session as the API shows it ([`Session::json`]); the fields serialise in declaration
+/// order, `nonce` and `user` only when there is one.
+#[derive(Debug, Serialize)]
+pub struct SessionJson<'a> {
+    id: i64,
+    user_id: Option<i64>,
+    application_id: i64,
+    token: &'a str,
+    ts: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nonce: Option<Nonce<'a>>,
+    created_at: String,
+    updated_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<UserJson<'a>>,
+}
+
+/// The request's `nonce`, a number when it reads as one.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum Nonce<'a> {
+    Number(i64),
+    Text(&'a str),
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn session(kind: SessionKind) -> Session {
         Session {
@@ -168,5 +195,36 @@ mod tests {
         assert_eq!(v["user_id"], Value::Null);
         assert!(v.get("user").is_none());
         assert_eq!(v["application_id"], json!(2));
+    }
+
+    /// The bytes a user session's answer carries: every member in the order ConnectyCube
+    /// sends them, nulls written out, a text nonce as text, the user nested last.
+    #[test]
+    fn a_user_session_serialises_to_exactly_the_wire_bytes() {
+        let mut s = session(SessionKind::User);
+        s.user_id = Some(7);
+        s.nonce = Some("n-1".into());
+        let user = User {
+            id: 7,
+            login: Some("jo".into()),
+            tags: vec!["a".into(), "b".into()],
+            created_at: 1000,
+            updated_at: 2000,
+            custom_data: Some("{\"x\":\"é\"}".into()),
+            ..User::default()
+        };
+        let expected = concat!(
+            r#"{"session":{"id":1,"user_id":7,"application_id":2,"token":"tok","ts":1000,"nonce":"n-1","#,
+            r#""created_at":"1970-01-01T00:16:40Z","updated_at":"1970-01-01T00:16:40Z","user":{"id":7,"#,
+            r#""created_at":"1970-01-01T00:16:40Z","updated_at":"1970-01-01T00:33:20Z","login":"jo","#,
+            r#""full_name":null,"last_request_at":null,"timezone":null,"email":null,"phone":null,"#,
+            r#""website":null,"twitter_id":null,"external_user_id":null,"facebook_id":null,"#,
+            r#""custom_data":"{\"x\":\"é\"}","user_tags":"a,b","avatar":null,"blob_id":null,"#,
+            r#""external_id":null,"is_guest":null}}}"#
+        );
+        let reply = crate::http::Reply::ok_of(&crate::http::Member("session", s.json("tok", Some(&user))));
+        let crate::http::ReplyBody::JsonText(text) = reply.body else { panic!("serialised text") };
+        assert_eq!(text, expected);
+        assert_eq!(json!({ "session": s.to_json("tok", Some(&user)) }).to_string(), expected);
     }
 }

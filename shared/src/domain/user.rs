@@ -1,6 +1,7 @@
 //! Users: the entity, its unique fields and its public JSON shape (contract §6.1).
 
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::clock::{Timestamp, iso8601};
 
@@ -114,35 +115,66 @@ impl User {
 
     /// The public JSON object: every field present, `null` when unset, in the field order of
     /// ConnectyCube's live replies. `user_tags` is a comma string (Flutter splits it on `,`).
-    pub fn to_json(&self) -> Value {
-        let mut m = Map::new();
-        m.insert("id".into(), json!(self.id));
-        m.insert("created_at".into(), json!(iso8601(self.created_at)));
-        m.insert("updated_at".into(), json!(iso8601(self.updated_at)));
-        m.insert("login".into(), json!(self.login));
-        m.insert("full_name".into(), json!(self.full_name));
-        m.insert("last_request_at".into(), json!(self.last_request_at.map(iso8601)));
-        m.insert("timezone".into(), json!(self.timezone));
-        m.insert("email".into(), json!(self.email));
-        m.insert("phone".into(), json!(self.phone));
-        m.insert("website".into(), json!(self.website));
-        m.insert("twitter_id".into(), json!(self.twitter_id));
-        m.insert("external_user_id".into(), json!(self.external_user_id));
-        m.insert("facebook_id".into(), json!(self.facebook_id));
-        m.insert("custom_data".into(), json!(self.custom_data));
-        let tags = if self.tags.is_empty() { Value::Null } else { json!(self.tags.join(",")) };
-        m.insert("user_tags".into(), tags);
-        m.insert("avatar".into(), json!(self.avatar));
-        m.insert("blob_id".into(), json!(self.blob_id));
-        m.insert("external_id".into(), json!(self.external_id));
-        m.insert("is_guest".into(), if self.is_guest { json!(true) } else { Value::Null });
-        Value::Object(m)
+    /// Serialised straight into a response body; [`User::to_json`] makes a `Value` of it.
+    pub fn json(&self) -> UserJson<'_> {
+        UserJson {
+            id: self.id,
+            created_at: iso8601(self.created_at),
+            updated_at: iso8601(self.updated_at),
+            login: self.login.as_deref(),
+            full_name: self.full_name.as_deref(),
+            last_request_at: self.last_request_at.map(iso8601),
+            timezone: self.timezone,
+            email: self.email.as_deref(),
+            phone: self.phone.as_deref(),
+            website: self.website.as_deref(),
+            twitter_id: self.twitter_id.as_deref(),
+            external_user_id: self.external_user_id,
+            facebook_id: self.facebook_id.as_deref(),
+            custom_data: self.custom_data.as_deref(),
+            user_tags: (!self.tags.is_empty()).then(|| self.tags.join(",")),
+            avatar: self.avatar.as_deref(),
+            blob_id: self.blob_id,
+            external_id: self.external_id.as_deref(),
+            is_guest: self.is_guest.then_some(true),
+        }
     }
+
+    /// [`User::json`] as a `Value`, for answers that add to it or nest it in a `Value`.
+    pub fn to_json(&self) -> Value {
+        crate::http::json_value(&self.json())
+    }
+}
+
+/// A user as the API shows it ([`User::json`]); the fields serialise in declaration order.
+#[derive(Debug, Serialize)]
+pub struct UserJson<'a> {
+    id: i64,
+    created_at: String,
+    updated_at: String,
+    login: Option<&'a str>,
+    full_name: Option<&'a str>,
+    last_request_at: Option<String>,
+    timezone: Option<i64>,
+    email: Option<&'a str>,
+    phone: Option<&'a str>,
+    website: Option<&'a str>,
+    twitter_id: Option<&'a str>,
+    external_user_id: Option<i64>,
+    facebook_id: Option<&'a str>,
+    custom_data: Option<&'a str>,
+    user_tags: Option<String>,
+    avatar: Option<&'a str>,
+    blob_id: Option<i64>,
+    external_id: Option<&'a str>,
+    /// `true` for guests, `null` (not `false`) for everyone else.
+    is_guest: Option<bool>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn json_has_every_field_with_nulls_and_a_comma_tag_string() {
