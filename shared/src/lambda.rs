@@ -214,11 +214,14 @@ pub const MAX_URI_BYTES: usize = 60 * 1024;
 pub fn guard_event(mut event: Value) -> Option<Value> {
     let Some(fields) = event.as_object_mut() else { return Some(event) };
     let mut uri_bytes = 0;
-    if let Some(Value::String(path)) = fields.get_mut("rawPath") {
-        // `?` too: in a path it would start the query string.
-        let encoded = encode_uri_part(path).replace('?', "%3F");
-        *path = if encoded.starts_with('/') { encoded } else { format!("/{encoded}") };
-        uri_bytes += path.len();
+    // `path` is the typed request's other name for `rawPath` (an event may carry either).
+    for name in ["rawPath", "path"] {
+        if let Some(Value::String(path)) = fields.get_mut(name) {
+            // `?` too: in a path it would start the query string.
+            let encoded = encode_uri_part(path).replace('?', "%3F");
+            *path = if encoded.starts_with('/') { encoded } else { format!("/{encoded}") };
+            uri_bytes += path.len();
+        }
     }
     if let Some(Value::String(query)) = fields.get_mut("rawQueryString") {
         *query = encode_uri_part(query);
@@ -309,6 +312,7 @@ pub fn encode_uri_part(raw: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lambda_http::RequestExt;
     use serde_json::json;
 
     fn event(raw_path: &str, raw_query: &str) -> Value {
@@ -346,6 +350,15 @@ mod tests {
         assert_eq!(req.headers().get("cb-token").unwrap(), "t");
         assert!(req.headers().get("x-bad").is_none());
         assert!(req.body().is_empty());
+    }
+
+    #[test]
+    fn a_path_under_its_other_name_is_guarded_too() {
+        let mut renamed = event("/users/v2 x", "");
+        let path = renamed.as_object_mut().unwrap().remove("rawPath").unwrap();
+        renamed["path"] = path;
+        assert!(typed(&renamed).is_some_and(|request| !needs_no_guard(&request)));
+        assert_eq!(convert(renamed).raw_http_path(), "/users/v2%20x");
     }
 
     #[test]
