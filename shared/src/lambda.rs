@@ -250,14 +250,21 @@ pub fn guard_event(mut event: Value) -> Option<Value> {
     Some(event)
 }
 
+/// A header the typed request reads without failing and `lambda_http` converts without
+/// panicking: a valid name, and a string value (or, as the typed request also reads them, an
+/// array of string values) each valid and usable.
 fn header_is_usable(name: &str, value: &Value) -> bool {
-    let Some(value) = value.as_str() else { return false };
-    if lambda_http::http::HeaderName::from_bytes(name.as_bytes()).is_err()
-        || lambda_http::http::HeaderValue::from_str(value).is_err()
-    {
-        return false;
-    }
-    special_header_is_usable(&name.to_ascii_lowercase(), value)
+    let value_is_usable = |value: &Value| {
+        value.as_str().is_some_and(|value| {
+            lambda_http::http::HeaderValue::from_str(value).is_ok()
+                && special_header_is_usable(&name.to_ascii_lowercase(), value)
+        })
+    };
+    let values_are_usable = match value {
+        Value::Array(values) => values.iter().all(value_is_usable),
+        value => value_is_usable(value),
+    };
+    lambda_http::http::HeaderName::from_bytes(name.as_bytes()).is_ok() && values_are_usable
 }
 
 /// The headers `lambda_http` builds the request URL from must fit in one: `Host` a host name,
@@ -278,16 +285,21 @@ fn is_host(host: &str) -> bool {
         Some((name, port)) => (name, Some(port)),
         None => (host, None),
     };
+    // At most a DNS name's 253 bytes: with the stage's 128 and the path and query's
+    // MAX_URI_BYTES, the URL stays within what `http::Uri` takes.
     !name.is_empty()
+        && name.len() <= 253
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
         && port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()))
         && url::Url::parse(&format!("https://{host}/")).is_ok()
 }
 
-/// API Gateway stage names: letters, digits, `-`, `_`, and `$default`.
+/// API Gateway stage names: letters, digits, `-`, `_` (at most 128), and `$default`.
 fn is_stage(stage: &str) -> bool {
     stage == "$default"
-        || (!stage.is_empty() && stage.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        || (!stage.is_empty()
+            && stage.len() <= 128
+            && stage.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
 }
 
 /// Percent-encodes every byte that is not an RFC 3986 unreserved character, sub-delimiter,
@@ -414,6 +426,32 @@ mod tests {
             assert!(!is_host(host), "{host}");
         }
         assert!(is_stage("$default") && is_stage("prod_2") && !is_stage("a/b"));
+        assert!(is_host(&"a".repeat(253)) && !is_host(&"a".repeat(254)) && !is_stage(&"s".repeat(129)));
+    }
+
+    /// The longest path and query the guard passes, with the longest host and stage it
+    /// passes, still make a URI `lambda_http` converts.
+    #[test]
+    fn the_longest_parts_allowed_still_convert() {
+        let mut longest = event(&format!("/{}", "p".repeat(MAX_URI_BYTES / 2)), &"q".repeat(MAX_URI_BYTES / 2 - 1));
+        longest["headers"] = json!({"host": format!("{}:65535", "h".repeat(253))});
+        longest["requestContext"]["stage"] = json!("s".repeat(128));
+        assert!(convert(longest).uri().to_string().len() > MAX_URI_BYTES);
+    }
+
+    /// Header arrays (which the typed request reads as several values) are kept when every
+    /// value is usable, so a direct read and the long way agree on them.
+    #[test]
+    fn header_arrays_are_kept_or_dropped_as_a_whole() {
+        let mut clean = event("/session", "");
+        clean["headers"] = json!({"host": ["api.example.com"], "cb-token": ["t1", "t2"]});
+        assert!(typed(&clean).is_some_and(|request| needs_no_guard(&request)));
+        assert_eq!(guard_event(clean.clone()).unwrap(), clean);
+        let mut mixed = clean.clone();
+        mixed["headers"]["x-bad"] = json!(["ok", "\u{1}"]);
+        mixed["headers"]["x-number"] = json!([1]);
+        assert_eq!(guard_event(mixed.clone()).unwrap()["headers"], clean["headers"]);
+        assert_eq!(convert(mixed).headers().get_all("cb-token").iter().count(), 2);
     }
 
     /// A small deterministic generator: the same cases on every run. While `tame`, most
