@@ -157,8 +157,7 @@ fn read_event(event: &str) -> Option<LambdaRequest> {
 pub fn needs_no_guard(request: &ApiGatewayV2httpRequest) -> bool {
     let path = request.raw_path.as_deref();
     let query = request.raw_query_string.as_deref();
-    let path_is_clean =
-        path.is_none_or(|path| path.starts_with('/') && !path.contains('?') && encode_uri_part(path) == path);
+    let path_is_clean = path.is_none_or(|path| guarded_path(path) == path);
     let query_is_clean = query.is_none_or(|query| encode_uri_part(query) == query);
     let uri_bytes = path.map_or(0, str::len) + query.map_or(0, str::len);
     let headers_are_usable = request
@@ -217,9 +216,7 @@ pub fn guard_event(mut event: Value) -> Option<Value> {
     // `path` is the typed request's other name for `rawPath` (an event may carry either).
     for name in ["rawPath", "path"] {
         if let Some(Value::String(path)) = fields.get_mut(name) {
-            // `?` too: in a path it would start the query string.
-            let encoded = encode_uri_part(path).replace('?', "%3F");
-            *path = if encoded.starts_with('/') { encoded } else { format!("/{encoded}") };
+            *path = guarded_path(path);
             uri_bytes += path.len();
         }
     }
@@ -250,14 +247,21 @@ pub fn guard_event(mut event: Value) -> Option<Value> {
     Some(event)
 }
 
+/// The path as the guard passes it: URI characters only, `?` encoded too (in a path it would
+/// start the query string), and a leading `/`.
+fn guarded_path(path: &str) -> String {
+    let encoded = encode_uri_part(path).replace('?', "%3F");
+    if encoded.starts_with('/') { encoded } else { format!("/{encoded}") }
+}
+
 /// A header the typed request reads without failing and `lambda_http` converts without
 /// panicking: a valid name, and a string value (or, as the typed request also reads them, an
 /// array of string values) each valid and usable.
 fn header_is_usable(name: &str, value: &Value) -> bool {
+    let lower_case = name.to_ascii_lowercase();
     let value_is_usable = |value: &Value| {
         value.as_str().is_some_and(|value| {
-            lambda_http::http::HeaderValue::from_str(value).is_ok()
-                && special_header_is_usable(&name.to_ascii_lowercase(), value)
+            lambda_http::http::HeaderValue::from_str(value).is_ok() && special_header_is_usable(&lower_case, value)
         })
     };
     let values_are_usable = match value {
