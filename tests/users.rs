@@ -477,6 +477,63 @@ async fn concurrent_renames_to_one_login_let_exactly_one_win(env: &Env) {
     );
 }
 
+/// Sends every request at once, each on its own task, and returns the statuses in order.
+async fn all_at_once(env: &Env, reqs: Vec<Req>) -> Vec<u16> {
+    let tasks: Vec<_> = reqs
+        .into_iter()
+        .map(|req| {
+            let (deps, req) = (env.deps.clone(), req.build());
+            tokio::spawn(async move { Answer::from(cube_auth::router::dispatch(&deps, req).await).status })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    statuses
+}
+
+/// Changes of one user that race each other each land from a fresh read: none is answered
+/// 5xx, a password change among a burst of renames and name changes lands, and so do they.
+async fn concurrent_changes_of_one_user_all_land(env: &Env) {
+    let app = env.app(AppSettings::default()).await;
+    let user = signup(env, &app, json!({"login": "busy", "password": PASSWORD})).await;
+    let path = format!("/users/{}", user["id"]);
+    let token = token_of(env, &app, "busy", PASSWORD).await;
+    let mut reqs: Vec<Req> =
+        (0..16).map(|i| put(&path).token(&token).json(json!({"user": {"full_name": format!("Busy {i}")}}))).collect();
+    reqs.push(put(&path).token(&token).json(json!({"user": {"login": "busier", "old_password": PASSWORD}})));
+    reqs.push(put(&path).token(&token).json(json!({"user": {"email": "busy@example.com", "old_password": PASSWORD}})));
+    let new_password = "a-brand-new-passphrase";
+    reqs.push(put(&path).token(&token).json(json!({"user": {"password": new_password, "old_password": PASSWORD}})));
+    let statuses = all_at_once(env, reqs).await;
+    assert!(statuses.iter().all(|s| *s == 200), "every change lands: {statuses:?}");
+    let me = call(env, get(&format!("{path}.json")).token(&token)).await.json();
+    assert_eq!(
+        (me["user"]["login"].as_str(), me["user"]["email"].as_str()),
+        (Some("busier"), Some("busy@example.com"))
+    );
+    assert_eq!(log_in(env, &app, "busier", PASSWORD).await.status, 401, "the old password is gone");
+    assert_eq!(log_in(env, &app, "busier", new_password).await.status, 201);
+}
+
+/// Two password changes that both give the right current password at once: one lands, and
+/// the other, retried after losing the race, is checked again against the password now
+/// stored, which it no longer names (no change rides on a check of a replaced password).
+async fn a_retried_password_change_checks_the_current_password_again(env: &Env) {
+    let app = env.app(AppSettings::default()).await;
+    let user = signup(env, &app, json!({"login": "twice", "password": PASSWORD})).await;
+    let path = format!("/users/{}", user["id"]);
+    let token = token_of(env, &app, "twice", PASSWORD).await;
+    let change = |to: &str| put(&path).token(&token).json(json!({"user": {"password": to, "old_password": PASSWORD}}));
+    let statuses = all_at_once(env, vec![change("first-new-passphrase"), change("second-new-passphrase")]).await;
+    let mut sorted = statuses.clone();
+    sorted.sort();
+    assert_eq!(sorted, [200, 422], "{statuses:?}");
+    let winner = if statuses[0] == 200 { "first-new-passphrase" } else { "second-new-passphrase" };
+    assert_eq!(log_in(env, &app, "twice", winner).await.status, 201);
+}
+
 /// Items written before tag items carried dates and tags (and before their dated copies)
 /// are brought to the current layout by `users reindex`; searches by date then find them.
 async fn reindex_brings_older_index_items_to_the_current_layout(env: &Env) {
@@ -581,4 +638,6 @@ on_both_engines!(
     v1_routes_answer_in_their_shapes,
     last_request_at_follows_activity,
     concurrent_renames_to_one_login_let_exactly_one_win,
+    concurrent_changes_of_one_user_all_land,
+    a_retried_password_change_checks_the_current_password_again,
 );

@@ -16,7 +16,7 @@ use crate::service::credentials::hash_to_check;
 use crate::service::reset::sweep_sessions;
 use crate::service::throttle::LoginThrottle;
 use crate::service::users::{conflict_to_api, network_ids_are_server_owned};
-use crate::store::{Claim, StoreError, Tx};
+use crate::store::{Claim, StoreError, Tx, backoff};
 
 /// `PUT /users/{id}`'s body: the `user` fields to change.
 pub struct UpdateUser {
@@ -29,8 +29,22 @@ impl UpdateUser {
     }
 }
 
-/// How often a write that lost an optimistic-locking race is retried from a fresh read.
-const RACE_RETRIES: usize = 3;
+/// How often a write that lost an optimistic-locking race is tried, each time from a fresh
+/// read, with a jittered backoff between tries: enough for dozens of concurrent changes of
+/// one user to all land (each round lets one win).
+const RACE_RETRIES: u32 = 8;
+
+/// Whether a write failed because the user changed since it was read (a retry from a fresh
+/// read can succeed). A unique value taken alongside is judged again on that read.
+fn lost_race(error: &StoreError) -> bool {
+    matches!(error, StoreError::Conflict(claims) if claims.contains(&Claim::Unchanged))
+}
+
+/// The answer when every try lost its race: more changes of this user at once than can
+/// land, which is the client's to slow down (a 429), not a failure of the service.
+fn contended() -> ApiError {
+    ApiError::TooManyRequests { retry_after_secs: 1 }
+}
 
 /// The caller's own user id, which `target` (a path segment) must name.
 fn own_user_id(caller: &Caller, target: &str) -> Result<i64, ApiError> {
@@ -73,7 +87,9 @@ pub async fn update_user(
     let app = deps.store.cached_app(caller.app_id()).await?.ok_or(ApiError::SessionMissing)?;
     network_ids_are_server_owned(&app, &input)?;
     let mut new_hash = None;
-    let mut confirmed = false;
+    // The stored hash the current password was checked against: a retry that reads another
+    // (a password changed meanwhile) checks it again, so no change rides on a stale check.
+    let mut confirmed_against: Option<Option<String>> = None;
     for attempt in 1..=RACE_RETRIES {
         let now = deps.clock.now();
         let read = match early.take() {
@@ -94,9 +110,9 @@ pub async fn update_user(
         // A user without a password (Firebase, identity provider) has none to confirm.
         let confirm = input.password.is_some()
             || (identity_changed && !app.settings.identity_change_without_password && current.password_hash.is_some());
-        if confirm && !confirmed {
+        if confirm && confirmed_against.as_ref() != Some(&current.password_hash) {
             check_current_password(deps, &app, ctx.source_ip(), &input, &current).await?;
-            confirmed = true;
+            confirmed_against = Some(current.password_hash.clone());
         }
         if let Some(new_password) = &input.password {
             if new_hash.is_none() {
@@ -127,7 +143,8 @@ pub async fn update_user(
                 }
                 return Ok(updated);
             }
-            Err(StoreError::Conflict(claims)) if claims == [Claim::Unchanged] && attempt < RACE_RETRIES => continue,
+            Err(error) if lost_race(&error) && attempt < RACE_RETRIES => backoff(attempt).await,
+            Err(error) if lost_race(&error) => return Err(contended()),
             Err(error) => return Err(conflict_to_api(error)),
         }
     }
@@ -232,9 +249,8 @@ async fn delete_own_user(deps: &Deps, me: i64, mut early: Option<DeletionReads>)
                 sweep_sessions(deps, me, None).await;
                 return Ok(());
             }
-            Err(StoreError::Conflict(claims)) if claims.contains(&Claim::Unchanged) && attempt < RACE_RETRIES => {
-                continue;
-            }
+            Err(error) if lost_race(&error) && attempt < RACE_RETRIES => backoff(attempt).await,
+            Err(error) if lost_race(&error) => return Err(contended()),
             Err(error) => return Err(error.into()),
         }
     }

@@ -293,7 +293,8 @@ impl Store {
 /// Exponential backoff with "equal jitter": attempt n sleeps between half and all of
 /// 10 ms × 2ⁿ (capped at 640 ms). The random half spreads out writers that collided, so
 /// fifty losers of one race do not all retry in the same millisecond and collide again.
-async fn backoff(attempt: u32) {
+/// Also paces the use cases that retry an optimistic write from a fresh read.
+pub async fn backoff(attempt: u32) {
     let base = 10u64 << attempt.min(6);
     let random = u64::from(u16::from_le_bytes(crate::crypto::random::random_bytes::<2>()));
     let jitter = random % (base / 2 + 1);
