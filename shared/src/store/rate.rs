@@ -76,12 +76,12 @@ impl Store {
         self.hit_n(limits, 1, now).await
     }
 
-    /// Counts `hits` hits at once (a batch counted locally first), unless any limit is
-    /// exhausted.
+    /// Counts `hits` hits at once (a batch counted locally first), unless any limit has
+    /// less than that left.
     pub async fn hit_n(&self, limits: &[Limit], hits: i64, now: Timestamp) -> Result<RateDecision, StoreError> {
         let mut tx = Tx::new();
         for limit in limits {
-            self.tx_count(&mut tx, limit, hits, now);
+            self.tx_take(&mut tx, limit, hits, now);
         }
         match self.commit(tx).await {
             Ok(()) => Ok(RateDecision::Allowed),
@@ -121,15 +121,6 @@ impl Store {
         if let Err(error) = self.give_back(limit, 1, now).await {
             tracing::warn!(error = %error, "giving back a rate-limit hit failed");
         }
-    }
-
-    fn tx_count(&self, tx: &mut Tx, limit: &Limit, hits: i64, now: Timestamp) {
-        let start = limit.window_start(now);
-        // The counter lives one window past its end, then TTL collects it.
-        let set = Expr::new("ADD hits :hits SET expires_at = :exp")
-            .value(":hits", n(hits))
-            .value(":exp", n(start + 2 * limit.window_secs));
-        tx.update(self.table(), limit.item_key(now), set, Some((limit.room(), Claim::RateLimit)));
     }
 
     /// Adds to `tx` a check that `limit` has room, counting nothing.
