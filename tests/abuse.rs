@@ -192,6 +192,63 @@ async fn with_lockout_on_the_account_locks_and_unlocks_as_configured(env: &Env) 
     assert_eq!(call(env, login_request(&app, "carol", PASSWORD, "198.51.100.1")).await.status, 201);
 }
 
+/// A burst of simultaneous wrong guesses, on every login path and from many addresses, gets
+/// no more password checks than the lockout's threshold: each takes its place in the
+/// account's lockout count before its check (the login limits are set out of reach, so the
+/// lockout is the only thing that can stop them). The account is then locked.
+async fn a_burst_of_guesses_gets_no_more_checks_than_the_lockout_allows(env: &Env) {
+    let out_of_reach = Rate::new(10_000, 900);
+    let lockout = Rate::new(5, 600);
+    let limits = AbuseLimits {
+        lockout: Some(lockout),
+        login_failures_per_account_ip: out_of_reach,
+        login_failures_per_ip: out_of_reach,
+        login_failures_per_account: out_of_reach,
+        ..AbuseLimits::default()
+    };
+    let app = app_with(env, limits).await;
+    assert_eq!(signup(env, &app, "erin", "198.51.100.1").await.status, 201);
+    let app_token = call(env, post("/session").json(json!({"application_id": app.id, "auth_key": app.auth_key})))
+        .await
+        .json()["session"]["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let tasks: Vec<_> = (0..30)
+        .map(|i| {
+            let ip = format!("203.0.113.{}", i + 1);
+            let password = format!("guess-{i:02}");
+            let req = match i % 2 {
+                0 => login_request(&app, "erin", &password, &ip),
+                _ => post("/login.json")
+                    .token(&app_token)
+                    .from_ip(&ip)
+                    .json(json!({"login": "erin", "password": password})),
+            };
+            let (deps, req) = (env.deps.clone(), req.build());
+            tokio::spawn(async move { Answer::from(cube_auth::router::dispatch(&deps, req).await).status })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    assert!(statuses.iter().all(|s| *s == 401 || *s == 429), "{statuses:?}");
+    assert!(checked as i64 <= lockout.max, "{checked} guesses were checked, lockout {}: {statuses:?}", lockout.max);
+    // Topped up one at a time, exactly the threshold's worth fail; then the account is locked,
+    // the right password included.
+    let mut failures = checked;
+    while call(env, login_request(&app, "erin", "one-more-guess", "203.0.113.200")).await.status == 401 {
+        failures += 1;
+        assert!(failures as i64 <= lockout.max, "{failures} failures, lockout {}", lockout.max);
+    }
+    assert_eq!(failures as i64, lockout.max, "{statuses:?}");
+    assert_throttled(&call(env, login_request(&app, "erin", PASSWORD, "198.51.100.1")).await, 600);
+    env.clock().advance(lockout.window_secs);
+    assert_eq!(call(env, login_request(&app, "erin", PASSWORD, "198.51.100.1")).await.status, 201);
+}
+
 async fn signups_are_counted_per_ip_and_a_refused_one_writes_nothing(env: &Env) {
     let limits = AbuseLimits { signups_per_ip: Rate::new(2, 3600), ..AbuseLimits::default() };
     let app = app_with(env, limits).await;
@@ -303,6 +360,7 @@ on_both_engines!(
     one_ip_guessing_across_many_accounts_is_throttled_and_others_are_not,
     login_on_an_application_session_is_throttled_too,
     with_lockout_on_the_account_locks_and_unlocks_as_configured,
+    a_burst_of_guesses_gets_no_more_checks_than_the_lockout_allows,
     signups_are_counted_per_ip_and_a_refused_one_writes_nothing,
     searches_are_counted_per_ip,
 );

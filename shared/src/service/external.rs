@@ -175,7 +175,7 @@ async fn social_user(
     let person = match verified {
         Ok(person) => person,
         Err(SocialError::Refused(message)) => {
-            return Err(throttle.failed(deps, None, ApiError::Unprocessable(message), now).await);
+            return Err(reservation.failed(ApiError::Unprocessable(message)));
         }
         Err(SocialError::Unavailable(message)) => {
             reservation.release(deps).await;

@@ -44,16 +44,10 @@ pub async fn migrating_login(
     target: LoginTarget<'_>,
     now: Timestamp,
 ) -> Result<LoggedIn, ApiError> {
-    let known = existing.as_ref().map(|user| user.id);
-    let (reserved, unlocked) = tokio::join!(throttle.reserve(deps, now), throttle.lock_refusal(deps, known, now));
-    let reservation = reserved?;
-    let outcome = match unlocked {
-        Ok(()) => move_user(deps, app, login, existing, throttle, target, now).await,
-        Err(locked) => Err(Failed::Other(locked)),
-    };
-    match outcome {
-        // The place is kept: a failed login.
-        Err(Failed::Refused(refusal)) => Err(throttle.failed(deps, known, refusal, now).await),
+    let reservation = throttle.reserve(deps, now).await?;
+    match move_user(deps, app, login, existing, throttle, target, now).await {
+        // The places are kept: a failed login.
+        Err(Failed::Refused(refusal)) => Err(reservation.failed(refusal)),
         // Not a failed login (moved, or nothing learned): the place goes back.
         Err(Failed::Other(error)) => {
             reservation.release(deps).await;
@@ -122,15 +116,12 @@ async fn move_user(
             let (token, session) = new_session(deps, app, Some(moved.id), SessionKind::User, signed, now).await?;
             tx.append(user_tx);
             deps.store.tx_insert_session(&mut tx, &session);
-            throttle.guard(deps, &mut tx, moved.id, now);
             deps.store.commit(tx).await.map(|()| LoggedIn::NewSession { token, session, user: moved.clone() })
         }
         LoginTarget::Bind { session } => match deps.store.commit(user_tx).await {
             Ok(()) => {
-                let mut guards = Tx::new();
-                throttle.guard(deps, &mut guards, moved.id, now);
                 let hash = moved.password_hash.as_deref();
-                let bound = deps.store.bind_session_user(session, moved.id, hash, guards, now).await;
+                let bound = deps.store.bind_session_user(session, moved.id, hash, now).await;
                 bound.map(|session| LoggedIn::Bound { session, user: moved.clone() })
             }
             Err(error) => Err(error),

@@ -10,8 +10,8 @@
 //!   password is verified (the write hides behind the hash) and withdrawn on a mismatch;
 //! - a bound session's token is already the caller's, so it is bound only after a match.
 //!
-//! Either write is conditional on the user's hash still being the one verified, and carries
-//! the lockout guard.
+//! Either write is conditional on the user's hash still being the one verified; a locked
+//! account never gets that far (its lockout place is refused with the limits').
 
 use crate::clock::Timestamp;
 use crate::crypto::password::{self, MAX_PASSWORD_BYTES};
@@ -85,20 +85,8 @@ pub async fn password_login(
     // No hash to check (an unknown name, a guest, a user without a password): the same
     // verification's cost, counted before its answer.
     let known = existing.as_ref().map(|user| user.id);
-    // A bind answers before any guarded write: a locked account is refused here.
-    let locked = async {
-        match &target {
-            LoginTarget::Bind { .. } => throttle.lock_refusal(deps, known, now).await,
-            LoginTarget::NewSession { .. } => Ok(()),
-        }
-    };
-    let (reserved, _, unlocked) =
-        tokio::join!(throttle.reserve(deps, now), verify_password(None, &login.password), locked);
+    let (reserved, _) = tokio::join!(throttle.reserve(deps, now), verify_password(None, &login.password));
     let reservation = reserved?;
-    if let Err(locked) = unlocked {
-        reservation.release(deps).await;
-        return Err(locked);
-    }
     match target {
         LoginTarget::NewSession { tx, .. } if known.is_none() && app.settings.allow_session_without_user => {
             // Not a failure: a new user.
@@ -106,10 +94,9 @@ pub async fn password_login(
             Ok(LoggedIn::UnknownUser { tx })
         }
         LoginTarget::NewSession { .. } if known.is_none() => {
-            let unknown = ApiError::NotFound("User not found".into());
-            Err(throttle.failed(deps, None, unknown, now).await)
+            Err(reservation.failed(ApiError::NotFound("User not found".into())))
         }
-        _ => Err(throttle.failed(deps, known, ApiError::Unauthorized, now).await),
+        _ => Err(reservation.failed(ApiError::Unauthorized)),
     }
 }
 
@@ -156,7 +143,6 @@ impl Attempt<'_> {
         let (token, session) = new_session(deps, app, Some(user_id), SessionKind::User, signed, now).await?;
         deps.store.tx_touch_user_with_password(&mut tx, user_id, &self.hash, now);
         deps.store.tx_insert_session(&mut tx, &session);
-        self.throttle.guard(deps, &mut tx, user_id, now);
         let verify = password::verify(self.login.password.clone(), Some(self.hash.clone()));
         // The user is read before the write, so that a withdrawal restores what it was.
         let reserve_read_write = async {
@@ -173,7 +159,7 @@ impl Attempt<'_> {
         // learns nothing; nothing was written.
         let (reservation, user, written) = reserved?;
         if let Some(Err(error)) = &written {
-            // Locked out, or a replayed signature: refused whether or not the password matched.
+            // Over a limit, or a replayed signature: refused whether or not the password matched.
             let refusal = self.throttle.refusal(error, now).or_else(|| {
                 error
                     .is_conflict_on(Claim::Nonce)
@@ -192,31 +178,20 @@ impl Attempt<'_> {
                 Ok(LoggedIn::NewSession { token, session, user })
             }
             (_, user, written) => {
-                let failed = self.throttle.failed(deps, Some(user_id), ApiError::Unauthorized, now);
                 if let (Some(user), Some(Ok(()))) = (&user, &written) {
-                    let withdrawn = deps.store.withdraw_login(&session, user.id, user.last_request_at, now);
-                    return Err(tokio::join!(withdrawn, failed).1);
+                    deps.store.withdraw_login(&session, user.id, user.last_request_at, now).await;
                 }
-                Err(failed.await)
+                Err(reservation.failed(ApiError::Unauthorized))
             }
         }
     }
 
-    /// The caller's session bound to the user, only after a match: the attempt's place, the
-    /// verification, the lockout check and the read of the user run together.
+    /// The caller's session bound to the user, only after a match: the attempt's places
+    /// (the lockout's among them), the verification and the read of the user run together.
     async fn bind(self, deps: &Deps, session: &Session, now: Timestamp) -> Result<LoggedIn, ApiError> {
         let verify = password::verify(self.login.password.clone(), Some(self.hash.clone()));
-        let (reserved, matches, unlocked, user) = tokio::join!(
-            self.throttle.reserve(deps, now),
-            verify,
-            self.throttle.lock_refusal(deps, Some(self.user_id), now),
-            self.user(deps, now),
-        );
+        let (reserved, matches, user) = tokio::join!(self.throttle.reserve(deps, now), verify, self.user(deps, now));
         let reservation = reserved?;
-        if let Err(locked) = unlocked {
-            reservation.release(deps).await;
-            return Err(locked);
-        }
         let user = match user {
             Ok(user) => user.filter(|user| matches && !user.is_guest),
             Err(error) => {
@@ -226,12 +201,10 @@ impl Attempt<'_> {
             }
         };
         let Some(mut user) = user else {
-            return Err(self.throttle.failed(deps, Some(self.user_id), ApiError::Unauthorized, now).await);
+            return Err(reservation.failed(ApiError::Unauthorized));
         };
-        let mut guards = Tx::new();
-        self.throttle.guard(deps, &mut guards, user.id, now);
         // Binds only while the hash it verified is still the user's.
-        let bound = deps.store.bind_session_user(session, user.id, Some(&self.hash), guards, now).await;
+        let bound = deps.store.bind_session_user(session, user.id, Some(&self.hash), now).await;
         let session = finish_bind(deps, bound, Some((self.throttle, reservation)), now).await?;
         user.last_request_at = Some(now);
         Ok(LoggedIn::Bound { session, user })

@@ -176,19 +176,11 @@ async fn check_current_password(
     let now = deps.clock.now();
     let name = current.login.as_deref().or(current.email.as_deref()).unwrap_or_default();
     let throttle = LoginThrottle::new(app, ip, UniqueField::Login, name, Some(current.id));
-    let (reserved, matches, unlocked) = tokio::join!(
-        throttle.reserve(deps, now),
-        password::verify(old.clone(), hash_to_check(current, old)),
-        throttle.lock_refusal(deps, Some(current.id), now),
-    );
+    let (reserved, matches) =
+        tokio::join!(throttle.reserve(deps, now), password::verify(old.clone(), hash_to_check(current, old)));
     let reservation = reserved?;
-    if let Err(locked) = unlocked {
-        reservation.release(deps).await;
-        return Err(locked);
-    }
     if !matches {
-        let invalid = ApiError::field("old_password", "is invalid");
-        return Err(throttle.failed(deps, Some(current.id), invalid, now).await);
+        return Err(reservation.failed(ApiError::field("old_password", "is invalid")));
     }
     reservation.release(deps).await;
     Ok(())

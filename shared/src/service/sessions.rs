@@ -417,7 +417,7 @@ async fn bind_external(
     mut user: User,
     now: Timestamp,
 ) -> Result<User, ApiError> {
-    let bound = deps.store.bind_session_user(session, user.id, None, Tx::new(), now).await;
+    let bound = deps.store.bind_session_user(session, user.id, None, now).await;
     let session = finish_bind(deps, bound, None, now).await?;
     ctx.session_expires_at = Some(session.expires_at());
     user.last_request_at = Some(now);

@@ -20,6 +20,11 @@
 //! window are at most the limit, with no slack, whatever the concurrency; a place taken by
 //! an attempt that was then refused by another counter is given back at once (until then it
 //! can refuse others: it errs towards refusing).
+//!
+//! The optional account lockout is a fourth place of the same kind, in the account's lockout
+//! count ([`Store::take_lock_place`](crate::store::Store::take_lock_place)): a locked account
+//! is refused before its password is checked, on every path, and a burst of guesses cannot
+//! get more checks than the lockout allows by arriving at once.
 
 use crate::clock::Timestamp;
 use crate::deps::Deps;
@@ -28,17 +33,20 @@ use crate::domain::limits::{Rate, source_key};
 use crate::domain::user::UniqueField;
 use crate::error::ApiError;
 use crate::store::rate::{Limit, RateDecision, digest_key, retry_after};
-use crate::store::{Claim, StoreError, Tx};
+use crate::store::{Claim, StoreError};
 
 pub struct LoginThrottle {
     limits: [Limit; 3],
-    lockout: Option<Rate>,
+    /// The account and its lockout, when the application has one and the name is a user's.
+    lockout: Option<(i64, Rate)>,
 }
 
-/// One attempt's places in the login limits.
-#[must_use = "a successful login releases its reservation"]
+/// One attempt's places in the login limits (and the account's lockout).
+#[must_use = "a login releases its reservation, or keeps it as a failure"]
 pub struct Reservation {
     limits: [Limit; 3],
+    /// The user whose lockout count holds a place.
+    lock_place: Option<i64>,
     now: Timestamp,
 }
 
@@ -61,29 +69,42 @@ impl LoginThrottle {
                 Limit::new(format!("login-ip#{}#{source}", app.id), limits.login_failures_per_ip),
                 Limit::new(format!("login-account#{}#{account}", app.id), limits.login_failures_per_account),
             ],
-            lockout: limits.lockout,
+            lockout: limits.lockout.zip(user_id).map(|(rate, id)| (id, rate)),
         }
     }
 
-    /// Takes this attempt's place in every limit, or answers 429 (holding none) when any is
-    /// exhausted. Each counter is its own conditional update, not one transaction: updates
-    /// of one item from many instances queue up in DynamoDB, where transactions would cancel
-    /// each other.
+    /// Takes this attempt's place in every limit and in the account's lockout, or answers
+    /// 429 (holding none) when any is exhausted. Each counter is its own conditional update,
+    /// not one transaction: updates of one item from many instances queue up in DynamoDB,
+    /// where transactions would cancel each other.
     pub async fn reserve(&self, deps: &Deps, now: Timestamp) -> Result<Reservation, ApiError> {
         let [a, b, c] = &self.limits;
         let store = &deps.store;
-        // Boxed: three SDK calls side by side would make every login's future (and stack) large.
-        let (ra, rb, rc) = tokio::join!(
+        let lock = async {
+            match self.lockout {
+                Some((user_id, rate)) => store.take_lock_place(user_id, rate, now).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        // Boxed: four SDK calls side by side would make every login's future (and stack) large.
+        let (ra, rb, rc, locked) = tokio::join!(
             Box::pin(store.hit(std::slice::from_ref(a), now)),
             Box::pin(store.hit(std::slice::from_ref(b), now)),
             Box::pin(store.hit(std::slice::from_ref(c), now)),
+            Box::pin(lock),
         );
         let outcomes = [ra, rb, rc];
-        if outcomes.iter().all(|o| matches!(o, Ok(RateDecision::Allowed))) {
-            return Ok(Reservation { limits: self.limits.clone(), now });
+        let lock_place = match &locked {
+            Ok(Some(true)) => self.lockout.map(|(user_id, _)| user_id),
+            _ => None,
+        };
+        let lock_ok = matches!(locked, Ok(None) | Ok(Some(true)));
+        if lock_ok && outcomes.iter().all(|o| matches!(o, Ok(RateDecision::Allowed))) {
+            return Ok(Reservation { limits: self.limits.clone(), lock_place, now });
         }
         let taken = |i: usize| matches!(outcomes[i], Ok(RateDecision::Allowed)).then(|| &self.limits[i]);
-        refund(deps, [taken(0), taken(1), taken(2)], now).await;
+        Reservation::give_back(deps, [taken(0), taken(1), taken(2)], lock_place, now).await;
+        let locked = locked?;
         let refused: Vec<Limit> = self
             .limits
             .iter()
@@ -91,6 +112,11 @@ impl LoginThrottle {
             .filter(|(_, o)| matches!(o, Ok(RateDecision::Limited { .. })))
             .map(|(limit, _)| limit.clone())
             .collect();
+        if let (Some(false), Some((_, rate))) = (locked, self.lockout) {
+            let lock_retry = rate.window_secs.max(1) as u64;
+            let limits_retry = if refused.is_empty() { 0 } else { retry_after(&refused, now) };
+            return Err(ApiError::TooManyRequests { retry_after_secs: lock_retry.max(limits_retry) });
+        }
         if refused.is_empty() {
             let error = outcomes.into_iter().find_map(Result::err).expect("an outcome failed");
             return Err(error.into());
@@ -98,47 +124,13 @@ impl LoginThrottle {
         Err(ApiError::TooManyRequests { retry_after_secs: retry_after(&refused, now) })
     }
 
-    /// The 429 of a locked account, when the application has a lockout and `user_id` is
-    /// locked now: a read, for the paths that answer before any guarded write (whose answer
-    /// must not depend on the password while the lock holds).
-    pub async fn lock_refusal(&self, deps: &Deps, user_id: Option<i64>, now: Timestamp) -> Result<(), ApiError> {
-        let (Some(user_id), Some(lockout)) = (user_id, self.lockout) else { return Ok(()) };
-        if deps.store.is_locked(user_id, lockout, now).await? {
-            return Err(ApiError::TooManyRequests { retry_after_secs: lockout.window_secs.max(1) as u64 });
-        }
-        Ok(())
-    }
-
-    /// Adds to `tx` (the transaction that completes a login of `user_id`) the check that the
-    /// account is not locked out.
-    pub fn guard(&self, deps: &Deps, tx: &mut Tx, user_id: i64, now: Timestamp) {
-        if let Some(lockout) = self.lockout {
-            deps.store.tx_check_unlocked(tx, user_id, lockout, now);
-        }
-    }
-
-    /// The answer for a login whose guarded transaction failed: 429 when a guard refused it.
+    /// The answer for a login whose transaction failed: 429 when a rate limit it carries
+    /// refused it.
     pub fn refusal(&self, error: &StoreError, now: Timestamp) -> Option<ApiError> {
         if error.is_conflict_on(Claim::RateLimit) {
             return Some(ApiError::TooManyRequests { retry_after_secs: retry_after(&self.limits, now) });
         }
-        if error.is_conflict_on(Claim::Locked) {
-            let retry = self.lockout.map_or(1, |l| l.window_secs.max(1) as u64);
-            return Some(ApiError::TooManyRequests { retry_after_secs: retry });
-        }
         None
-    }
-
-    /// A failed attempt (its reservation stays counted): counts it towards `user_id`'s
-    /// lockout when the application has one, and returns `answer`. Counting the lockout is
-    /// best effort: a store failure here must not turn a wrong password into a 5xx.
-    pub async fn failed(&self, deps: &Deps, user_id: Option<i64>, answer: ApiError, now: Timestamp) -> ApiError {
-        if let (Some(user_id), Some(lockout)) = (user_id, self.lockout)
-            && let Err(error) = deps.store.count_lock_failure(user_id, lockout, now).await
-        {
-            tracing::warn!(error = %error, "counting a failed login towards the lockout failed");
-        }
-        answer
     }
 }
 
@@ -147,14 +139,26 @@ impl Reservation {
     /// reason before any verification was revealed): its places go back.
     pub async fn release(self, deps: &Deps) {
         let [a, b, c] = &self.limits;
-        refund(deps, [Some(a), Some(b), Some(c)], self.now).await;
+        Reservation::give_back(deps, [Some(a), Some(b), Some(c)], self.lock_place, self.now).await;
     }
-}
 
-/// Gives back the places of `limits` taken at `now`, all at once.
-async fn refund(deps: &Deps, limits: [Option<&Limit>; 3], now: Timestamp) {
-    let [a, b, c] = limits;
-    tokio::join!(refund_one(deps, a, now), refund_one(deps, b, now), refund_one(deps, c, now));
+    /// The attempt failed: its places stay taken, counting the failure in every limit and in
+    /// the account's lockout. Returns `answer`.
+    pub fn failed(self, answer: ApiError) -> ApiError {
+        answer
+    }
+
+    /// Gives back the places of `limits` and the lockout place of `lock_place`, taken at
+    /// `now`, all at once.
+    async fn give_back(deps: &Deps, limits: [Option<&Limit>; 3], lock_place: Option<i64>, now: Timestamp) {
+        let [a, b, c] = limits;
+        let lock = async {
+            if let Some(user_id) = lock_place {
+                Box::pin(deps.store.give_back_lock_place(user_id)).await;
+            }
+        };
+        tokio::join!(refund_one(deps, a, now), refund_one(deps, b, now), refund_one(deps, c, now), lock);
+    }
 }
 
 async fn refund_one(deps: &Deps, limit: Option<&Limit>, now: Timestamp) {

@@ -4,8 +4,10 @@
 //! against none. Checks and counts can also ride in another transaction (a login's session
 //! write, a signup), costing no round trip of their own.
 //!
-//! The account lockout is a different shape: one item per user that each failure extends,
-//! so that a lock lasts its full duration after the last failure whatever the clock says.
+//! The account lockout is a different shape: one item per user whose count each attempt
+//! takes a place in before its password is checked (a failure keeps it, a success gives it
+//! back) and whose expiry each attempt extends, so that a lock lasts its full duration after
+//! the last failure whatever the clock says, and concurrent guesses cannot outrun it.
 
 use sha2::{Digest, Sha256};
 
@@ -128,41 +130,62 @@ impl Store {
         tx.check(self.table(), limit.item_key(now), limit.room(), Claim::RateLimit);
     }
 
-    /// Adds to `tx` a check that `user_id` is not locked out under `lockout`.
-    pub fn tx_check_unlocked(&self, tx: &mut Tx, user_id: i64, lockout: Rate, now: Timestamp) {
-        let open = Expr::new("attribute_not_exists(failures) OR failures < :max OR expires_at <= :now")
-            .value(":max", n(lockout.max))
-            .value(":now", n(now));
-        tx.check(self.table(), lock_key(user_id), open, Claim::Locked);
-    }
-
-    /// Whether `user_id` is locked out under `lockout` now (for the paths whose write does not
-    /// carry [`Store::tx_check_unlocked`]).
-    pub async fn is_locked(&self, user_id: i64, lockout: Rate, now: Timestamp) -> Result<bool, StoreError> {
-        let item = self.get(lock_key(user_id)).await?;
-        Ok(item.is_some_and(|item| {
-            use crate::store::item::ItemExt;
-            item.int("failures").unwrap_or_default() >= lockout.max && item.int("expires_at").unwrap_or_default() > now
-        }))
-    }
-
-    /// Records a failed login on `user_id`: the count goes on while failures come within
-    /// the lockout duration of each other, and starts again after a quiet period.
-    pub async fn count_lock_failure(&self, user_id: i64, lockout: Rate, now: Timestamp) -> Result<(), StoreError> {
+    /// Takes a place in `user_id`'s lockout count for one password attempt, unless the
+    /// account is locked (`lockout.max` places taken, the last within `lockout.window_secs`):
+    /// `false` then. A place counts as a failure until [`Store::give_back_lock_place`].
+    ///
+    /// Two conditional writes at most, each serialised by DynamoDB per item however many
+    /// instances send them: a count that has lapsed (or none) starts again at one; a live one
+    /// gains a place only while it has room. So no more attempts than the lockout allows ever
+    /// get to a password check, however many arrive at once.
+    pub async fn take_lock_place(&self, user_id: i64, lockout: Rate, now: Timestamp) -> Result<bool, StoreError> {
         let expires = now + lockout.window_secs;
-        let mut extend = Tx::new();
-        let set = Expr::new("ADD failures :one SET expires_at = :exp").value(":one", n(1)).value(":exp", n(expires));
-        let recent = Expr::new("expires_at > :now").value(":now", n(now));
-        extend.update(self.table(), lock_key(user_id), set, Some((recent, Claim::Unchanged)));
-        match self.commit(extend).await {
-            Err(e) if e.is_conflict_on(Claim::Unchanged) => {
-                let (pk, sk) = (format!("LOCK#{user_id}"), "#LOCK".to_string());
-                let fresh = ItemBuilder::key(pk, sk).n("failures", 1).n("expires_at", expires).build();
-                let mut restart = Tx::new();
-                restart.put(self.table(), fresh);
-                self.commit(restart).await
+        for _ in 0..3 {
+            let (pk, sk) = (format!("LOCK#{user_id}"), "#LOCK".to_string());
+            let fresh = ItemBuilder::key(pk, sk).n("failures", 1).n("expires_at", expires).build();
+            let mut restart = Tx::new();
+            restart.put_new_or_expired(self.table(), fresh, now, Claim::Unchanged);
+            match self.commit(restart).await {
+                Err(e) if e.is_conflict_on(Claim::Unchanged) => {}
+                other => return other.map(|()| true),
             }
-            other => other,
+            let set =
+                Expr::new("ADD failures :one SET expires_at = :exp").value(":one", n(1)).value(":exp", n(expires));
+            let room =
+                Expr::new("expires_at > :now AND failures < :max").value(":now", n(now)).value(":max", n(lockout.max));
+            let mut extend = Tx::new();
+            extend.update(self.table(), lock_key(user_id), set, Some((room, Claim::Locked)));
+            match self.commit(extend).await {
+                Err(e) if e.is_conflict_on(Claim::Locked) => {
+                    // Full, or lapsed between the two writes (then the next round restarts it).
+                    if self.lock_is_live(user_id, now).await? {
+                        return Ok(false);
+                    }
+                }
+                other => return other.map(|()| true),
+            }
+        }
+        Ok(false)
+    }
+
+    /// Whether `user_id`'s lockout count is still running at `now`.
+    async fn lock_is_live(&self, user_id: i64, now: Timestamp) -> Result<bool, StoreError> {
+        use crate::store::item::ItemExt;
+        let item = self.get(lock_key(user_id)).await?;
+        Ok(item.is_some_and(|item| item.int("expires_at").unwrap_or_default() > now))
+    }
+
+    /// Gives back a place taken by [`Store::take_lock_place`] (the attempt did not fail).
+    /// Best effort: a place not given back counts as a failure, which errs towards locking.
+    pub async fn give_back_lock_place(&self, user_id: i64) {
+        let minus = Expr::new("ADD failures :minus").value(":minus", n(-1));
+        let taken = Expr::new("failures > :zero").value(":zero", n(0));
+        let mut tx = Tx::new();
+        tx.update(self.table(), lock_key(user_id), minus, Some((taken, Claim::Unchanged)));
+        match self.commit(tx).await {
+            // Unlocked (a reset) or lapsed and restarted meanwhile: nothing of ours to give back.
+            Ok(()) | Err(StoreError::Conflict(_)) => {}
+            Err(error) => tracing::warn!(error = %error, "giving back a lockout place failed"),
         }
     }
 

@@ -231,7 +231,6 @@ impl Store {
         session: &Session,
         user_id: i64,
         verified_hash: Option<&str>,
-        guards: Tx,
         now: Timestamp,
     ) -> Result<Session, StoreError> {
         let kind = SessionKind::User;
@@ -257,7 +256,6 @@ impl Store {
             Some(hash) => self.tx_touch_user_with_password(&mut tx, user_id, hash, now),
             None => self.tx_touch_user(&mut tx, user_id, now),
         }
-        tx.extend(guards);
         self.commit(tx).await?;
         self.session_hints.remember(&bound);
         Ok(bound)

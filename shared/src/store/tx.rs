@@ -26,7 +26,7 @@ pub enum Claim {
     Unchanged,
     /// A rate-limit counter must have room left.
     RateLimit,
-    /// The account must not be locked out.
+    /// The account's lockout count must have room (it is not locked).
     Locked,
     /// A password-reset token must still be unused, live and current.
     ResetToken,
