@@ -196,6 +196,10 @@ pub struct Condition {
     pub field: QueryField,
     pub op: Operator,
     pub operands: Vec<Operand>,
+    /// The values as sent, trimmed: what a login or email names exactly (its marker), where
+    /// the operands are normalised for matching ("a\u{a0}b" and "a b" match alike, but
+    /// are two logins).
+    pub sent: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -364,13 +368,13 @@ fn condition(field: QueryField, op: Operator, value: &Value) -> Result<Condition
     if op == Operator::StartWith && operands.iter().any(short) {
         return Err(rule(format!("start_with needs at least {START_WITH_MIN_CHARS} characters")));
     }
-    Ok(Condition { field, op, operands })
+    Ok(Condition { field, op, operands, sent: raw })
 }
 
 impl Condition {
     /// A condition on a text field (or tags) with values already normalised.
     pub fn text(field: QueryField, op: Operator, values: Vec<String>) -> Condition {
-        Condition { field, op, operands: values.into_iter().map(Operand::Text).collect() }
+        Condition { field, op, operands: values.iter().cloned().map(Operand::Text).collect(), sent: values }
     }
 
     /// Whether `user` satisfies this condition.

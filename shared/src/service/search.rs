@@ -88,7 +88,8 @@ fn listed_by(primary: &Condition) -> Option<Listed> {
         )),
         QueryField::Login | QueryField::Email if primary.op != Operator::StartWith => {
             let field = if primary.field == QueryField::Login { UniqueField::Login } else { UniqueField::Email };
-            Some(Listed::Unique(field, texts(primary)))
+            // By the values as sent: two logins may normalise alike for matching.
+            Some(Listed::Unique(field, primary.sent.clone()))
         }
         _ => None,
     }
