@@ -424,6 +424,36 @@ async fn a_replayed_signature_is_refused_whatever_the_password(env: &Env) {
     assert_eq!(answers[0].0, 422, "{answers:?}");
 }
 
+/// A `user` part that names nobody is a failed sign-in (422), never an application session
+/// the client would take for a signed-in one; no part, `null` or `{}` still ask for an
+/// application session.
+async fn a_user_part_naming_nobody_is_refused_not_an_app_session(env: &Env) {
+    let app = env.app(AppSettings::default()).await;
+    let with_user = |user: Value| json!({"application_id": app.id, "auth_key": app.auth_key, "user": user});
+    for user in [
+        json!({"login": ["bob"], "password": "correct-horse-battery"}),
+        json!({"login": {"a": 1}, "password": "correct-horse-battery"}),
+        json!({"login": "", "password": "correct-horse-battery"}),
+        json!({"email": [], "password": "correct-horse-battery"}),
+        json!({"password": "correct-horse-battery"}),
+        json!("bob"),
+        json!(["bob", "correct-horse-battery"]),
+    ] {
+        let resp = call(env, post("/session").json(with_user(user.clone()))).await;
+        assert_eq!(resp.status, 422, "{user}: {}", text(&resp));
+        assert!(shape_problem_free(&resp), "{user}: {}", text(&resp));
+    }
+    let form = format!("application_id={}&auth_key={}&user[login][]=bob&user[password]=x", app.id, app.auth_key);
+    let resp = call(env, post("/session").form(&form)).await;
+    assert_eq!(resp.status, 422, "{}", text(&resp));
+    for user in [Value::Null, json!({})] {
+        let resp = call(env, post("/session").json(with_user(user.clone()))).await;
+        assert_eq!((resp.status, resp.json()["session"]["user_id"].clone()), (201, Value::Null), "{user}");
+    }
+    let plain = call(env, post("/session").json(json!({"application_id": app.id, "auth_key": app.auth_key}))).await;
+    assert_eq!(plain.status, 201);
+}
+
 fn shape_problem_free(resp: &Answer) -> bool {
     serde_json::from_slice::<Value>(&resp.body).is_ok_and(|body| body.get("errors").is_some())
 }
@@ -434,4 +464,5 @@ on_both_engines!(
     local_mode_answers_unparseable_requests_in_json,
     long_values_sharing_a_sort_key_replace_each_other,
     a_replayed_signature_is_refused_whatever_the_password,
+    a_user_part_naming_nobody_is_refused_not_an_app_session,
 );

@@ -58,6 +58,13 @@ impl Intent {
         }
         match PasswordLogin::parse(user)? {
             Some(login) => Ok(Intent::Password(login)),
+            // A user part that names nobody (a blank login, a list for an email, a bare
+            // string) is a failed sign-in, not a request for an application session: the
+            // client would take the session for a signed-in one. No part, `null` or `{}`
+            // ask for an application session, as the SDKs send it.
+            None if user.is_present() && user.value().and_then(Value::as_object).is_none_or(|u| !u.is_empty()) => {
+                Err(ApiError::Unprocessable("login or email and password are required".into()))
+            }
             None => Ok(Intent::App),
         }
     }
