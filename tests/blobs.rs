@@ -88,7 +88,7 @@ async fn upload_complete_and_download_round_trip(env: &Env) {
     let not_owner =
         call(env, put(&format!("/blobs/{id}/complete.json")).token(&other_token).json(json!({"size": PICTURE.len()})))
             .await;
-    assert_eq!(not_owner.status, 403);
+    assert_eq!(not_owner.status, 404, "someone else's private file is as unknown as when read");
     let complete = call(
         env,
         put(&format!("/blobs/{id}/complete.json")).token(&token).json(json!({"blob": {"size": PICTURE.len()}})),
@@ -120,8 +120,12 @@ async fn upload_complete_and_download_round_trip(env: &Env) {
     assert_eq!(call(env, get(&format!("/blobs/{key}?token={stranger}"))).await.status, 404);
     assert_eq!(call(env, get(&format!("/blobs/{id}.json")).token(&stranger)).await.status, 404);
 
-    // Delete: owner only; removes the object and the record.
-    assert_eq!(call(env, delete(&format!("/blobs/{id}.json")).token(&other_token)).await.status, 403);
+    // Delete: owner only; removes the object and the record. Someone else's private file is a
+    // 404 (as reading its record is), a public one a 403 (its record is anyone's to read).
+    assert_eq!(call(env, delete(&format!("/blobs/{id}.json")).token(&other_token)).await.status, 404);
+    let public = create(env, &token, "public.png", "image/png", true).await["id"].as_i64().unwrap();
+    let forbidden = call(env, delete(&format!("/blobs/{public}.json")).token(&other_token)).await;
+    assert_eq!(forbidden.status, 403, "{}", forbidden.json());
     let deleted = call(env, delete(&format!("/blobs/{id}.json")).token(&token)).await;
     assert_eq!((deleted.status, deleted.body.len()), (200, 0));
     assert!(!stored(env, &key).await, "the object is gone");

@@ -283,6 +283,17 @@ fn tags(field: Field<'_>, errors: &mut FieldErrors) -> Change<Vec<String>> {
     if field.value().is_none() {
         return Change::Keep;
     }
+    // A list or map of lists or objects is no tag list: refused, not read as empty.
+    let nested = |v: &Value| v.is_array() || v.is_object();
+    let has_nested = match field.value() {
+        Some(Value::Array(items)) => items.iter().any(nested),
+        Some(Value::Object(map)) => map.values().any(nested),
+        _ => false,
+    };
+    if has_nested {
+        errors.add("tag_list", "is invalid");
+        return Change::Keep;
+    }
     let Some(raw) = field.list() else {
         return Change::Clear;
     };
@@ -307,6 +318,22 @@ fn tags(field: Field<'_>, errors: &mut FieldErrors) -> Change<Vec<String>> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_tag_list_of_lists_or_objects_is_refused_not_emptied() {
+        for list in [json!([{"a": 1}]), json!([["a"]]), json!({"0": ["a"]}), json!(["ok", {"b": 2}])] {
+            let mut errors = FieldErrors::default();
+            let user = json!({ "tag_list": list });
+            assert!(matches!(tags(Field::of(&user).get("tag_list"), &mut errors), Change::Keep), "{list}");
+            assert!(!errors.is_empty(), "{list}");
+        }
+        let mut errors = FieldErrors::default();
+        let form = json!({"tag_list": {"0": "a", "1": "b"}});
+        assert!(matches!(tags(Field::of(&form).get("tag_list"), &mut errors), Change::Set(t) if t == ["a", "b"]));
+        let empty = json!({"tag_list": {}});
+        assert!(matches!(tags(Field::of(&empty).get("tag_list"), &mut errors), Change::Clear));
+        assert!(errors.is_empty());
+    }
 
     fn parse(v: Value) -> Result<UserInput, FieldErrors> {
         UserInput::parse(Field::of(&v))

@@ -146,10 +146,14 @@ async fn caller_and_blob(deps: &Deps, ctx: &mut Context, id: &str) -> Result<(Ca
     Ok((caller, blob))
 }
 
-/// [`caller_and_blob`] for changing the blob: only its owner may.
+/// [`caller_and_blob`] for changing the blob: only its owner may. Someone else's private
+/// file is a 404, as reading its record is: a 403 would tell that the id exists.
 async fn caller_and_owned_blob(deps: &Deps, ctx: &mut Context, id: &str) -> Result<(Caller, Blob), ApiError> {
     let (caller, blob) = caller_and_blob(deps, ctx, id).await?;
     if blob.owner_id != caller.user_id()? {
+        if !blob.public {
+            return Err(not_found());
+        }
         return Err(ApiError::ForbiddenBase("You can only change your own files".into()));
     }
     Ok((caller, blob))
