@@ -8,6 +8,7 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 use shared::domain::app::{App, AppSettings};
@@ -353,13 +354,28 @@ async fn local_mode_answers_unparseable_requests_in_json(env: &Env) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(cube_auth::server::serve(listener, env.deps.clone(), async {
+    let timeouts = cube_auth::server::Timeouts { head: Duration::from_secs(1), body: Duration::from_secs(1) };
+    let server = tokio::spawn(cube_auth::server::serve_with(listener, env.deps.clone(), timeouts, async {
         let _ = stopped.await;
     }));
     let long_url = format!("GET /users/v2?login={} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(70_000));
     let huge_head = format!("GET /session HTTP/1.1\r\nHost: x\r\nCB-Token: {}\r\n\r\n", "t".repeat(500_000));
     let bad_line = "GET /session HTTP/1.1\r\nHo st: x\r\n\r\n".to_string();
-    for (request, status) in [(long_url, 414), (huge_head, 431), (bad_line, 400)] {
+    let chunked =
+        |chunk: &str| format!("POST /session HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n{chunk}");
+    let bad_chunk = chunked("zz\r\nabc\r\n0\r\n\r\n");
+    let negative_chunk = chunked("-1\r\nabc\r\n0\r\n\r\n");
+    // A body that stops short of its length is a 408 once the body timeout passes.
+    let stalled_body = "POST /session HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{".to_string();
+    let cases = [
+        (long_url, 414),
+        (huge_head, 431),
+        (bad_line, 400),
+        (bad_chunk, 400),
+        (negative_chunk, 400),
+        (stalled_body, 408),
+    ];
+    for (request, status) in cases {
         let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
         // The server may answer (and close) before it has read everything we send.
         let _ = stream.write_all(request.as_bytes()).await;
@@ -371,6 +387,25 @@ async fn local_mode_answers_unparseable_requests_in_json(env: &Env) {
         assert!(head.to_ascii_lowercase().contains("content-type: application/json"), "{head}");
         let body: Value = serde_json::from_str(body).expect("a JSON body");
         assert!(body["errors"]["base"][0].is_string(), "{body}");
+    }
+    // A method the path has no route for: a 405 that says which it has.
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream.write_all(b"PATCH /users/1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+    assert!(
+        answer.starts_with("http/1.1 405 ") && answer.contains("\r\nallow: get, put, delete, options\r\n"),
+        "{answer}"
+    );
+    // A head that never ends, and a connection that never sends one, are closed once the head
+    // timeout passes, with nothing to read.
+    for stalled in ["GET /session HTTP/1.1\r\nHost: x\r\n", ""] {
+        let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        stream.write_all(stalled.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        let closed = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
+        assert!(closed.is_ok(), "{stalled:?}: still open after 10 s");
     }
     // An ordinary request still goes through on a fresh connection.
     let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();

@@ -48,6 +48,9 @@ pub enum ApiError {
     /// 413: request body over the cap.
     #[error("payload too large")]
     PayloadTooLarge,
+    /// 408: the body did not arrive in time (local mode; API Gateway buffers bodies itself).
+    #[error("request timeout")]
+    RequestTimeout,
     /// 429 with the seconds after which a retry may succeed.
     #[error("too many requests")]
     TooManyRequests { retry_after_secs: u64 },
@@ -67,6 +70,7 @@ impl ApiError {
             ApiError::Validation(_) | ApiError::Unprocessable(_) | ApiError::UnprocessableFlat(_) => 422,
             ApiError::BadRequest(_) => 400,
             ApiError::PayloadTooLarge => 413,
+            ApiError::RequestTimeout => 408,
             ApiError::TooManyRequests { .. } => 429,
             ApiError::Unavailable(_) => 503,
         }
@@ -83,6 +87,7 @@ impl ApiError {
             ApiError::NoRoute => base("Route not found"),
             ApiError::MethodNotAllowed => base("Method not allowed"),
             ApiError::PayloadTooLarge => base("Request body is too large"),
+            ApiError::RequestTimeout => base("Request body was not received in time"),
             ApiError::TooManyRequests { .. } => base("Too many requests, please retry later"),
             ApiError::Unavailable(_) => base("Service temporarily unavailable, please retry"),
         }

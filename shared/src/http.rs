@@ -222,7 +222,14 @@ impl ApiRequest {
                     // `{:#}` prints the cause chain on one line; SDK errors carry no item data.
                     tracing::error!(request_id = %self.request_id, error = format!("{cause:#}"), "dependency failure");
                 }
-                error_with_expiry(error, self.session_expires_at)
+                let not_allowed = matches!(error, ApiError::MethodNotAllowed);
+                let mut response = error_with_expiry(error, self.session_expires_at);
+                if not_allowed {
+                    // HTTP requires a 405 to say which methods the resource takes.
+                    let allowed = crate::routes::allowed_methods(&self.segments);
+                    insert(&mut response, "Allow", &allowed.join(", "));
+                }
+                response
             }
         };
         self.log(response.status().as_u16());

@@ -203,6 +203,15 @@ pub fn resolve(method: &str, segments: &[String]) -> Result<&'static Route, ApiE
     }
 }
 
+/// The methods a path answers (for a 405's `Allow`): those it has a route for, and
+/// `OPTIONS` (the CORS preflight every path answers).
+pub fn allowed_methods(segments: &[String]) -> Vec<&'static str> {
+    let mut methods: Vec<&'static str> =
+        ["GET", "POST", "PUT", "DELETE"].into_iter().filter(|method| resolve(method, segments).is_ok()).collect();
+    methods.push("OPTIONS");
+    methods
+}
+
 /// Each route's pattern split into segments, in the order of [`ROUTES`]: split once per
 /// process rather than for every request.
 fn route_segments() -> &'static [Vec<&'static str>] {
@@ -233,6 +242,13 @@ mod tests {
 
     fn segs(path: &str) -> Vec<String> {
         path.split('/').filter(|s| !s.is_empty()).map(String::from).collect()
+    }
+
+    #[test]
+    fn a_path_allows_the_methods_it_has_routes_for() {
+        assert_eq!(allowed_methods(&segs("/session")), ["GET", "POST", "DELETE", "OPTIONS"]);
+        assert_eq!(allowed_methods(&segs("/users/7")), ["GET", "PUT", "DELETE", "OPTIONS"]);
+        assert_eq!(allowed_methods(&segs("/users/password/reset")), ["GET", "POST", "OPTIONS"]);
     }
 
     #[test]
