@@ -194,9 +194,13 @@ impl<'a> Field<'a> {
     }
 
     /// A scalar as text: strings as sent, numbers in decimal, booleans as `true`/`false`.
-    /// Arrays, objects, `null` and absence give `None`.
+    /// Arrays, objects, `null` and absence give `None`, and so does a number beyond 64 bits:
+    /// JSON reading keeps it only as a float, whose text would not be the digits sent.
     pub fn text(self) -> Option<String> {
-        scalar_text(self.0?)
+        match self.0? {
+            Value::Number(n) if n.as_f64().is_some_and(|f| n.is_f64() && f.abs() >= BEYOND_64_BITS) => None,
+            value => scalar_text(value),
+        }
     }
 
     /// Text that is present and not blank after trimming.
@@ -237,6 +241,9 @@ impl<'a> Field<'a> {
     }
 }
 
+/// 2⁶³: every integer JSON reading can hold exactly is below it.
+const BEYOND_64_BITS: f64 = 9_223_372_036_854_775_808.0;
+
 /// How a scalar is rendered as text, both for reading parameters and for the legacy
 /// signature string (which renders numbers the way JavaScript prints them).
 pub fn scalar_text(value: &Value) -> Option<String> {
@@ -252,6 +259,14 @@ pub fn scalar_text(value: &Value) -> Option<String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_number_beyond_64_bits_is_no_text() {
+        let v = parse_json(br#"{"big": 1180591620717411303424, "max": 18446744073709551615, "small": 1.5}"#).unwrap();
+        assert_eq!(Field::of(&v).get("big").text(), None);
+        assert_eq!(Field::of(&v).get("max").text().as_deref(), Some("18446744073709551615"));
+        assert_eq!(Field::of(&v).get("small").text().as_deref(), Some("1.5"));
+    }
 
     #[test]
     fn rails_brackets_build_nested_arrays_and_objects() {

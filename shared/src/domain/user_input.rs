@@ -185,7 +185,12 @@ fn text(
             Change::Keep
         }
         Some(_) => {
-            let value = field.text().unwrap_or_default().trim().to_string();
+            let Some(value) = field.text() else {
+                // A number whose digits JSON reading could not keep.
+                errors.add(key, "is invalid");
+                return Change::Keep;
+            };
+            let value = value.trim().to_string();
             if value.is_empty() {
                 return Change::Clear;
             }
