@@ -38,6 +38,12 @@ fn login_request(app: &App, login: &str, password: &str, ip: &str) -> Req {
     post("/session").from_ip(ip).json(body)
 }
 
+/// A new application session's token.
+async fn app_session(env: &Env, app: &App) -> String {
+    let resp = call(env, post("/session").json(json!({"application_id": app.id, "auth_key": app.auth_key}))).await;
+    resp.json()["session"]["token"].as_str().unwrap().to_string()
+}
+
 /// A 429 in ConnectyCube's error shape with a sensible `Retry-After`.
 fn assert_throttled(resp: &Answer, at_most_secs: u64) {
     assert_eq!((resp.status, text(resp).as_str()), (429, TOO_MANY));
@@ -140,12 +146,7 @@ async fn login_on_an_application_session_is_throttled_too(env: &Env) {
     let limits = AbuseLimits { login_failures_per_account: Rate::new(3, 300), ..AbuseLimits::default() };
     let app = app_with(env, limits).await;
     assert_eq!(signup(env, &app, "bob", "198.51.100.1").await.status, 201);
-    let token = call(env, post("/session").json(json!({"application_id": app.id, "auth_key": app.auth_key})))
-        .await
-        .json()["session"]["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token = app_session(env, &app).await;
     let attempt = |password: &str| {
         post("/login.json").token(&token).from_ip("203.0.113.5").json(json!({"login": "bob", "password": password}))
     };
@@ -208,31 +209,25 @@ async fn a_burst_of_guesses_gets_no_more_checks_than_the_lockout_allows(env: &En
     };
     let app = app_with(env, limits).await;
     assert_eq!(signup(env, &app, "erin", "198.51.100.1").await.status, 201);
-    let app_token = call(env, post("/session").json(json!({"application_id": app.id, "auth_key": app.auth_key})))
-        .await
-        .json()["session"]["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let tasks: Vec<_> = (0..30)
+    let app_token = app_session(env, &app).await;
+    let guesses = (0..30)
         .map(|i| {
             let ip = format!("203.0.113.{}", i + 1);
             let password = format!("guess-{i:02}");
-            let req = match i % 2 {
+            match i % 2 {
                 0 => login_request(&app, "erin", &password, &ip),
                 _ => post("/login.json")
                     .token(&app_token)
                     .from_ip(&ip)
                     .json(json!({"login": "erin", "password": password})),
-            };
-            let (deps, req) = (env.deps.clone(), req.build());
-            tokio::spawn(async move { Answer::from(cube_auth::router::dispatch(&deps, req).await).status })
+            }
         })
         .collect();
-    let mut statuses = Vec::new();
-    for task in tasks {
-        statuses.push(task.await.unwrap());
-    }
+    let statuses = testkit::all_at_once(guesses, |req| {
+        let deps = env.deps.clone();
+        async move { Answer::from(cube_auth::router::dispatch(&deps, req).await).status }
+    })
+    .await;
     let checked = statuses.iter().filter(|s| **s == 401).count();
     assert!(statuses.iter().all(|s| *s == 401 || *s == 429), "{statuses:?}");
     assert!(checked as i64 <= lockout.max, "{checked} guesses were checked, lockout {}: {statuses:?}", lockout.max);

@@ -477,20 +477,13 @@ async fn concurrent_renames_to_one_login_let_exactly_one_win(env: &Env) {
     );
 }
 
-/// Sends every request at once, each on its own task, and returns the statuses in order.
+/// Sends every request at once and returns the statuses in order.
 async fn all_at_once(env: &Env, reqs: Vec<Req>) -> Vec<u16> {
-    let tasks: Vec<_> = reqs
-        .into_iter()
-        .map(|req| {
-            let (deps, req) = (env.deps.clone(), req.build());
-            tokio::spawn(async move { Answer::from(cube_auth::router::dispatch(&deps, req).await).status })
-        })
-        .collect();
-    let mut statuses = Vec::new();
-    for task in tasks {
-        statuses.push(task.await.unwrap());
-    }
-    statuses
+    testkit::all_at_once(reqs, |req| {
+        let deps = env.deps.clone();
+        async move { Answer::from(cube_auth::router::dispatch(&deps, req).await).status }
+    })
+    .await
 }
 
 /// Changes of one user that race each other each land from a fresh read: none is answered

@@ -22,7 +22,7 @@ use shared::config::Config;
 use shared::domain::app::{App, AppSettings};
 use shared::store::{Store, schema};
 
-pub use request::{Answer, Req, delete, get, post, put};
+pub use request::{Answer, Req, all_at_once, delete, get, post, put};
 
 /// Which DynamoDB engine a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -131,3 +131,19 @@ impl Answer {
         Answer { status, headers, body }
     }
 }
+
+/// Sends every request at once, each built and handed to `send` on its own task, and returns
+/// what each answered, in the order given: for races between requests.
+pub async fn all_at_once<T, F, Fut>(reqs: Vec<Req>, send: F) -> Vec<T>
+where
+    T: Send + 'static,
+    F: Fn(Request) -> Fut,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+{
+    let tasks: Vec<_> = reqs.into_iter().map(|req| tokio::spawn(send(req.build()))).collect();
+    let mut answers = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        answers.push(task.await.expect("a request's task"));
+    }
+    answers
+}
