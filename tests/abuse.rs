@@ -193,6 +193,23 @@ async fn with_lockout_on_the_account_locks_and_unlocks_as_configured(env: &Env) 
     assert_eq!(call(env, login_request(&app, "carol", PASSWORD, "198.51.100.1")).await.status, 201);
 }
 
+/// Only failures move the lock's end: a successful login between two failures far apart does
+/// not keep the count running (each failure must come within the duration of the previous).
+async fn only_failures_keep_the_lockout_count_running(env: &Env) {
+    let lockout = Rate::new(3, 600);
+    let app = app_with(env, AbuseLimits { lockout: Some(lockout), ..AbuseLimits::default() }).await;
+    assert_eq!(signup(env, &app, "fay", "198.51.100.1").await.status, 201);
+    for ip in ["203.0.113.1", "203.0.113.2"] {
+        assert_eq!(call(env, login_request(&app, "fay", "a-typo-of-hers", ip)).await.status, 401);
+    }
+    env.clock().advance(540);
+    assert_eq!(call(env, login_request(&app, "fay", PASSWORD, "198.51.100.1")).await.status, 201);
+    // 540 s after the success, 1,080 s after the last failure: the count has lapsed.
+    env.clock().advance(540);
+    assert_eq!(call(env, login_request(&app, "fay", "a-typo-of-hers", "203.0.113.3")).await.status, 401);
+    assert_eq!(call(env, login_request(&app, "fay", PASSWORD, "198.51.100.1")).await.status, 201);
+}
+
 /// A burst of simultaneous wrong guesses, on every login path and from many addresses, gets
 /// no more password checks than the lockout's threshold: each takes its place in the
 /// account's lockout count before its check (the login limits are set out of reach, so the
@@ -356,6 +373,7 @@ on_both_engines!(
     login_on_an_application_session_is_throttled_too,
     with_lockout_on_the_account_locks_and_unlocks_as_configured,
     a_burst_of_guesses_gets_no_more_checks_than_the_lockout_allows,
+    only_failures_keep_the_lockout_count_running,
     signups_are_counted_per_ip_and_a_refused_one_writes_nothing,
     searches_are_counted_per_ip,
 );

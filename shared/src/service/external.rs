@@ -175,7 +175,7 @@ async fn social_user(
     let person = match verified {
         Ok(person) => person,
         Err(SocialError::Refused(message)) => {
-            return Err(reservation.failed(ApiError::Unprocessable(message)));
+            return Err(reservation.failed(deps, ApiError::Unprocessable(message)).await);
         }
         Err(SocialError::Unavailable(message)) => {
             reservation.release(deps).await;

@@ -47,7 +47,7 @@ pub async fn migrating_login(
     let reservation = throttle.reserve(deps, now).await?;
     match move_user(deps, app, login, existing, throttle, target, now).await {
         // The places are kept: a failed login.
-        Err(Failed::Refused(refusal)) => Err(reservation.failed(refusal)),
+        Err(Failed::Refused(refusal)) => Err(reservation.failed(deps, refusal).await),
         // Not a failed login (moved, or nothing learned): the place goes back.
         Err(Failed::Other(error)) => {
             reservation.release(deps).await;

@@ -94,9 +94,9 @@ pub async fn password_login(
             Ok(LoggedIn::UnknownUser { tx })
         }
         LoginTarget::NewSession { .. } if known.is_none() => {
-            Err(reservation.failed(ApiError::NotFound("User not found".into())))
+            Err(reservation.failed(deps, ApiError::NotFound("User not found".into())).await)
         }
-        _ => Err(reservation.failed(ApiError::Unauthorized)),
+        _ => Err(reservation.failed(deps, ApiError::Unauthorized).await),
     }
 }
 
@@ -170,10 +170,19 @@ impl Attempt<'_> {
                 return Err(refusal);
             }
         }
-        match (matches, user?.filter(|user| !user.is_guest), written) {
-            (true, Some(mut user), Some(written)) => {
-                written.map_err(session_write_error)?;
+        let user = match user {
+            Ok(user) => user.filter(|user| !user.is_guest),
+            Err(error) => {
+                // Not a failed login: the read failed.
                 reservation.release(deps).await;
+                return Err(error.into());
+            }
+        };
+        match (matches, user, written) {
+            (true, Some(mut user), Some(written)) => {
+                // The password matched: not a failure, whatever became of the write.
+                reservation.release(deps).await;
+                written.map_err(session_write_error)?;
                 user.last_request_at = Some(now);
                 Ok(LoggedIn::NewSession { token, session, user })
             }
@@ -181,7 +190,7 @@ impl Attempt<'_> {
                 if let (Some(user), Some(Ok(()))) = (&user, &written) {
                     deps.store.withdraw_login(&session, user.id, user.last_request_at, now).await;
                 }
-                Err(reservation.failed(ApiError::Unauthorized))
+                Err(reservation.failed(deps, ApiError::Unauthorized).await)
             }
         }
     }
@@ -201,7 +210,7 @@ impl Attempt<'_> {
             }
         };
         let Some(mut user) = user else {
-            return Err(reservation.failed(ApiError::Unauthorized));
+            return Err(reservation.failed(deps, ApiError::Unauthorized).await);
         };
         // Binds only while the hash it verified is still the user's.
         let bound = deps.store.bind_session_user(session, user.id, Some(&self.hash), now).await;

@@ -94,7 +94,11 @@ pub async fn update_user(
         let now = deps.clock.now();
         let read = match early.take() {
             Some(read) => read,
-            None => deps.store.get_user(me, now).await,
+            None => {
+                let (read, signed_in) = tokio::join!(deps.store.get_user(me, now), still_signed_in(deps, &caller));
+                signed_in?;
+                read
+            }
         };
         let current = read?.ok_or(ApiError::SessionMissing)?;
         let mut updated = current.clone();
@@ -151,6 +155,17 @@ pub async fn update_user(
     unreachable!("the last attempt returns")
 }
 
+/// Before a retry: the caller's session must still be live, so that a change that lost its
+/// race to, say, a password change elsewhere (which ends every other session) does not land
+/// after the session that asked for it has ended.
+async fn still_signed_in(deps: &Deps, caller: &Caller) -> Result<(), ApiError> {
+    let now = deps.clock.now();
+    match deps.store.get_session(&caller.session.token_hash).await? {
+        Some(session) if session.is_live(now) && session.user_id == caller.session.user_id => Ok(()),
+        _ => Err(ApiError::SessionMissing),
+    }
+}
+
 fn other_sessions(hashes: Vec<String>, caller: &Caller) -> Vec<String> {
     hashes.into_iter().filter(|hash| *hash != caller.session.token_hash).collect()
 }
@@ -180,7 +195,7 @@ async fn check_current_password(
         tokio::join!(throttle.reserve(deps, now), password::verify(old.clone(), hash_to_check(current, old)));
     let reservation = reserved?;
     if !matches {
-        return Err(reservation.failed(ApiError::field("old_password", "is invalid")));
+        return Err(reservation.failed(deps, ApiError::field("old_password", "is invalid")).await);
     }
     reservation.release(deps).await;
     Ok(())
@@ -198,9 +213,10 @@ pub async fn delete_user(deps: &Deps, ctx: &mut Context, target: &str) -> Result
         }
     };
     let (caller, early) = tokio::join!(authenticate(deps, ctx), early);
-    let me = own_user_id(&caller?, target)?;
+    let caller = caller?;
+    let me = own_user_id(&caller, target)?;
     let early = early.filter(|(id, _)| *id == me).map(|(_, reads)| reads);
-    delete_own_user(deps, me, early).await
+    delete_own_user(deps, &caller, me, early).await
 }
 
 /// What deleting user `id` reads first: the user and the hashes of their sessions.
@@ -220,13 +236,19 @@ pub async fn delete_user_by_external_id(deps: &Deps, ctx: &mut Context, external
     let owner = deps.store.find_user_id(caller.app_id(), UniqueField::ExternalUserId, external, now).await?;
     match owner {
         None => Err(ApiError::NotFound("Not found".into())),
-        Some(id) if id == me => delete_own_user(deps, me, None).await,
+        Some(id) if id == me => delete_own_user(deps, &caller, me, None).await,
         Some(_) => Err(ApiError::ForbiddenBase("You can only change your own user".into())),
     }
 }
 
-/// Deletes user `me` with every session, from `early` reads if made (a retry reads afresh).
-async fn delete_own_user(deps: &Deps, me: i64, mut early: Option<DeletionReads>) -> Result<(), ApiError> {
+/// Deletes user `me` with every session, from `early` reads if made (a retry reads afresh,
+/// and goes on only while `caller`'s session is still among the user's).
+async fn delete_own_user(
+    deps: &Deps,
+    caller: &Caller,
+    me: i64,
+    mut early: Option<DeletionReads>,
+) -> Result<(), ApiError> {
     for attempt in 1..=RACE_RETRIES {
         let (user, sessions) = match early.take() {
             Some(reads) => reads,
@@ -234,6 +256,9 @@ async fn delete_own_user(deps: &Deps, me: i64, mut early: Option<DeletionReads>)
         };
         let user = user?.ok_or(ApiError::SessionMissing)?;
         let sessions = sessions?;
+        if attempt > 1 && !sessions.contains(&caller.session.token_hash) {
+            return Err(ApiError::SessionMissing);
+        }
         let mut tx = Tx::new();
         deps.store.tx_delete_user(&mut tx, &user);
         match deps.store.commit_ending_sessions(tx, me, &sessions).await {

@@ -32,7 +32,7 @@ use crate::domain::app::App;
 use crate::domain::limits::{Rate, source_key};
 use crate::domain::user::UniqueField;
 use crate::error::ApiError;
-use crate::store::rate::{Limit, RateDecision, digest_key, retry_after};
+use crate::store::rate::{Limit, LockPlace, RateDecision, digest_key, retry_after};
 use crate::store::{Claim, StoreError};
 
 pub struct LoginThrottle {
@@ -45,8 +45,8 @@ pub struct LoginThrottle {
 #[must_use = "a login releases its reservation, or keeps it as a failure"]
 pub struct Reservation {
     limits: [Limit; 3],
-    /// The user whose lockout count holds a place.
-    lock_place: Option<i64>,
+    /// The user whose lockout count holds a place, and the lockout.
+    lock_place: Option<(i64, Rate)>,
     now: Timestamp,
 }
 
@@ -95,10 +95,10 @@ impl LoginThrottle {
         );
         let outcomes = [ra, rb, rc];
         let lock_place = match &locked {
-            Ok(Some(true)) => self.lockout.map(|(user_id, _)| user_id),
+            Ok(Some(LockPlace::Taken)) => self.lockout,
             _ => None,
         };
-        let lock_ok = matches!(locked, Ok(None) | Ok(Some(true)));
+        let lock_ok = matches!(locked, Ok(None) | Ok(Some(LockPlace::Taken)));
         if lock_ok && outcomes.iter().all(|o| matches!(o, Ok(RateDecision::Allowed))) {
             return Ok(Reservation { limits: self.limits.clone(), lock_place, now });
         }
@@ -112,10 +112,9 @@ impl LoginThrottle {
             .filter(|(_, o)| matches!(o, Ok(RateDecision::Limited { .. })))
             .map(|(limit, _)| limit.clone())
             .collect();
-        if let (Some(false), Some((_, rate))) = (locked, self.lockout) {
-            let lock_retry = rate.window_secs.max(1) as u64;
+        if let Some(LockPlace::Locked { retry_after_secs }) = locked {
             let limits_retry = if refused.is_empty() { 0 } else { retry_after(&refused, now) };
-            return Err(ApiError::TooManyRequests { retry_after_secs: lock_retry.max(limits_retry) });
+            return Err(ApiError::TooManyRequests { retry_after_secs: retry_after_secs.max(limits_retry) });
         }
         if refused.is_empty() {
             let error = outcomes.into_iter().find_map(Result::err).expect("an outcome failed");
@@ -143,17 +142,21 @@ impl Reservation {
     }
 
     /// The attempt failed: its places stay taken, counting the failure in every limit and in
-    /// the account's lockout. Returns `answer`.
-    pub fn failed(self, answer: ApiError) -> ApiError {
+    /// the account's lockout, whose lock then runs its full duration from now. Returns
+    /// `answer`.
+    pub async fn failed(self, deps: &Deps, answer: ApiError) -> ApiError {
+        if let Some((user_id, lockout)) = self.lock_place {
+            deps.store.keep_lock_place(user_id, lockout, deps.clock.now()).await;
+        }
         answer
     }
 
     /// Gives back the places of `limits` and the lockout place of `lock_place`, taken at
     /// `now`, all at once.
-    async fn give_back(deps: &Deps, limits: [Option<&Limit>; 3], lock_place: Option<i64>, now: Timestamp) {
+    async fn give_back(deps: &Deps, limits: [Option<&Limit>; 3], lock_place: Option<(i64, Rate)>, now: Timestamp) {
         let [a, b, c] = limits;
         let lock = async {
-            if let Some(user_id) = lock_place {
+            if let Some((user_id, _)) = lock_place {
                 Box::pin(deps.store.give_back_lock_place(user_id)).await;
             }
         };

@@ -24,6 +24,16 @@ pub struct Limit {
     pub window_secs: i64,
 }
 
+/// The outcome of asking for a place in an account's lockout count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockPlace {
+    Taken,
+    /// The account is locked; its count lapses in this many seconds.
+    Locked {
+        retry_after_secs: u64,
+    },
+}
+
 /// The outcome of counting a hit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RateDecision {
@@ -131,48 +141,63 @@ impl Store {
     }
 
     /// Takes a place in `user_id`'s lockout count for one password attempt, unless the
-    /// account is locked (`lockout.max` places taken, the last within `lockout.window_secs`):
-    /// `false` then. A place counts as a failure until [`Store::give_back_lock_place`].
+    /// account is locked (`lockout.max` places taken, the last failure within
+    /// `lockout.window_secs`). A place counts as a failure until it is given back
+    /// ([`Store::give_back_lock_place`]); a failure that keeps it moves the lock's end
+    /// ([`Store::keep_lock_place`]), and nothing else does.
     ///
     /// Two conditional writes at most, each serialised by DynamoDB per item however many
     /// instances send them: a count that has lapsed (or none) starts again at one; a live one
     /// gains a place only while it has room. So no more attempts than the lockout allows ever
     /// get to a password check, however many arrive at once.
-    pub async fn take_lock_place(&self, user_id: i64, lockout: Rate, now: Timestamp) -> Result<bool, StoreError> {
-        let expires = now + lockout.window_secs;
+    pub async fn take_lock_place(&self, user_id: i64, lockout: Rate, now: Timestamp) -> Result<LockPlace, StoreError> {
         for _ in 0..3 {
             let (pk, sk) = (format!("LOCK#{user_id}"), "#LOCK".to_string());
-            let fresh = ItemBuilder::key(pk, sk).n("failures", 1).n("expires_at", expires).build();
+            let fresh = ItemBuilder::key(pk, sk).n("failures", 1).n("expires_at", now + lockout.window_secs).build();
             let mut restart = Tx::new();
             restart.put_new_or_expired(self.table(), fresh, now, Claim::Unchanged);
             match self.commit(restart).await {
                 Err(e) if e.is_conflict_on(Claim::Unchanged) => {}
-                other => return other.map(|()| true),
+                other => return other.map(|()| LockPlace::Taken),
             }
-            let set =
-                Expr::new("ADD failures :one SET expires_at = :exp").value(":one", n(1)).value(":exp", n(expires));
+            let add = Expr::new("ADD failures :one").value(":one", n(1));
             let room =
                 Expr::new("expires_at > :now AND failures < :max").value(":now", n(now)).value(":max", n(lockout.max));
             let mut extend = Tx::new();
-            extend.update(self.table(), lock_key(user_id), set, Some((room, Claim::Locked)));
+            extend.update(self.table(), lock_key(user_id), add, Some((room, Claim::Locked)));
             match self.commit(extend).await {
                 Err(e) if e.is_conflict_on(Claim::Locked) => {
                     // Full, or lapsed between the two writes (then the next round restarts it).
-                    if self.lock_is_live(user_id, now).await? {
-                        return Ok(false);
+                    if let Some(until) = self.lock_end(user_id, now).await? {
+                        return Ok(LockPlace::Locked { retry_after_secs: (until - now).max(1) as u64 });
                     }
                 }
-                other => return other.map(|()| true),
+                other => return other.map(|()| LockPlace::Taken),
             }
         }
-        Ok(false)
+        Ok(LockPlace::Locked { retry_after_secs: lockout.window_secs.max(1) as u64 })
     }
 
-    /// Whether `user_id`'s lockout count is still running at `now`.
-    async fn lock_is_live(&self, user_id: i64, now: Timestamp) -> Result<bool, StoreError> {
+    /// When `user_id`'s lockout count lapses, if it is still running at `now`.
+    async fn lock_end(&self, user_id: i64, now: Timestamp) -> Result<Option<Timestamp>, StoreError> {
         use crate::store::item::ItemExt;
         let item = self.get(lock_key(user_id)).await?;
-        Ok(item.is_some_and(|item| item.int("expires_at").unwrap_or_default() > now))
+        Ok(item.and_then(|item| item.int("expires_at")).filter(|until| *until > now))
+    }
+
+    /// Keeps a place as a failure at `now`: the count runs on until `lockout.window_secs`
+    /// after it. Best effort: a failure here shortens a lock, it never grants a check.
+    pub async fn keep_lock_place(&self, user_id: i64, lockout: Rate, now: Timestamp) {
+        let until = now + lockout.window_secs;
+        let set = Expr::new("SET expires_at = :until").value(":until", n(until));
+        let later = Expr::new("attribute_exists(failures) AND expires_at < :until").value(":until", n(until));
+        let mut tx = Tx::new();
+        tx.update(self.table(), lock_key(user_id), set, Some((later, Claim::Unchanged)));
+        match self.commit(tx).await {
+            // Unlocked by a reset meanwhile, or already running as long.
+            Ok(()) | Err(StoreError::Conflict(_)) => {}
+            Err(error) => tracing::warn!(error = %error, "recording a failed login in the lockout failed"),
+        }
     }
 
     /// Gives back a place taken by [`Store::take_lock_place`] (the attempt did not fail).
