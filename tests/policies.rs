@@ -98,6 +98,10 @@ async fn every_function_is_granted_exactly_the_actions_its_requests_need(env: &E
     let me = tour.expect(signup("walker"), 201).await["user"]["id"].as_i64().unwrap();
     tour.expect(signup("walker"), 422).await;
     let token = tour.token(&app, "walker", PASSWORD).await;
+    // A wrong password on POST /session: the session written while the hash was checked is
+    // withdrawn (deleted) again.
+    let wrong = json!({"application_id": app.id, "auth_key": app.auth_key, "user": {"login": "walker", "password": "not-the-one"}});
+    tour.expect(post("/session").from_ip("198.51.100.77").json(wrong), 401).await;
     // Blobs first: the tour's clock runs ahead of the real one, and the S3 server refuses a
     // presigned upload dated more than 15 minutes away from its own time.
     let blob = json!({"blob": {"name": "a.png", "content_type": "image/png", "public": true}});
