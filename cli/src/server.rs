@@ -20,9 +20,10 @@ use crate::bare_errors::JsonBareErrors;
 use crate::router::dispatch;
 
 /// How long a client may take to send a request's head (or, on a kept-alive connection, the
-/// next one), and then its body: a connection that trickles or sends nothing is closed, and a
-/// body that stalls is a 408, so that idle sockets cannot use up the open-file limit and hold
-/// off everyone else. API Gateway does the same in front of Lambda.
+/// next one), and then its whole body: a connection that trickles or sends nothing is closed,
+/// and a body not in within its time is a 408, so that idle sockets cannot use up the
+/// open-file limit and hold off everyone else. A minute each, as nginx and AWS's load
+/// balancers allow idle connections: clients that pool connections expect that much.
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
     pub head: Duration,
@@ -31,7 +32,7 @@ pub struct Timeouts {
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Timeouts { head: Duration::from_secs(20), body: Duration::from_secs(30) }
+        Timeouts { head: Duration::from_secs(60), body: Duration::from_secs(60) }
     }
 }
 
