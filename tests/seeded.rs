@@ -365,6 +365,26 @@ const SHAPES: &[Shape] = &[
         offset: 0,
         limit: 10,
     },
+    // V1 filters that name their users (Flutter's getAllUsersByIds, SDK 6's
+    // users.get({external_user_id})) read those users, not the application's.
+    Shape {
+        path: "/users.json?filter[]=number+id+in+FIRST,1,2&per_page=10",
+        matches: |u| ids_where(u, |x| x.id == u[0].id),
+        offset: 0,
+        limit: 10,
+    },
+    Shape {
+        path: "/users.json?filter[]=string+login+in+crowd7,crowd9&filter[]=string+phone+eq+5550100",
+        matches: |u| ids_where(u, |x| matches!(x.login.as_deref(), Some("crowd7" | "crowd9"))),
+        offset: 0,
+        limit: 10,
+    },
+    Shape {
+        path: "/users.json?login=crowd8",
+        matches: |u| ids_where(u, |x| x.login.as_deref() == Some("crowd8")),
+        offset: 0,
+        limit: 10,
+    },
 ];
 
 /// The `created_at` bound of the shape that filters on it: half the users are after it.

@@ -4,7 +4,7 @@
 use std::cmp::Ordering;
 
 use crate::domain::dates::parse_date;
-use crate::domain::user::User;
+use crate::domain::user::{UniqueField, User};
 use crate::error::ApiError;
 
 const DAY: i64 = 86_400;
@@ -177,6 +177,34 @@ impl V1Filter {
         V1Filter::parse(&format!("{} {field} eq {value}", if kind == Kind::Number { "number" } else { "string" })).ok()
     }
 
+    /// The users this filter can only be met by, when it names them: ids (`id eq`/`in`), or
+    /// values of a unique field (`login`, `email`, `external_user_id`, `facebook_id`,
+    /// `twitter_id`), whose markers name their users. Such a filter is answered by reading
+    /// those users, whatever the application's size, rather than by walking its users.
+    pub fn names(&self) -> Option<Named> {
+        if !matches!(self.op, Op::Eq | Op::In) || self.kind == Kind::Date {
+            return None;
+        }
+        let unique = match self.field.as_str() {
+            "id" => {
+                let ids =
+                    self.values.iter().filter_map(|v| if let FieldValue::Number(n) = v { Some(*n) } else { None });
+                return Some(Named::Ids(ids.collect()));
+            }
+            "login" => UniqueField::Login,
+            "email" => UniqueField::Email,
+            "external_user_id" => UniqueField::ExternalUserId,
+            "facebook_id" => UniqueField::FacebookId,
+            "twitter_id" => UniqueField::TwitterId,
+            _ => return None,
+        };
+        let values = self.values.iter().map(|v| match v {
+            FieldValue::Number(n) => n.to_string(),
+            FieldValue::Text(t) => t.clone(),
+        });
+        Some(Named::Unique(unique, values.collect()))
+    }
+
     pub fn matches(&self, user: &User) -> bool {
         let Some(actual) = field_value(user, &self.field) else {
             return self.op == Op::Ne;
@@ -201,6 +229,13 @@ impl V1Filter {
             Op::In => self.values.iter().any(|v| if day { on_day(&actual, v) } else { actual == *v }),
         }
     }
+}
+
+/// The users a filter names (see [`V1Filter::names`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Named {
+    Ids(Vec<i64>),
+    Unique(UniqueField, Vec<String>),
 }
 
 fn on_day(actual: &FieldValue, day: &FieldValue) -> bool {
