@@ -546,6 +546,30 @@ async fn logins_that_match_alike_are_still_looked_up_exactly(env: &Env) {
     assert_eq!(by_login.json()["user"]["id"].as_i64(), Some(nbsp));
 }
 
+/// The iOS SDK posts form-encoded bodies with Rails brackets: signup, a profile change and a
+/// login on an application session read them as they read JSON.
+async fn form_encoded_bodies_sign_up_change_and_log_in(env: &Env) {
+    let app = env.app(AppSettings::default()).await;
+    let signup = format!("user[login]=formed&user[password]={PASSWORD}&user[tag_list]=a,b&user[full_name]=Form+Ed");
+    let created = call(env, post("/users.json").header("CB-AuthKey", &app.auth_key).form(&signup)).await;
+    assert_eq!(created.status, 201, "{}", text(&created));
+    assert_eq!(created.json()["user"]["full_name"], "Form Ed");
+    assert_eq!(created.json()["user"]["user_tags"], "a,b");
+    let id = created.json()["user"]["id"].as_i64().unwrap();
+    let token = token_of(env, &app, "formed", PASSWORD).await;
+    let change = "user[full_name]=Formed+Again&user[tag_list][]=c&user[tag_list][]=d";
+    let changed = call(env, put(&format!("/users/{id}.json")).token(&token).form(change)).await;
+    assert_eq!(changed.status, 200, "{}", text(&changed));
+    assert_eq!(
+        (changed.json()["user"]["full_name"].as_str(), changed.json()["user"]["user_tags"].as_str()),
+        (Some("Formed Again"), Some("c,d"))
+    );
+    let app_token = app_session(env, &app).await;
+    let login =
+        call(env, post("/login.json").token(&app_token).form(&format!("login=formed&password={PASSWORD}"))).await;
+    assert_eq!((login.status, login.json()["user"]["id"].as_i64()), (200, Some(id)), "{}", text(&login));
+}
+
 /// Items written before tag items carried dates and tags (and before their dated copies)
 /// are brought to the current layout by `users reindex`; searches by date then find them.
 async fn reindex_brings_older_index_items_to_the_current_layout(env: &Env) {
@@ -653,4 +677,5 @@ on_both_engines!(
     concurrent_changes_of_one_user_all_land,
     a_retried_password_change_checks_the_current_password_again,
     logins_that_match_alike_are_still_looked_up_exactly,
+    form_encoded_bodies_sign_up_change_and_log_in,
 );
