@@ -264,12 +264,14 @@ async fn one_session_by_id_or_all_but_the_current_one_end(env: &Env) {
     }
     let ended = call(env, delete(&format!("/session/{laptop_id}.json")).token(&phone)).await;
     assert_eq!((ended.status, ended.body.len()), (200, 0), "{}", body(&ended));
+    assert!(ended.header("CB-Token-ExpirationDate").is_some(), "the caller's session goes on, and says until when");
     assert_eq!(call(env, get("/session.json").token(&laptop)).await.status, 401, "the laptop is signed out");
     let again = call(env, delete(&format!("/session/{laptop_id}.json")).token(&phone)).await;
     assert_eq!(again.status, 404, "an ended session is gone");
 
     let others = call(env, delete("/session/list.json").token(&phone)).await;
     assert_eq!(others.status, 200, "{}", body(&others));
+    assert!(others.header("CB-Token-ExpirationDate").is_some(), "the caller's session goes on");
     assert_eq!(call(env, get("/session.json").token(&tablet)).await.status, 401, "every other session ends");
     assert_eq!(call(env, get("/session.json").token(&phone)).await.status, 200, "the current one stays");
     assert_eq!(call(env, get("/session.json").token(&stranger)).await.status, 200, "other users' stay");

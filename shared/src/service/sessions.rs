@@ -326,13 +326,15 @@ pub async fn destroy_session(deps: &Deps, ctx: &Context) -> Result<(), ApiError>
 /// `DELETE /session/{id}`: ends one of the caller's own sessions by the `id` its JSON carries
 /// (the caller's current one included). Another user's session, an ended one and an id that
 /// is not a number are all the same 404, so that ids cannot be probed.
-pub async fn destroy_session_by_id(deps: &Deps, ctx: &Context, id: &str) -> Result<(), ApiError> {
+pub async fn destroy_session_by_id(deps: &Deps, ctx: &mut Context, id: &str) -> Result<(), ApiError> {
     let caller = lookup(deps, ctx).await?;
     let not_found = || ApiError::NotFound("Session not found".into());
     let id: i64 = id.parse().map_err(|_| not_found())?;
     if id == caller.session.id {
         return Ok(deps.store.delete_session(&caller.session).await?);
     }
+    // The caller's session goes on: its answers say until when, as every session-bound one does.
+    ctx.session_expires_at = Some(caller.session.expires_at());
     // An application session has no sessions but itself.
     let user_id = caller.session.user_id.ok_or_else(not_found)?;
     let now = deps.clock.now();
@@ -348,8 +350,9 @@ pub async fn destroy_session_by_id(deps: &Deps, ctx: &Context, id: &str) -> Resu
 
 /// `DELETE /session/list`: ends every session of the caller's user except the one it is
 /// sent with (a "sign out everywhere else"). Needs a user session.
-pub async fn destroy_other_sessions(deps: &Deps, ctx: &Context) -> Result<(), ApiError> {
+pub async fn destroy_other_sessions(deps: &Deps, ctx: &mut Context) -> Result<(), ApiError> {
     let caller = lookup(deps, ctx).await?;
+    ctx.session_expires_at = Some(caller.session.expires_at());
     let user_id = caller.user_id()?;
     deps.store.end_sessions(user_id, Some(&caller.session.token_hash)).await?;
     Ok(())
