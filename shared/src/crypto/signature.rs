@@ -152,6 +152,20 @@ mod tests {
     }
 
     #[test]
+    fn null_members_are_left_out_as_flutter_signs_them() {
+        // Flutter's identity-provider sign-in, `createSession(CubeUser(login: token))`, sends
+        // `"password": null` and signs without it.
+        let sent = parse_json(
+            br#"{"application_id":8056,"auth_key":"k","nonce":7,"timestamp":1700000000,"user":{"login":"tok","password":null},"signature":"x"}"#,
+        )
+        .unwrap();
+        let signed = "application_id=8056&auth_key=k&nonce=7&timestamp=1700000000&user[login]=tok";
+        assert_eq!(canonical_string(sent.as_object().unwrap()), signed);
+        let signature = sign_sha1("secret", signed);
+        assert!(verify("secret", sent.as_object().unwrap(), &signature));
+    }
+
+    #[test]
     fn sha256_signatures_are_accepted_too() {
         let message = VECTORS[0].0;
         let sig = sign_sha256(SECRET, message);
