@@ -187,10 +187,13 @@ impl Attempt<'_> {
                 Ok(LoggedIn::NewSession { token, session, user })
             }
             (_, user, written) => {
+                let failed = reservation.failed(deps, ApiError::Unauthorized);
                 if let (Some(user), Some(Ok(()))) = (&user, &written) {
-                    deps.store.withdraw_login(&session, user.id, user.last_request_at, now).await;
+                    // The withdrawal and the failure's count go out side by side.
+                    let withdrawn = deps.store.withdraw_login(&session, user.id, user.last_request_at, now);
+                    return Err(tokio::join!(withdrawn, failed).1);
                 }
-                Err(reservation.failed(deps, ApiError::Unauthorized).await)
+                Err(failed.await)
             }
         }
     }

@@ -10,7 +10,7 @@ use crate::domain::app::App;
 use crate::domain::user::{UniqueField, User};
 use crate::domain::user_input::UserInput;
 use crate::error::{ApiError, FieldErrors};
-use crate::service::auth::{Caller, authenticate};
+use crate::service::auth::{Caller, authenticate, lookup_token};
 use crate::service::context::Context;
 use crate::service::credentials::hash_to_check;
 use crate::service::reset::sweep_sessions;
@@ -159,11 +159,11 @@ pub async fn update_user(
 /// race to, say, a password change elsewhere (which ends every other session) does not land
 /// after the session that asked for it has ended.
 async fn still_signed_in(deps: &Deps, caller: &Caller) -> Result<(), ApiError> {
-    let now = deps.clock.now();
-    match deps.store.get_session(&caller.session.token_hash).await? {
-        Some(session) if session.is_live(now) && session.user_id == caller.session.user_id => Ok(()),
-        _ => Err(ApiError::SessionMissing),
+    let now_signed_in = lookup_token(deps, &caller.token).await?;
+    if now_signed_in.session.user_id != caller.session.user_id {
+        return Err(ApiError::SessionMissing);
     }
+    Ok(())
 }
 
 fn other_sessions(hashes: Vec<String>, caller: &Caller) -> Vec<String> {

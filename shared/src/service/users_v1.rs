@@ -224,12 +224,12 @@ async fn list(deps: &Deps, caller: &Caller, params: &Value) -> Result<V1Answer, 
         None => V1Order::default(),
     };
     let skip = (page - 1) * per_page;
+    let filter = V1Filters(&filters);
     if let Some(named) = filters.iter().find_map(V1Filter::names) {
         let users = named_users(deps, app.id, named).await?;
-        let mut users: Vec<User> = users.into_iter().filter(|user| filters.iter().all(|f| f.matches(user))).collect();
-        order.sort(&mut users);
+        let users: Vec<User> = users.into_iter().filter(|user| filter.on_user(user)).collect();
         let total = users.len();
-        return Ok(envelope(page, per_page, total, users.into_iter().skip(skip).take(per_page).collect()));
+        return Ok(sorted_page(&order, users, total, page, per_page));
     }
     let held = match order.field.as_str() {
         "id" => Some((USERS_BY_ID, "id")),
@@ -253,7 +253,6 @@ async fn list(deps: &Deps, caller: &Caller, params: &Value) -> Result<V1Answer, 
         })
         .collect();
     let mut walk = Walk::new(&deps.store, app.id, deps.clock.now(), cursors, descending);
-    let filter = V1Filters(&filters);
     if held.is_some() {
         let (total, mut users) = walk.page(skip, per_page, &filter).await?;
         order.sort(&mut users);
@@ -261,9 +260,14 @@ async fn list(deps: &Deps, caller: &Caller, params: &Value) -> Result<V1Answer, 
     }
     let found = walk.all(&filter, &order.field).await?;
     let total = found.len();
-    let mut users = walk.users_of(found).await?;
+    let users = walk.users_of(found).await?;
+    Ok(sorted_page(&order, users, total, page, per_page))
+}
+
+/// Every match (`total` of them) in `order`, answered as page `page` of `per_page`.
+fn sorted_page(order: &V1Order, mut users: Vec<User>, total: usize, page: usize, per_page: usize) -> V1Answer {
     order.sort(&mut users);
-    Ok(envelope(page, per_page, total, users.into_iter().skip(skip).take(per_page).collect()))
+    envelope(page, per_page, total, users.into_iter().skip((page - 1) * per_page).take(per_page).collect())
 }
 
 /// The live users of `app_id` that `named` names, read directly (at most a hundred ids or

@@ -21,6 +21,7 @@ pub const BATCH: i64 = 10;
 fn batch_for(limit: &Limit) -> i64 {
     (limit.max / 10).clamp(1, BATCH)
 }
+
 /// A bound on memory: an instance seeing more keys than this starts counting afresh.
 const CAPACITY: usize = 4096;
 

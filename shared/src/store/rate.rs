@@ -6,7 +6,7 @@
 //!
 //! The account lockout is a different shape: one item per user whose count each attempt
 //! takes a place in before its password is checked (a failure keeps it, a success gives it
-//! back) and whose expiry each attempt extends, so that a lock lasts its full duration after
+//! back) and whose expiry each failure extends, so that a lock lasts its full duration after
 //! the last failure whatever the clock says, and concurrent guesses cannot outrun it.
 
 use sha2::{Digest, Sha256};
@@ -78,8 +78,14 @@ pub fn retry_after(limits: &[Limit], now: Timestamp) -> u64 {
     limits.iter().map(|l| l.retry_after(now)).max().unwrap_or(1).max(1) as u64
 }
 
+/// The partition and sort key of `user_id`'s lockout item.
+fn lock_key_parts(user_id: i64) -> (String, &'static str) {
+    (format!("LOCK#{user_id}"), "#LOCK")
+}
+
 fn lock_key(user_id: i64) -> Item {
-    key(format!("LOCK#{user_id}"), "#LOCK")
+    let (pk, sk) = lock_key_parts(user_id);
+    key(pk, sk)
 }
 
 impl Store {
@@ -152,7 +158,7 @@ impl Store {
     /// get to a password check, however many arrive at once.
     pub async fn take_lock_place(&self, user_id: i64, lockout: Rate, now: Timestamp) -> Result<LockPlace, StoreError> {
         for _ in 0..3 {
-            let (pk, sk) = (format!("LOCK#{user_id}"), "#LOCK".to_string());
+            let (pk, sk) = lock_key_parts(user_id);
             let fresh = ItemBuilder::key(pk, sk).n("failures", 1).n("expires_at", now + lockout.window_secs).build();
             let mut restart = Tx::new();
             restart.put_new_or_expired(self.table(), fresh, now, Claim::Unchanged);
